@@ -1,0 +1,37 @@
+"""Device and precision choices shared by training and evaluation, so both
+always run in the same precision."""
+
+import contextlib
+
+import torch
+
+
+def resolve_device(name="auto"):
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(
+            "device 'cuda' was requested but torch sees no GPU: install a "
+            "CUDA build of torch or set the objective's device to 'cpu'"
+        )
+    return device
+
+
+def autocast(device):
+    """bf16 autocast on CUDA; full fp32 on CPU (bf16 matmuls are slow there)."""
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def configure_backends(device):
+    """Allow TF32 for the fp32 matmuls that remain outside autocast on CUDA."""
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+
+
+def synchronize(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)

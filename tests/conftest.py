@@ -1,0 +1,108 @@
+"""Shared fixtures: a tiny training problem on generated Markov data, and a
+stand-in for benchopt's callback so solvers can be trained in plain pytest."""
+
+import importlib.util
+import math
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from benchmark_utils.evaluation import validation_loss  # noqa: E402
+from benchmark_utils.model import make_config  # noqa: E402
+from benchmark_utils.shards import read_tokens  # noqa: E402
+from benchmark_utils.sources import MarkovSource  # noqa: E402
+from benchmark_utils.trainer import TrainingProblem  # noqa: E402
+
+
+def load_solver_class(name):
+    """The ``Solver`` class of ``solvers/<name>.py``."""
+    path = ROOT / "solvers" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"solver_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.Solver
+
+
+def make_solver(name, **params):
+    """A solver instance with its default parameters, overridden by ``params``."""
+    return load_solver_class(name).get_instance(**params)
+
+
+class StepCallback:
+    """Mimics benchopt's callback: evaluates at step 0 and every
+    ``eval_every`` steps, stops when ``stop`` returns True."""
+
+    def __init__(self, solver, evaluate, eval_every, stop=None):
+        self.solver, self.evaluate, self.eval_every = solver, evaluate, eval_every
+        self.stop = stop or (lambda record: False)
+        self.it = 0
+        self.next_stopval = 0
+        self.records = []
+
+    def __call__(self):
+        if self.it == self.next_stopval:
+            record = self.evaluate(**self.solver.get_result())
+            self.records.append(record)
+            self.next_stopval += self.eval_every
+            if self.stop(record) or math.isnan(record["val_loss"]):
+                return False
+        self.it += 1
+        return True
+
+
+@pytest.fixture(scope="session")
+def markov_source(tmp_path_factory):
+    return MarkovSource(tmp_path_factory.mktemp("markov"), vocab_size=64,
+                        shard_tokens=100_000, n_val_tokens=20_000)
+
+
+@pytest.fixture
+def make_problem(markov_source):
+    """``make_problem(**overrides)`` -> a tiny CPU TrainingProblem."""
+
+    def _make(**overrides):
+        problem = TrainingProblem(
+            model_config=make_config("tiny", markov_source.vocab_size, 32),
+            init_seed=0, train_files=(), seq_len=32, batch_tokens=512,
+            micro_batch_size=16, max_steps=30, eval_every=10, device="cpu",
+            compile=False,
+        )
+        problem = replace(problem, **overrides)
+        if not problem.train_files:
+            needed = problem.max_steps * problem.batch_tokens + 1
+            problem = replace(
+                problem, train_files=tuple(markov_source.train_files(needed))
+            )
+        return problem
+
+    return _make
+
+
+@pytest.fixture
+def train(markov_source):
+    """``train(solver, problem)`` -> list of evaluation records (dicts with
+    step, val_loss, train_loss), running the solver's real loop."""
+    val = torch.from_numpy(read_tokens(markov_source.val_file(), 0, 64 * 32 + 1))
+
+    def _train(solver, problem, stop=None):
+        solver.set_objective(problem)
+
+        def evaluate(model, step, train_loss):
+            loss = validation_loss(model, val, problem.seq_len, 16,
+                                   torch.device("cpu"))
+            return dict(step=step, val_loss=loss, train_loss=train_loss)
+
+        callback = StepCallback(solver, evaluate, problem.eval_every, stop)
+        solver.run(callback)
+        if callback.records[-1]["step"] != solver.step:
+            callback.records.append(evaluate(**solver.get_result()))
+        return callback.records
+
+    return _train
