@@ -44,15 +44,23 @@ class Objective(BaseObjective):
         "bos_aligned": [False],
     }
     test_config = dict(
-        model="tiny", seq_len=64, batch_tokens=1024, val_tokens=4096,
-        eval_every=2, max_steps=4, micro_batch_size=8, device="cpu",
+        model="tiny",
+        seq_len=64,
+        batch_tokens=1024,
+        val_tokens=4096,
+        eval_every=2,
+        max_steps=4,
+        micro_batch_size=8,
+        device="cpu",
     )
 
     def set_data(self, source):
         self.source = source
         self.torch_device = resolve_device(self.device)
-        self.target_loss = self.target if self.target is not None else (
-            source.target if source.target is not None else -math.inf
+        self.target_loss = (
+            self.target
+            if self.target is not None
+            else (source.target if source.target is not None else -math.inf)
         )
         if self.val_tokens < self.seq_len:
             raise ValueError(
@@ -76,8 +84,7 @@ class Objective(BaseObjective):
                 f"bos_aligned=True needs documents, but dataset {source.name!r} "
                 "has no document separator"
             )
-        self.model_config = make_config(self.model, source.vocab_size,
-                                        self.seq_len)
+        self.model_config = make_config(self.model, source.vocab_size, self.seq_len)
         self._train_files = None
 
     def get_objective(self):
@@ -105,8 +112,9 @@ class Objective(BaseObjective):
     def evaluate_result(self, model, step, train_loss):
         if self.val_data.device != self.torch_device:
             self.val_data = self.val_data.to(self.torch_device)
-        val_loss = validation_loss(model, self.val_data, self.seq_len,
-                                   self.micro_batch_size, self.torch_device)
+        val_loss = validation_loss(
+            model, self.val_data, self.seq_len, self.micro_batch_size, self.torch_device
+        )
         floor = self.source.floor
         return dict(
             value=val_loss,

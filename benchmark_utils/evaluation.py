@@ -25,7 +25,7 @@ def validation_loss(model, tokens, seq_len, batch_size, device):
     try:
         for first in range(0, n_windows, batch_size):
             n = min(batch_size, n_windows - first)
-            chunk = tokens[first * seq_len:(first + n) * seq_len + 1]
+            chunk = tokens[first * seq_len : (first + n) * seq_len + 1]
             chunk = chunk.to(device, non_blocking=True)
             x = chunk[:-1].view(n, seq_len)
             y = chunk[1:].view(n, seq_len)

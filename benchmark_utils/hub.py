@@ -27,8 +27,9 @@ class HubShardSource(ShardSource):
     """Shards ``{prefix}_val_000000.bin`` and ``{prefix}_train_{i:06d}.bin``
     (i = 1..n_train_shards) of a hub dataset repository."""
 
-    def __init__(self, repo_id, prefix, n_train_shards, local_dir,
-                 target=None, name=None):
+    def __init__(
+        self, repo_id, prefix, n_train_shards, local_dir, target=None, name=None
+    ):
         self.repo_id = repo_id
         self.prefix = prefix
         self.n_train_shards = n_train_shards
@@ -47,8 +48,7 @@ class HubShardSource(ShardSource):
                 f"(about {self.n_train_shards * TOKENS_PER_SHARD:,} tokens): "
                 "lower max_steps or batch_tokens"
             )
-        return [shard_filename(self.prefix, "train", i)
-                for i in range(1, n + 1)]
+        return [shard_filename(self.prefix, "train", i) for i in range(1, n + 1)]
 
     def val_file(self):
         return self.fetch(shard_filename(self.prefix, "val", 0))
@@ -71,7 +71,9 @@ class HubShardSource(ShardSource):
             raise self._missing_error([filename], "HF_HUB_OFFLINE is set")
         try:
             downloaded = huggingface_hub.hf_hub_download(
-                repo_id=self.repo_id, filename=filename, repo_type="dataset",
+                repo_id=self.repo_id,
+                filename=filename,
+                repo_type="dataset",
                 local_dir=self.local_dir,
             )
         except Exception as error:  # network, auth, hub errors

@@ -4,12 +4,33 @@ The training stream is the concatenation of the ordered shards. Micro-step
 ``k`` of rank ``r`` out of ``world_size`` reads ``B*T + 1`` tokens starting at
 ``(k * world_size + r) * B * T``: inputs never overlap and leave no gap,
 across steps and across ranks, and the position depends only on ``k`` so a run
-resumes exactly from any step.
+resumes exactly from any step. This contiguous stream is the reference
+problem (modded-nanogpt, llm.c) and the benchmark default.
+
+BOS-aligned batches (``bos_aligned=True``) make every sequence start at a
+document boundary, i.e. at a BOS token (``<|endoftext|>``, 50256, precedes
+every document). Within each shard the sequence starts are chosen greedily:
+the first start is the shard's first BOS, and each next start is the first BOS
+at or after ``previous start + T``. A sequence holds ``T + 1`` consecutive
+tokens, so it may run past the end of its first document into the next ones;
+the tail of a document that a sequence cuts off is skipped (it does not begin
+at a BOS), so every token is an input at most once per epoch but some tokens
+are never used, and a BOS-aligned micro-step consumes more than ``B * T``
+tokens of the shards. Sequences never cross a shard boundary. Sequence ``j``
+of the resulting ordered list goes to micro-step ``k``, rank ``r``, row ``b``
+when ``j = (k * world_size + r) * B + b``, the same slicing as the contiguous
+mode, so batches depend only on ``k`` and a run resumes exactly. The sequence
+starts of a shard are computed lazily when it is first needed (chunked scan of
+the memory map, memory proportional to its documents) and only the last two
+shards' starts are kept.
 """
+
+from collections import OrderedDict
 
 import numpy as np
 import torch
 
+from .documents import document_starts
 from .shards import open_shard, read_header
 
 
@@ -54,24 +75,119 @@ class TokenStream:
             local = start + filled - int(self.offsets[index])
             tokens = self._shard(index)
             take = min(count - filled, len(tokens) - local)
-            out[filled:filled + take] = tokens[local:local + take]
+            out[filled : filled + take] = tokens[local : local + take]
             filled += take
             index += 1
         return out
+
+
+def bos_sequence_starts(tokens, bos_token, seq_len):
+    """Greedy BOS-aligned sequence starts (int64) inside one shard.
+
+    The first start is the first BOS; each next one is the first BOS at or
+    after ``previous + seq_len``. Every sequence ``[start, start + seq_len]``
+    (inputs and the shifted target) lies inside the shard.
+    """
+    docs = document_starts(tokens, bos_token)
+    docs = docs[docs + seq_len + 1 <= len(tokens)]
+    if docs.size == 0:
+        return docs
+    # next_doc[i]: index of the first document starting at or after
+    # docs[i] + seq_len; following the chain from 0 gives the greedy starts.
+    next_doc = np.searchsorted(docs, docs + seq_len, side="left").tolist()
+    chosen = []
+    i, n = 0, len(docs)
+    while i < n:
+        chosen.append(i)
+        i = next_doc[i]
+    return docs[np.asarray(chosen, dtype=np.int64)]
+
+
+class BosIndex:
+    """The ordered BOS-aligned sequences of a list of shards.
+
+    Shards are indexed lazily and in order: the number of sequences of each
+    shard is kept, their start positions only for the last two shards used.
+    """
+
+    def __init__(self, paths, bos_token, seq_len, cached_shards=2):
+        if bos_token is None:
+            raise ValueError(
+                "bos_aligned=True needs a document separator (bos_token), "
+                "but none was given: this data has no documents"
+            )
+        self.paths = list(paths)
+        self.bos_token = int(bos_token)
+        self.seq_len = int(seq_len)
+        self.counts = []  # sequences of shards 0..len(counts)-1
+        self.offsets = [0]  # cumulative counts
+        self.used_tokens = 0  # input tokens of the indexed shards' sequences
+        self.scanned_tokens = 0  # tokens of the indexed shards
+        self._cache = OrderedDict()
+        self._cached_shards = cached_shards
+
+    @property
+    def complete(self):
+        return len(self.counts) == len(self.paths)
+
+    @property
+    def total(self):
+        """Sequences of the shards indexed so far."""
+        return self.offsets[-1]
+
+    def _starts(self, index):
+        if index in self._cache:
+            self._cache.move_to_end(index)
+            return self._cache[index]
+        tokens = open_shard(self.paths[index])
+        starts = bos_sequence_starts(tokens, self.bos_token, self.seq_len)
+        if index == len(self.counts):  # first visit: record its count
+            self.counts.append(len(starts))
+            self.offsets.append(self.offsets[-1] + len(starts))
+            self.used_tokens += len(starts) * self.seq_len
+            self.scanned_tokens += len(tokens)
+        self._cache[index] = starts
+        while len(self._cache) > self._cached_shards:
+            self._cache.popitem(last=False)
+        return starts
+
+    def index_until(self, n_sequences):
+        """Index shards in order until ``n_sequences`` exist or none is left."""
+        while self.total < n_sequences and not self.complete:
+            self._starts(len(self.counts))
+        return self.total
+
+    def locate(self, j):
+        """``(shard index, start position)`` of indexed sequence ``j``."""
+        shard = int(np.searchsorted(self.offsets, j, side="right")) - 1
+        return shard, int(self._starts(shard)[j - self.offsets[shard]])
+
+    def coverage(self):
+        """Fraction of the indexed tokens that are inputs of a sequence."""
+        return self.used_tokens / max(1, self.scanned_tokens)
 
 
 class BatchLoader:
     """Micro-batches ``(inputs, targets)`` of shape ``(B, T)`` for one rank.
 
     ``repeat=True`` wraps around the stream (epochs) instead of raising
-    :class:`DataExhaustedError` when the shards run out.
+    :class:`DataExhaustedError` when the shards run out. ``bos_aligned=True``
+    starts every sequence at a ``bos_token`` (see the module docstring).
     """
 
-    def __init__(self, paths, micro_batch_size, seq_len, rank=0, world_size=1,
-                 device="cpu", start_micro_step=0, repeat=False,
-                 bos_aligned=False, bos_token=None):
-        if bos_aligned:
-            raise NotImplementedError("BOS-aligned batches are not available yet")
+    def __init__(
+        self,
+        paths,
+        micro_batch_size,
+        seq_len,
+        rank=0,
+        world_size=1,
+        device="cpu",
+        start_micro_step=0,
+        repeat=False,
+        bos_aligned=False,
+        bos_token=None,
+    ):
         if not 0 <= rank < world_size:
             raise ValueError(f"rank {rank} is not in [0, {world_size})")
         self.stream = TokenStream(paths)
@@ -83,6 +199,12 @@ class BatchLoader:
         self.micro_step = int(start_micro_step)
         self.repeat = repeat
         self.rank_tokens = self.micro_batch_size * self.seq_len
+        self.bos_aligned = bool(bos_aligned)
+        self.bos_index = (
+            BosIndex(self.stream.paths, bos_token, self.seq_len)
+            if self.bos_aligned
+            else None
+        )
         if self.rank_tokens + 1 > self.stream.total_tokens:
             raise DataExhaustedError(
                 f"one micro-batch needs {self.rank_tokens + 1} tokens but the "
@@ -112,10 +234,53 @@ class BatchLoader:
             return head
         return np.concatenate([head, self.stream.read(0, count - first)])
 
+    def sequences_of(self, micro_step):
+        """Global indices of this rank's BOS-aligned sequences at
+        ``micro_step`` (before wrapping around)."""
+        first = (micro_step * self.world_size + self.rank) * self.micro_batch_size
+        return np.arange(first, first + self.micro_batch_size, dtype=np.int64)
+
+    def _read_bos_aligned(self, micro_step):
+        index = self.bos_index
+        wanted = self.sequences_of(micro_step)
+        available = index.index_until(int(wanted[-1]) + 1)
+        if available <= wanted[-1]:  # every shard is indexed
+            if available == 0:
+                raise DataExhaustedError(
+                    f"no BOS-aligned sequence of {self.seq_len + 1} tokens: "
+                    f"the {len(self.stream.paths)} shard(s) contain no "
+                    f"document separator {index.bos_token} followed by "
+                    f"{self.seq_len} tokens in the same shard"
+                )
+            if not self.repeat:
+                raise DataExhaustedError(
+                    f"training data exhausted at micro-step {micro_step}: "
+                    f"BOS-aligned batches need sequence {int(wanted[-1])} but "
+                    f"the shards hold {available} sequences of {self.seq_len} "
+                    f"tokens starting at a document boundary (they use "
+                    f"{index.coverage():.0%} of the tokens: the tails of "
+                    "documents cut at a sequence end are skipped). Provide "
+                    "more training shards, lower the step budget, or repeat "
+                    "the data."
+                )
+            wanted = wanted % available
+        rows = np.empty((self.micro_batch_size, self.seq_len + 1), dtype=np.int64)
+        span = np.arange(self.seq_len + 1, dtype=np.int64)
+        located = [index.locate(int(j)) for j in wanted]
+        for shard in sorted({s for s, _ in located}):
+            tokens = open_shard(self.stream.paths[shard])
+            which = [i for i, (s, _) in enumerate(located) if s == shard]
+            starts = np.array([located[i][1] for i in which], dtype=np.int64)
+            rows[which] = tokens[starts[:, None] + span]
+        return rows
+
     def batch_at(self, micro_step):
         """CPU int64 tensors for ``micro_step``, without moving the position."""
-        buf = torch.from_numpy(self._read(self.start_of(micro_step)))
         shape = (self.micro_batch_size, self.seq_len)
+        if self.bos_aligned:
+            rows = torch.from_numpy(self._read_bos_aligned(micro_step))
+            return rows[:, :-1], rows[:, 1:]
+        buf = torch.from_numpy(self._read(self.start_of(micro_step)))
         return buf[:-1].view(shape), buf[1:].view(shape)
 
     def next_batch(self):

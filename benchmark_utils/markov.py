@@ -41,7 +41,7 @@ def make_chain(vocab_size, n_successors, seed, concentration=1.0):
     successors = np.empty((V, K), dtype=np.int64)
     for state in range(V):
         others = rng.permutation(V)
-        others = others[others != next_in_cycle[state]][:K - 1]
+        others = others[others != next_in_cycle[state]][: K - 1]
         successors[state] = np.concatenate([[next_in_cycle[state]], others])
     probs = rng.dirichlet(np.full(K, concentration), size=V)
     return MarkovChain(successors, probs)

@@ -43,8 +43,9 @@ def make_config(size, vocab_size, block_size):
         raise ValueError(
             f"unknown model size {size!r}: choose one of {sorted(MODEL_SIZES)}"
         )
-    return replace(GPTConfig(), vocab_size=vocab_size, block_size=block_size,
-                   **MODEL_SIZES[size])
+    return replace(
+        GPTConfig(), vocab_size=vocab_size, block_size=block_size, **MODEL_SIZES[size]
+    )
 
 
 @dataclass
@@ -116,8 +117,7 @@ class GPT(nn.Module):
         self.wpe = nn.Embedding(config.block_size, config.n_embd)
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layer))
         self.ln_f = nn.LayerNorm(config.n_embd, bias=config.bias)
-        self.lm_head = nn.Linear(config.n_embd, config.padded_vocab_size,
-                                 bias=False)
+        self.lm_head = nn.Linear(config.n_embd, config.padded_vocab_size, bias=False)
         self.lm_head.weight = self.wte.weight  # tied
         self.apply(self._init_weights)
 
@@ -151,12 +151,10 @@ class GPT(nn.Module):
         )
 
     def parameter_groups(self):
-        hidden = [p for block in self.blocks for p in block.parameters()
-                  if p.ndim >= 2]
+        hidden = [p for block in self.blocks for p in block.parameters() if p.ndim >= 2]
         scalars = [p for p in self.parameters() if p.ndim < 2]
         embedding = [self.wte.weight, self.wpe.weight]
-        head = [] if self.lm_head.weight is self.wte.weight else [
-            self.lm_head.weight]
+        head = [] if self.lm_head.weight is self.wte.weight else [self.lm_head.weight]
         return ParameterGroups(hidden, embedding, head, scalars)
 
     def num_parameters(self):

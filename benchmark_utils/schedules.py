@@ -9,8 +9,14 @@ import math
 SCHEDULES = ("constant", "cosine", "linear", "wsd")
 
 
-def lr_multiplier(step, total_steps, schedule="constant", warmup_steps=0,
-                  decay_fraction=0.2, min_ratio=0.0):
+def lr_multiplier(
+    step,
+    total_steps,
+    schedule="constant",
+    warmup_steps=0,
+    decay_fraction=0.2,
+    min_ratio=0.0,
+):
     """Multiplier in [min_ratio, 1] for optimizer step ``step`` (0-based).
 
     - ``constant``: 1 after warmup.
@@ -20,9 +26,7 @@ def lr_multiplier(step, total_steps, schedule="constant", warmup_steps=0,
       last ``decay_fraction`` of the steps.
     """
     if schedule not in SCHEDULES:
-        raise ValueError(
-            f"unknown schedule {schedule!r}: choose one of {SCHEDULES}"
-        )
+        raise ValueError(f"unknown schedule {schedule!r}: choose one of {SCHEDULES}")
     if warmup_steps > 0 and step < warmup_steps:
         return (step + 1) / warmup_steps
     if schedule == "constant":

@@ -26,8 +26,7 @@ class ShardError(ValueError):
         self.path = Path(path)
         self.problem = problem
         super().__init__(
-            f"{self.path}: {problem}. Delete the file and download or "
-            "regenerate it."
+            f"{self.path}: {problem}. Delete the file and download or regenerate it."
         )
 
 
@@ -42,9 +41,7 @@ def write_shard(path, tokens):
     if tokens.ndim != 1:
         raise ValueError(f"tokens must be 1-D, got shape {tokens.shape}")
     if tokens.size and (tokens.min() < 0 or tokens.max() > MAX_TOKEN_ID):
-        raise ValueError(
-            f"token ids must lie in [0, {MAX_TOKEN_ID}] to fit in uint16"
-        )
+        raise ValueError(f"token ids must lie in [0, {MAX_TOKEN_ID}] to fit in uint16")
     header = np.zeros(HEADER_INTS, dtype="<i4")
     header[0], header[1], header[2] = MAGIC, VERSION, tokens.size
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -70,19 +67,16 @@ def read_header(path):
     size = path.stat().st_size
     if size < HEADER_BYTES:
         raise ShardError(
-            path, f"truncated header ({size} bytes, expected at least "
-            f"{HEADER_BYTES})"
+            path, f"truncated header ({size} bytes, expected at least {HEADER_BYTES})"
         )
     header = np.fromfile(path, dtype="<i4", count=HEADER_INTS)
     if header[0] != MAGIC:
         raise ShardError(
-            path, f"wrong magic number {header[0]} (expected {MAGIC}): not a "
-            "token shard"
+            path,
+            f"wrong magic number {header[0]} (expected {MAGIC}): not a token shard",
         )
     if header[1] != VERSION:
-        raise ShardError(
-            path, f"unsupported version {header[1]} (expected {VERSION})"
-        )
+        raise ShardError(path, f"unsupported version {header[1]} (expected {VERSION})")
     n_tokens = int(header[2])
     if n_tokens < 0:
         raise ShardError(path, f"negative token count {n_tokens} in header")
@@ -90,8 +84,9 @@ def read_header(path):
     if size != expected:
         what = "truncated" if size < expected else "too large"
         raise ShardError(
-            path, f"{what}: header announces {n_tokens} tokens "
-            f"({expected} bytes) but the file has {size} bytes"
+            path,
+            f"{what}: header announces {n_tokens} tokens "
+            f"({expected} bytes) but the file has {size} bytes",
         )
     return n_tokens
 
@@ -105,8 +100,7 @@ def open_shard(path):
     if n_tokens == 0:
         return np.zeros(0, dtype=TOKEN_DTYPE)
     return np.memmap(
-        path, dtype=TOKEN_DTYPE, mode="r", offset=HEADER_BYTES,
-        shape=(n_tokens,)
+        path, dtype=TOKEN_DTYPE, mode="r", offset=HEADER_BYTES, shape=(n_tokens,)
     )
 
 

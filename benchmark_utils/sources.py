@@ -44,8 +44,16 @@ def check_enough_tokens(files, n_tokens, what):
 class LocalShardSource(ShardSource):
     """Shards already on disk."""
 
-    def __init__(self, val_file, train_files, vocab_size=50257, target=None,
-                 floor=None, repeat_data=False, name="local"):
+    def __init__(
+        self,
+        val_file,
+        train_files,
+        vocab_size=50257,
+        target=None,
+        floor=None,
+        repeat_data=False,
+        name="local",
+    ):
         self.name = name
         self._val_file = Path(val_file)
         self._train_files = [Path(f) for f in train_files]
@@ -65,8 +73,9 @@ class LocalShardSource(ShardSource):
             for f in self._train_files:
                 read_header(f)
             return list(self._train_files)
-        return check_enough_tokens(self._train_files, n_tokens,
-                                   f"the {len(self._train_files)} shard(s)")
+        return check_enough_tokens(
+            self._train_files, n_tokens, f"the {len(self._train_files)} shard(s)"
+        )
 
 
 class MarkovSource(ShardSource):
@@ -80,9 +89,17 @@ class MarkovSource(ShardSource):
     name = "simulated"
     bos_token = None  # no documents: one continuous chain
 
-    def __init__(self, cache_dir, vocab_size=128, n_successors=4,
-                 concentration=1.0, seed=0, shard_tokens=1_000_000,
-                 n_val_tokens=200_000, target_margin=0.1):
+    def __init__(
+        self,
+        cache_dir,
+        vocab_size=128,
+        n_successors=4,
+        concentration=1.0,
+        seed=0,
+        shard_tokens=1_000_000,
+        n_val_tokens=200_000,
+        target_margin=0.1,
+    ):
         self.vocab_size = vocab_size
         self.shard_tokens = shard_tokens
         self.n_val_tokens = n_val_tokens
@@ -90,8 +107,10 @@ class MarkovSource(ShardSource):
         self.chain = make_chain(vocab_size, n_successors, seed, concentration)
         self.floor = entropy_rate(self.chain)
         self.target = self.floor + target_margin
-        key = (f"markov_V{vocab_size}_K{n_successors}_a{concentration:g}_"
-               f"seed{seed}_shard{shard_tokens}_val{n_val_tokens}")
+        key = (
+            f"markov_V{vocab_size}_K{n_successors}_a{concentration:g}_"
+            f"seed{seed}_shard{shard_tokens}_val{n_val_tokens}"
+        )
         self.cache_dir = Path(cache_dir) / key
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         meta = self.cache_dir / "meta.json"
@@ -108,13 +127,17 @@ class MarkovSource(ShardSource):
         return path
 
     def val_file(self):
-        return self._ensure(self.cache_dir / "markov_val_000000.bin",
-                            self.n_val_tokens, [self.seed, 0])
+        return self._ensure(
+            self.cache_dir / "markov_val_000000.bin", self.n_val_tokens, [self.seed, 0]
+        )
 
     def train_files(self, n_tokens):
         n_shards = max(1, -(-n_tokens // self.shard_tokens))
         return [
-            self._ensure(self.cache_dir / f"markov_train_{i:06d}.bin",
-                         self.shard_tokens, [self.seed, i])
+            self._ensure(
+                self.cache_dir / f"markov_train_{i:06d}.bin",
+                self.shard_tokens,
+                [self.seed, i],
+            )
             for i in range(1, n_shards + 1)
         ]

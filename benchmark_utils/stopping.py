@@ -13,16 +13,20 @@ UNBOUNDED_EVALUATIONS = 10**12
 
 
 class TargetLossCriterion(StoppingCriterion):
-    def __init__(self, strategy="callback", key_to_monitor="value",
-                 minimize=True):
-        super().__init__(strategy=strategy, key_to_monitor=key_to_monitor,
-                         minimize=minimize)
+    def __init__(self, strategy="callback", key_to_monitor="value", minimize=True):
+        super().__init__(
+            strategy=strategy, key_to_monitor=key_to_monitor, minimize=minimize
+        )
 
-    def get_runner_instance(self, max_runs=1, timeout=None, terminal=None,
-                            solver=None, run_key=None):
+    def get_runner_instance(
+        self, max_runs=1, timeout=None, terminal=None, solver=None, run_key=None
+    ):
         return super().get_runner_instance(
-            max_runs=UNBOUNDED_EVALUATIONS, timeout=timeout,
-            terminal=terminal, solver=solver, run_key=run_key,
+            max_runs=UNBOUNDED_EVALUATIONS,
+            timeout=timeout,
+            terminal=terminal,
+            solver=solver,
+            run_key=run_key,
         )
 
     def check_convergence(self, objective_list):

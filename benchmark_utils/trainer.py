@@ -85,8 +85,9 @@ def check_optimizers(optimizers, model, solver_name):
                         f"{names.get(id(p), '?')} is given to two optimizers"
                     )
                 seen[id(p)] = p
-    missing = [n for n, p in model.named_parameters()
-               if p.requires_grad and id(p) not in seen]
+    missing = [
+        n for n, p in model.named_parameters() if p.requires_grad and id(p) not in seen
+    ]
     if missing:
         raise SolverContractError(
             f"solver {solver_name!r}: {len(missing)} parameter(s) are in no "
@@ -105,12 +106,16 @@ class TrainerSolver(BaseSolver):
     stopping_criterion = TargetLossCriterion(strategy="callback")
     requirements = []
 
-    # Recipe defaults a solver may expose (and sweep) through ``parameters``.
-    schedule = "constant"  # see schedules.SCHEDULES
-    warmup = 0.0  # >= 1: steps; < 1: fraction of the step budget
-    decay_fraction = 0.2  # the decay part of the "wsd" schedule
-    min_lr_ratio = 0.0  # final LR / base LR for decaying schedules
-    grad_clip = 0.0  # max global gradient norm; 0 disables clipping
+    # Recipe settings a solver may expose (and sweep) through ``parameters``,
+    # with their defaults. They are not class attributes: benchopt does not
+    # set a parameter whose name is already a class attribute.
+    RECIPE_DEFAULTS = dict(
+        schedule="constant",  # see schedules.SCHEDULES
+        warmup=0.0,  # >= 1: steps; < 1: fraction of the step budget
+        decay_fraction=0.2,  # the decay part of the "wsd" schedule
+        min_lr_ratio=0.0,  # final LR / base LR for decaying schedules
+        grad_clip=0.0,  # max global gradient norm; 0 disables clipping
+    )
 
     # Replaced by the objective's evaluation interval in set_objective; a
     # class attribute so that get_next works on a bare Solver().
@@ -139,9 +144,13 @@ class TrainerSolver(BaseSolver):
         self.device = resolve_device(problem.device)
         configure_backends(self.device)
         self.grad_accum = problem.grad_accum_steps()
+        self.recipe = {
+            name: self.__dict__.get(name, default)
+            for name, default in self.RECIPE_DEFAULTS.items()
+        }
+        warmup = self.recipe["warmup"]
         self.warmup_steps = (
-            int(self.warmup) if self.warmup >= 1
-            else round(self.warmup * self.max_steps)
+            int(warmup) if warmup >= 1 else round(warmup * self.max_steps)
         )
         self.compiled = bool(problem.compile) and self.device.type == "cuda"
         self._start_run()
@@ -166,15 +175,15 @@ class TrainerSolver(BaseSolver):
         if self._result_step != self.step:
             self._train_loss = (
                 (self._loss_sum / self._loss_count).item()
-                if self._loss_count else float("nan")
+                if self._loss_count
+                else float("nan")
             )
             self._loss_sum.zero_()
             self._loss_count = 0
             self._result_step = self.step
             if self.step > 0 and not math.isfinite(self._train_loss):
                 self._report_divergence()
-        return dict(model=self.eval_model, step=self.step,
-                    train_loss=self._train_loss)
+        return dict(model=self.eval_model, step=self.step, train_loss=self._train_loss)
 
     # -- internals --------------------------------------------------------
 
@@ -183,20 +192,24 @@ class TrainerSolver(BaseSolver):
         problem = self.problem
         self.model = build_model(problem.model_config, problem.init_seed)
         self.model.to(self.device)
-        self.train_model = (
-            torch.compile(self.model) if self.compiled else self.model
-        )
+        self.train_model = torch.compile(self.model) if self.compiled else self.model
         self.eval_model = self.train_model
         self.optimizers = check_optimizers(
-            self.build_optimizers(self.model.parameter_groups()), self.model,
+            self.build_optimizers(self.model.parameter_groups()),
+            self.model,
             self.name,
         )
-        self._base_lrs = [[group["lr"] for group in opt.param_groups]
-                          for opt in self.optimizers]
+        self._base_lrs = [
+            [group["lr"] for group in opt.param_groups] for opt in self.optimizers
+        ]
         self.loader = BatchLoader(
-            problem.train_files, problem.micro_batch_size, problem.seq_len,
-            device=self.device, repeat=problem.repeat_data,
-            bos_aligned=problem.bos_aligned, bos_token=problem.bos_token,
+            problem.train_files,
+            problem.micro_batch_size,
+            problem.seq_len,
+            device=self.device,
+            repeat=problem.repeat_data,
+            bos_aligned=problem.bos_aligned,
+            bos_token=problem.bos_token,
         )
         self.step = 0
         self.diverged = False
@@ -225,9 +238,14 @@ class TrainerSolver(BaseSolver):
         return next_stop is None or getattr(callback, "it", None) == next_stop
 
     def _set_learning_rates(self):
+        recipe = self.recipe
         mult = lr_multiplier(
-            self.step, self.max_steps, self.schedule, self.warmup_steps,
-            self.decay_fraction, self.min_lr_ratio,
+            self.step,
+            self.max_steps,
+            recipe["schedule"],
+            self.warmup_steps,
+            recipe["decay_fraction"],
+            recipe["min_lr_ratio"],
         )
         for opt, base_lrs in zip(self.optimizers, self._base_lrs):
             for group, base_lr in zip(opt.param_groups, base_lrs):
@@ -246,9 +264,10 @@ class TrainerSolver(BaseSolver):
                 (loss / self.grad_accum).backward()
                 self._loss_sum += loss.detach()
                 self._loss_count += 1
-            if self.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(self.model.parameters(),
-                                               self.grad_clip)
+            if self.recipe["grad_clip"] > 0:
+                torch.nn.utils.clip_grad_norm_(
+                    self.model.parameters(), self.recipe["grad_clip"]
+                )
             for opt in self.optimizers:
                 opt.step()
         except torch.OutOfMemoryError as error:
@@ -271,5 +290,6 @@ class TrainerSolver(BaseSolver):
             f"{self.step}: the run diverged and stops here (benchopt records "
             "it as 'diverged'; results of other runs are kept). Lower the "
             "learning rate, lengthen the warmup or set grad_clip.",
-            file=sys.stderr, flush=True,
+            file=sys.stderr,
+            flush=True,
         )

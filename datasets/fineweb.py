@@ -22,9 +22,12 @@ class Dataset(BaseDataset):
 
     def _source(self):
         return HubShardSource(
-            repo_id="kjj0/fineweb10B-gpt2", prefix="fineweb",
-            n_train_shards=103, local_dir=data_dir("fineweb"),
-            target=self.target, name=self.name,
+            repo_id="kjj0/fineweb10B-gpt2",
+            prefix="fineweb",
+            n_train_shards=103,
+            local_dir=data_dir("fineweb"),
+            target=self.target,
+            name=self.name,
         )
 
     def prepare(self):

@@ -24,8 +24,11 @@ class Dataset(BaseDataset):
 
     def get_data(self):
         source = MarkovSource(
-            data_dir("simulated"), vocab_size=self.vocab_size,
-            n_successors=self.n_successors, concentration=self.concentration,
-            seed=self.seed, target_margin=self.target_margin,
+            data_dir("simulated"),
+            vocab_size=self.vocab_size,
+            n_successors=self.n_successors,
+            concentration=self.concentration,
+            seed=self.seed,
+            target_margin=self.target_margin,
         )
         return dict(source=source)

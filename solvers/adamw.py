@@ -21,9 +21,15 @@ class Solver(TrainerSolver):
 
     def build_optimizers(self, groups):
         matrices = groups.hidden_matrices + groups.embedding + groups.head
-        return [torch.optim.AdamW(
-            [dict(params=matrices, weight_decay=self.weight_decay),
-             dict(params=groups.scalars, weight_decay=0.0)],
-            lr=self.lr, betas=self.betas, eps=self.eps,
-            fused=self.device.type == "cuda",
-        )]
+        return [
+            torch.optim.AdamW(
+                [
+                    dict(params=matrices, weight_decay=self.weight_decay),
+                    dict(params=groups.scalars, weight_decay=0.0),
+                ],
+                lr=self.lr,
+                betas=self.betas,
+                eps=self.eps,
+                fused=self.device.type == "cuda",
+            )
+        ]

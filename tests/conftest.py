@@ -59,8 +59,12 @@ class StepCallback:
 
 @pytest.fixture(scope="session")
 def markov_source(tmp_path_factory):
-    return MarkovSource(tmp_path_factory.mktemp("markov"), vocab_size=64,
-                        shard_tokens=100_000, n_val_tokens=20_000)
+    return MarkovSource(
+        tmp_path_factory.mktemp("markov"),
+        vocab_size=64,
+        shard_tokens=100_000,
+        n_val_tokens=20_000,
+    )
 
 
 @pytest.fixture
@@ -70,8 +74,14 @@ def make_problem(markov_source):
     def _make(**overrides):
         problem = TrainingProblem(
             model_config=make_config("tiny", markov_source.vocab_size, 32),
-            init_seed=0, train_files=(), seq_len=32, batch_tokens=512,
-            micro_batch_size=16, max_steps=30, eval_every=10, device="cpu",
+            init_seed=0,
+            train_files=(),
+            seq_len=32,
+            batch_tokens=512,
+            micro_batch_size=16,
+            max_steps=30,
+            eval_every=10,
+            device="cpu",
             compile=False,
         )
         problem = replace(problem, **overrides)
@@ -95,8 +105,7 @@ def train(markov_source):
         solver.set_objective(problem)
 
         def evaluate(model, step, train_loss):
-            loss = validation_loss(model, val, problem.seq_len, 16,
-                                   torch.device("cpu"))
+            loss = validation_loss(model, val, problem.seq_len, 16, torch.device("cpu"))
             return dict(step=step, val_loss=loss, train_loss=train_loss)
 
         callback = StepCallback(solver, evaluate, problem.eval_every, stop)

@@ -1,0 +1,145 @@
+import math
+from dataclasses import replace
+
+import pytest
+import torch
+from conftest import load_solver_class, make_solver
+
+from benchmark_utils.schedules import lr_multiplier
+from benchmark_utils.trainer import TrainingProblem
+
+
+def test_invalid_batch_settings_give_a_clear_error(make_problem):
+    problem = make_problem(batch_tokens=500)
+    with pytest.raises(ValueError, match="not a multiple of micro_batch_size"):
+        problem.grad_accum_steps()
+
+
+def test_gradient_accumulation_equals_one_big_batch(make_problem):
+    """4 micro-batches of 4 sequences give the gradient of one batch of 16."""
+    grads = {}
+    for micro in (16, 4):
+        solver = make_solver("adamw")
+        solver.set_objective(make_problem(micro_batch_size=micro))
+        assert solver.grad_accum == 16 // micro
+        solver.model.zero_grad()
+        captured = {}
+        for name, p in solver.model.named_parameters():
+            p.register_post_accumulate_grad_hook(
+                lambda p, name=name, captured=captured: captured.__setitem__(
+                    name, p.grad.clone()
+                )
+            )
+        solver._train_step()
+        grads[micro] = captured
+    assert grads[16].keys() == grads[4].keys() and grads[16]
+    for name in grads[16]:
+        torch.testing.assert_close(
+            grads[4][name], grads[16][name], rtol=1e-4, atol=1e-6
+        )
+
+
+def test_same_seed_gives_identical_losses(make_problem, train):
+    problem = make_problem(max_steps=10, eval_every=5)
+    a = train(make_solver("adamw", lr=3e-3), problem)
+    b = train(make_solver("adamw", lr=3e-3), problem)
+    c = train(make_solver("adamw", lr=3e-3), replace(problem, init_seed=1))
+    assert [r["val_loss"] for r in a] == [r["val_loss"] for r in b]
+    assert [r["train_loss"] for r in a[1:]] == [r["train_loss"] for r in b[1:]]
+    assert a[-1]["val_loss"] != c[-1]["val_loss"]
+
+
+def test_every_solver_sees_the_same_data_and_init(make_problem):
+    problem = make_problem()
+    a, b = make_solver("adamw"), make_solver("adamw", lr=1e-2)
+    a.set_objective(problem)
+    b.set_objective(problem)
+    for pa, pb in zip(a.model.parameters(), b.model.parameters()):
+        assert torch.equal(pa, pb)
+    for _ in range(3):
+        xa, ya = a.loader.next_batch()
+        xb, yb = b.loader.next_batch()
+        assert torch.equal(xa, xb) and torch.equal(ya, yb)
+
+
+def test_adamw_reduces_the_loss_and_stops_at_the_budget(make_problem, train):
+    records = train(make_solver("adamw", lr=3e-3, warmup=2), make_problem(max_steps=30))
+    assert [r["step"] for r in records] == [0, 10, 20, 30]
+    assert records[-1]["val_loss"] < records[0]["val_loss"] - 1.0
+    assert all(math.isfinite(r["train_loss"]) for r in records[1:])
+    assert math.isnan(records[0]["train_loss"])  # nothing trained yet
+
+
+def test_nan_loss_stops_the_run_cleanly(make_problem, train, capfd):
+    solver = make_solver("adamw")
+    problem = make_problem(max_steps=30, eval_every=5)
+    train_step = solver._train_step
+
+    def poisoned_step():
+        train_step()
+        if solver.step == 3:  # the weights become NaN mid-run
+            with torch.no_grad():
+                solver.model.wte.weight[3].fill_(float("nan"))
+
+    solver._train_step = poisoned_step
+    records = train(solver, problem)
+    assert solver.diverged and solver.step == 5  # stopped at the next check
+    assert math.isnan(records[-1]["train_loss"])
+    assert math.isfinite(records[0]["val_loss"])
+    assert "the run diverged" in capfd.readouterr().err
+
+
+def test_out_of_memory_gives_advice(make_problem):
+    solver = make_solver("adamw")
+    solver.set_objective(make_problem())
+
+    def oom(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory")
+
+    solver.train_model = oom
+    with pytest.raises(RuntimeError, match="lower the objective's micro_batch_size"):
+        solver._train_step()
+
+
+def test_learning_rate_follows_the_schedule(make_problem):
+    solver = make_solver(
+        "adamw", lr=1e-2, warmup=4, schedule="cosine", min_lr_ratio=0.1
+    )
+    solver.set_objective(make_problem(max_steps=20))
+    lrs = []
+    for _ in range(20):
+        solver._train_step()
+        lrs.append(solver.optimizers[0].param_groups[0]["lr"])
+    expected = [1e-2 * lr_multiplier(s, 20, "cosine", 4, 0.2, 0.1) for s in range(20)]
+    assert lrs == pytest.approx(expected)
+    assert lrs[0] == pytest.approx(2.5e-3) and lrs[3] == pytest.approx(1e-2)
+
+
+@pytest.mark.parametrize("schedule", ["constant", "cosine", "linear", "wsd"])
+def test_schedules(schedule):
+    values = [lr_multiplier(s, 100, schedule, 10, 0.2, 0.1) for s in range(100)]
+    assert values[0] == pytest.approx(0.1) and values[9] == pytest.approx(1.0)
+    assert all(0.1 - 1e-12 <= v <= 1.0 for v in values)
+    if schedule == "constant":
+        assert values[-1] == 1.0
+    else:
+        assert values[-1] < 0.2
+    if schedule == "wsd":
+        assert values[79] == 1.0 and values[81] < 1.0
+    with pytest.raises(ValueError, match="unknown schedule"):
+        lr_multiplier(0, 10, "bogus")
+
+
+def test_evaluation_hooks_wrap_every_evaluation(make_problem, train):
+    solver = make_solver("adamw")
+    calls = []
+    solver.before_evaluation = lambda: calls.append("eval")
+    solver.after_evaluation = lambda: calls.append("train")
+    train(solver, make_problem(max_steps=4, eval_every=2))
+    assert calls == ["eval", "train", "eval", "train", "eval"]
+
+
+def test_get_next_works_on_a_bare_solver():
+    solver = load_solver_class("adamw")()
+    assert solver.get_next(0) == 1
+    assert TrainingProblem.__dataclass_fields__["compile"].default is True
