@@ -225,11 +225,11 @@ class TrainerSolver(BaseSolver):
         for _ in range(n_steps):
             self._train_step()
         self.get_result()
-        x, _ = self.loader.batch_at(0)
+        x, y = (t.to(self.device) for t in self.loader.batch_at(0))
+        self.eval_model.eval()
         with torch.no_grad(), autocast(self.device):
-            self.eval_model.eval()
-            self.eval_model(x[:1].to(self.device))
-            self.eval_model.train()
+            self.eval_model(x, y)  # the call evaluation makes
+        self.eval_model.train()
         synchronize(self.device)
         self._start_run()
 

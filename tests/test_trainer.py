@@ -143,3 +143,17 @@ def test_get_next_works_on_a_bare_solver():
     solver = load_solver_class("adamw")()
     assert solver.get_next(0) == 1
     assert TrainingProblem.__dataclass_fields__["compile"].default is True
+
+
+def test_compilation_warm_up_restarts_from_the_fresh_model(make_problem):
+    """The warm-up steps (run before the timed run on CUDA) leave no trace:
+    same weights, data position, step and optimizer state as a fresh run."""
+    problem = make_problem()
+    fresh, warmed = make_solver("adamw"), make_solver("adamw")
+    fresh.set_objective(problem)
+    warmed.set_objective(problem)
+    warmed._warm_up_compilation()
+    assert warmed.step == 0 and warmed.loader.micro_step == 0
+    assert not warmed.optimizers[0].state
+    for pf, pw in zip(fresh.model.parameters(), warmed.model.parameters()):
+        assert torch.equal(pf, pw)
