@@ -13,6 +13,7 @@ import torch
 from benchopt import BaseObjective
 
 from benchmark_utils.evaluation import validation_loss
+from benchmark_utils.loader import BosIndex, DataExhaustedError
 from benchmark_utils.model import build_model, make_config
 from benchmark_utils.runtime import resolve_device
 from benchmark_utils.shards import read_header, read_tokens
@@ -89,8 +90,7 @@ class Objective(BaseObjective):
 
     def get_objective(self):
         if self._train_files is None:  # fetched once, outside timed runs
-            needed = self.max_steps * self.batch_tokens + 1
-            self._train_files = tuple(self.source.train_files(needed))
+            self._train_files = tuple(self._fetch_train_files())
         problem = TrainingProblem(
             model_config=self.model_config,
             init_seed=self.get_seed(use_repetition=True),
@@ -108,6 +108,30 @@ class Objective(BaseObjective):
         )
         problem.grad_accum_steps()  # a clear error now if the batch is invalid
         return dict(problem=problem)
+
+    def _fetch_train_files(self):
+        """The training shards the step budget needs (downloaded or generated
+        if necessary)."""
+        n_tokens = self.max_steps * self.batch_tokens + 1
+        files = self.source.train_files(n_tokens)
+        if not self.bos_aligned or self.source.repeat_data:
+            return files
+        # BOS-aligned sequences skip the tails of documents cut at a sequence
+        # end, so the budget needs more than max_steps x batch_tokens tokens:
+        # grow the request by the measured coverage until it is met, so that a
+        # run never runs out of data half-way.
+        n_sequences = self.max_steps * self.batch_tokens // self.seq_len
+        for _ in range(5):
+            index = BosIndex(files, self.source.bos_token, self.seq_len)
+            if index.index_until(n_sequences) >= n_sequences:
+                return files
+            n_tokens = int(1.05 * n_tokens / max(index.coverage(), 0.01)) + 1
+            files = self.source.train_files(n_tokens)
+        raise DataExhaustedError(
+            f"{self.source.name}: not enough BOS-aligned sequences of "
+            f"{self.seq_len} tokens for {self.max_steps} steps; use "
+            "repeat_data, more shards or a smaller budget"
+        )
 
     def evaluate_result(self, model, step, train_loss):
         if self.val_data.device != self.torch_device:

@@ -268,7 +268,7 @@ class BatchLoader:
         span = np.arange(self.seq_len + 1, dtype=np.int64)
         located = [index.locate(int(j)) for j in wanted]
         for shard in sorted({s for s, _ in located}):
-            tokens = open_shard(self.stream.paths[shard])
+            tokens = self.stream._shard(shard)
             which = [i for i, (s, _) in enumerate(located) if s == shard]
             starts = np.array([located[i][1] for i in which], dtype=np.int64)
             rows[which] = tokens[starts[:, None] + span]
@@ -279,7 +279,7 @@ class BatchLoader:
         shape = (self.micro_batch_size, self.seq_len)
         if self.bos_aligned:
             rows = torch.from_numpy(self._read_bos_aligned(micro_step))
-            return rows[:, :-1], rows[:, 1:]
+            return rows[:, :-1].contiguous(), rows[:, 1:].contiguous()
         buf = torch.from_numpy(self._read(self.start_of(micro_step)))
         return buf[:-1].view(shape), buf[1:].view(shape)
 

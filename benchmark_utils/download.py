@@ -1,0 +1,129 @@
+"""Fetch the shards a run needs: ``python -m benchmark_utils.download``.
+
+Downloads the validation shard and the training shards that a budget of
+``--train-tokens`` (or ``--steps`` x ``--batch-tokens``) needs into the
+dataset's folder (where ``benchopt run`` looks for them), validating each
+file; files already there are kept, so an interrupted download resumes.
+
+Examples::
+
+    python -m benchmark_utils.download fineweb                 # default budget
+    python -m benchmark_utils.download fineweb_edu --steps 2000
+    python -m benchmark_utils.download fineweb --train-tokens 1000000000 --dry-run
+"""
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from .hub import (
+    DEFAULT_TRAIN_TOKENS,
+    HUB_DATASETS,
+    TOKENS_PER_SHARD,
+    MissingDataError,
+    hub_source,
+)
+from .paths import DATA_ENV
+from .shards import HEADER_BYTES, ShardError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def benchmark_data_dir(name):
+    """The folder ``benchopt run`` uses for dataset ``name``: honours
+    ``$NANOGPT_BENCH_DATA`` and the ``data_home``/``data_paths`` settings of
+    the benchmark's config, else ``<benchmark>/data/<name>``."""
+    if os.environ.get(DATA_ENV):
+        return Path(os.environ[DATA_ENV]).expanduser() / name
+    try:
+        from benchopt.benchmark import Benchmark
+        from benchopt.config import get_data_path
+
+        Benchmark(ROOT)  # registers the running benchmark for its settings
+        return Path(get_data_path(name))
+    except Exception:
+        return ROOT / "data" / name
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmark_utils.download",
+        description="Download the validation shard and the training shards "
+        "that a token budget needs (resumable; each file is validated).",
+    )
+    parser.add_argument("dataset", choices=sorted(HUB_DATASETS))
+    budget = parser.add_mutually_exclusive_group()
+    budget.add_argument(
+        "--train-tokens",
+        type=int,
+        help="training tokens the run consumes (max_steps x batch_tokens + 1); "
+        f"default {DEFAULT_TRAIN_TOKENS:,}, the objective's default budget",
+    )
+    budget.add_argument("--steps", type=int, help="the run's max_steps")
+    parser.add_argument(
+        "--batch-tokens",
+        type=int,
+        default=524_288,
+        help="global batch in tokens, with --steps (default 524288)",
+    )
+    parser.add_argument(
+        "--local-dir",
+        type=Path,
+        help="destination folder (default: the dataset folder benchopt uses)",
+    )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="list the files the budget needs and which are missing; fetch none",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.steps is not None:
+        n_tokens = args.steps * args.batch_tokens + 1
+    elif args.train_tokens is not None:
+        n_tokens = args.train_tokens
+    else:
+        n_tokens = DEFAULT_TRAIN_TOKENS
+    local_dir = args.local_dir or benchmark_data_dir(args.dataset)
+    source = hub_source(
+        args.dataset, local_dir=local_dir, default_train_tokens=n_tokens
+    )
+    try:
+        names = source.files_for(n_tokens)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    missing = source.missing(names)
+    size_gb = len(missing) * (HEADER_BYTES + 2 * TOKENS_PER_SHARD) / 1e9
+    print(
+        f"{args.dataset}: {n_tokens:,} training tokens need {len(names) - 1} "
+        f"training shard(s) + the validation shard of {source.repo_id}; "
+        f"{len(names) - len(missing)} present in {local_dir}, {len(missing)} to "
+        f"download (about {size_gb:.1f} GB)"
+    )
+    if args.dry_run:
+        for name in names:
+            print(f"  {'missing' if name in missing else 'present'}  {name}")
+        return 0
+    try:
+        source.fetch_all(names, n_tokens)
+        paths = source.train_files(n_tokens)
+    except MissingDataError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except (ShardError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(
+        f"{args.dataset}: ready, validation + {len(paths)} training "
+        f"shard(s) in {local_dir}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
