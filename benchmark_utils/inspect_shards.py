@@ -222,6 +222,7 @@ def plot_lengths(report, lengths_by_stream, path, seq_len=None):
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     path = Path(path)
     fig, ax = plt.subplots(figsize=(7, 4))
@@ -241,6 +242,11 @@ def plot_lengths(report, lengths_by_stream, path, seq_len=None):
                     f"{np.median(lengths):,.0f})",
                 )
         ax.set_xscale("log")
+        # Plain labels at 1, 2, 5 x 10^k (the default minor labels overlap).
+        ticker = matplotlib.ticker
+        ax.xaxis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(ticker.StrMethodFormatter("{x:,.0f}"))
+        ax.xaxis.set_minor_formatter(ticker.NullFormatter())
         if seq_len:
             ax.axvline(
                 seq_len, color="gray", linestyle="--", label=f"seq_len {seq_len}"
