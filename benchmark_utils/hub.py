@@ -243,8 +243,6 @@ def is_valid_shard(path):
         return False
 
 
-
-
 def hub_source(name, target=None, local_dir=None, **kwargs):
     """The :class:`HubShardSource` of a dataset of :data:`HUB_DATASETS`.
 

@@ -18,7 +18,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -45,8 +44,12 @@ def main():
     parser.add_argument("--warmup-steps", type=int, default=3)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--no-compile", action="store_true")
-    parser.add_argument("--peak-tflops", type=float, default=None,
-                        help="the GPU's dense bf16 peak, for MFU")
+    parser.add_argument(
+        "--peak-tflops",
+        type=float,
+        default=None,
+        help="the GPU's dense bf16 peak, for MFU",
+    )
     args = parser.parse_args()
 
     vocab = 50257
@@ -57,14 +60,20 @@ def main():
         tokens = np.random.default_rng(0).integers(0, vocab, n_tokens)
         shard = write_shard(Path(tmp) / "random_train_000001.bin", tokens)
         problem = TrainingProblem(
-            model_config=config, init_seed=0, train_files=(shard,),
-            seq_len=args.seq_len, batch_tokens=args.batch_tokens,
-            micro_batch_size=args.micro_batch_size, max_steps=n_steps,
-            eval_every=n_steps, device=args.device,
+            model_config=config,
+            init_seed=0,
+            train_files=(shard,),
+            seq_len=args.seq_len,
+            batch_tokens=args.batch_tokens,
+            micro_batch_size=args.micro_batch_size,
+            max_steps=n_steps,
+            eval_every=n_steps,
+            device=args.device,
             compile=not args.no_compile,
         )
         spec = importlib.util.spec_from_file_location(
-            "adamw", ROOT / "solvers" / "adamw.py")
+            "adamw", ROOT / "solvers" / "adamw.py"
+        )
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         solver = module.Solver.get_instance()
@@ -80,16 +89,22 @@ def main():
 
     n_params = solver.model.num_parameters()
     tokens_per_s = args.steps * args.batch_tokens / elapsed
-    print(f"device {solver.device}, model {args.model} ({n_params:,} "
-          f"parameters), seq_len {args.seq_len}, global batch "
-          f"{args.batch_tokens} tokens = {solver.grad_accum} x "
-          f"{args.micro_batch_size} sequences, compile {solver.compiled}")
-    print(f"{1000 * elapsed / args.steps:.1f} ms per optimizer step, "
-          f"{tokens_per_s:,.0f} tokens/s")
+    print(
+        f"device {solver.device}, model {args.model} ({n_params:,} "
+        f"parameters), seq_len {args.seq_len}, global batch "
+        f"{args.batch_tokens} tokens = {solver.grad_accum} x "
+        f"{args.micro_batch_size} sequences, compile {solver.compiled}"
+    )
+    print(
+        f"{1000 * elapsed / args.steps:.1f} ms per optimizer step, "
+        f"{tokens_per_s:,.0f} tokens/s"
+    )
     if args.peak_tflops:
         achieved = tokens_per_s * flops_per_token(config, args.seq_len, n_params)
-        print(f"MFU {100 * achieved / (args.peak_tflops * 1e12):.1f}% of "
-              f"{args.peak_tflops} TFLOP/s")
+        print(
+            f"MFU {100 * achieved / (args.peak_tflops * 1e12):.1f}% of "
+            f"{args.peak_tflops} TFLOP/s"
+        )
 
 
 if __name__ == "__main__":
