@@ -53,6 +53,17 @@ class TrainingProblem:
         return self.batch_tokens // tokens_per_micro
 
 
+# The GPT-2 / llm.c recipe's schedule (warmup ~250 of the 6000 default steps,
+# cosine decay to 10%, clipping at 1.0), shared by the solvers that have no
+# published schedule of their own: ``parameters = {..., **GPT2_SCHEDULE}``.
+GPT2_SCHEDULE = {
+    "warmup": [0.04],
+    "schedule": ["cosine"],
+    "min_lr_ratio": [0.1],
+    "grad_clip": [1.0],
+}
+
+
 class SolverContractError(TypeError):
     """A solver's ``build_optimizers`` does not train the model properly."""
 

@@ -35,6 +35,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmark_utils.components import make_solver  # noqa: E402
 from benchmark_utils.model import build_model, make_config  # noqa: E402
 from benchmark_utils.runtime import resolve_device, synchronize  # noqa: E402
 from benchmark_utils.trainer import check_optimizers  # noqa: E402
@@ -50,17 +51,6 @@ SOLVERS = [
     "sgd",
 ]
 GLOBAL_BATCH = {"tiny": 4096, "gpt2-124m": 524_288}  # tokens per step
-
-
-def load_solver(name):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(
-        f"solver_{name}", ROOT / "solvers" / f"{name}.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.Solver.get_instance()
 
 
 def forward_backward(model, x, y):
@@ -84,7 +74,7 @@ def time_forward_backward(model, x, y, device, repeats):
 
 def time_optimizer(name, config, x, y, device, steps):
     model = build_model(config, seed=0).to(device)
-    solver = load_solver(name)
+    solver = make_solver(name)
     solver.device = device
     optimizers = check_optimizers(
         solver.build_optimizers(model.parameter_groups()), model, name

@@ -11,7 +11,6 @@ random tokens, so it measures the benchmark's own overhead, not a toy loop.
 """
 
 import argparse
-import importlib.util
 import sys
 import tempfile
 import time
@@ -22,6 +21,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmark_utils.components import make_solver  # noqa: E402
 from benchmark_utils.model import make_config  # noqa: E402
 from benchmark_utils.runtime import synchronize  # noqa: E402
 from benchmark_utils.shards import write_shard  # noqa: E402
@@ -71,12 +71,7 @@ def main():
             device=args.device,
             compile=not args.no_compile,
         )
-        spec = importlib.util.spec_from_file_location(
-            "adamw", ROOT / "solvers" / "adamw.py"
-        )
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        solver = module.Solver.get_instance()
+        solver = make_solver("adamw")
         solver.set_objective(problem)
         for _ in range(args.warmup_steps):
             solver._train_step()

@@ -1,7 +1,7 @@
 import torch
 
 from benchmark_utils.optim_groups import decay_groups
-from benchmark_utils.trainer import TrainerSolver
+from benchmark_utils.trainer import GPT2_SCHEDULE, TrainerSolver
 
 
 class Solver(TrainerSolver):
@@ -18,10 +18,7 @@ class Solver(TrainerSolver):
         "betas": [(0.9, 0.95)],
         "eps": [1e-8],
         "weight_decay": [0.1],
-        "warmup": [0.04],
-        "schedule": ["cosine"],
-        "min_lr_ratio": [0.1],
-        "grad_clip": [1.0],
+        **GPT2_SCHEDULE,
     }
 
     def build_optimizers(self, groups):

@@ -1,7 +1,7 @@
 from pytorch_optimizer import Lion
 
 from benchmark_utils.optim_groups import decay_groups
-from benchmark_utils.trainer import TrainerSolver
+from benchmark_utils.trainer import GPT2_SCHEDULE, TrainerSolver
 
 
 class Solver(TrainerSolver):
@@ -19,10 +19,7 @@ class Solver(TrainerSolver):
         "lr": [1.5e-4],
         "betas": [(0.95, 0.98)],
         "weight_decay": [1.0],
-        "warmup": [0.04],
-        "schedule": ["cosine"],
-        "min_lr_ratio": [0.1],
-        "grad_clip": [1.0],
+        **GPT2_SCHEDULE,
     }
 
     def build_optimizers(self, groups):

@@ -1,7 +1,7 @@
 from pytorch_optimizer import Kron
 
 from benchmark_utils.optim_groups import decay_groups
-from benchmark_utils.trainer import TrainerSolver
+from benchmark_utils.trainer import GPT2_SCHEDULE, TrainerSolver
 
 
 class Solver(TrainerSolver):
@@ -25,10 +25,7 @@ class Solver(TrainerSolver):
         "precond_lr": [0.1],
         "max_size_triangular": [8192],
         "memory_save_mode": [None],
-        "warmup": [0.04],
-        "schedule": ["cosine"],
-        "min_lr_ratio": [0.1],
-        "grad_clip": [1.0],
+        **GPT2_SCHEDULE,
     }
 
     def build_optimizers(self, groups):

@@ -2,7 +2,7 @@ import importlib.util
 
 from benchmark_utils.optim_groups import decay_groups
 from benchmark_utils.shampoo import Shampoo
-from benchmark_utils.trainer import TrainerSolver
+from benchmark_utils.trainer import GPT2_SCHEDULE, TrainerSolver
 
 
 class Solver(TrainerSolver):
@@ -31,10 +31,7 @@ class Solver(TrainerSolver):
         "inverse_exponent_override": [0.0],  # 0: 1/(2 order)
         "grafting_beta2": [0.95],
         "grafting_epsilon": [1e-10],
-        "warmup": [0.04],
-        "schedule": ["cosine"],
-        "min_lr_ratio": [0.1],
-        "grad_clip": [1.0],
+        **GPT2_SCHEDULE,
     }
 
     def skip(self, **objective_dict):

@@ -1,7 +1,7 @@
 from pytorch_optimizer import SOAP
 
 from benchmark_utils.optim_groups import decay_groups
-from benchmark_utils.trainer import TrainerSolver
+from benchmark_utils.trainer import GPT2_SCHEDULE, TrainerSolver
 
 
 class Solver(TrainerSolver):
@@ -27,10 +27,7 @@ class Solver(TrainerSolver):
         "weight_decay": [0.01],
         "precondition_frequency": [10],
         "max_precond_dim": [10000],
-        "warmup": [0.04],
-        "schedule": ["cosine"],
-        "min_lr_ratio": [0.1],
-        "grad_clip": [1.0],
+        **GPT2_SCHEDULE,
     }
 
     def build_optimizers(self, groups):

@@ -1,7 +1,6 @@
 """Shared fixtures: a tiny training problem on generated Markov data, and a
 stand-in for benchopt's callback so solvers can be trained in plain pytest."""
 
-import importlib.util
 import math
 import sys
 from dataclasses import replace
@@ -14,25 +13,12 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from benchmark_utils.components import load_solver_class, make_solver  # noqa: E402, F401
 from benchmark_utils.evaluation import validation_loss  # noqa: E402
 from benchmark_utils.model import make_config  # noqa: E402
 from benchmark_utils.shards import read_tokens  # noqa: E402
 from benchmark_utils.sources import MarkovSource  # noqa: E402
 from benchmark_utils.trainer import TrainingProblem  # noqa: E402
-
-
-def load_solver_class(name):
-    """The ``Solver`` class of ``solvers/<name>.py``."""
-    path = ROOT / "solvers" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"solver_{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.Solver
-
-
-def make_solver(name, **params):
-    """A solver instance with its default parameters, overridden by ``params``."""
-    return load_solver_class(name).get_instance(**params)
 
 
 class StepCallback:
@@ -55,6 +41,15 @@ class StepCallback:
                 return False
         self.it += 1
         return True
+
+
+@pytest.fixture
+def one_thread():
+    """Single-threaded torch, for timing-sensitive or tiny-tensor tests."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,6 @@
 """The local_shards and fineweb_edu datasets, folder sources, and the
 objective's check that val_tokens fits the validation file."""
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -9,6 +8,7 @@ import huggingface_hub
 import numpy as np
 import pytest
 
+from benchmark_utils.components import load_benchmark_module
 from benchmark_utils.loader import BatchLoader
 from benchmark_utils.shards import ShardError, write_shard
 from benchmark_utils.sources import LocalShardSource, folder_source
@@ -16,14 +16,6 @@ from benchmark_utils.sources import LocalShardSource, folder_source
 ROOT = Path(__file__).resolve().parents[1]
 SOTU = ROOT.parent / "shared" / "data" / "sotu"
 BOS = 50256
-
-
-def load_module(relative):
-    path = ROOT / relative
-    spec = importlib.util.spec_from_file_location(path.stem + "_under_test", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def docs_tokens(n_tokens, seed=0):
@@ -91,7 +83,7 @@ def test_tokenizer_manifest_sets_vocab_and_bos(corpus):
 
 
 def test_local_shards_dataset(corpus, monkeypatch):
-    Dataset = load_module("datasets/local_shards.py").Dataset
+    Dataset = load_benchmark_module("datasets/local_shards.py").Dataset
     assert Dataset.name == "local_shards"
     dataset = Dataset.get_instance(folder=str(corpus), repeat_data=True, target=3.5)
     source = dataset.get_data()["source"]
@@ -113,7 +105,7 @@ def test_hub_datasets_do_not_download_in_get_data(monkeypatch):
         raise AssertionError("get_data must not download")
 
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", no_network)
-    edu = load_module("datasets/fineweb_edu.py").Dataset.get_instance()
+    edu = load_benchmark_module("datasets/fineweb_edu.py").Dataset.get_instance()
     source = edu.get_data()["source"]
     assert (source.repo_id, source.prefix, source.n_train_shards) == (
         "kjj0/finewebedu10B-gpt2",
@@ -121,12 +113,12 @@ def test_hub_datasets_do_not_download_in_get_data(monkeypatch):
         99,
     )
     assert source.target is None  # no standard target: the whole budget
-    fineweb = load_module("datasets/fineweb.py").Dataset.get_instance()
+    fineweb = load_benchmark_module("datasets/fineweb.py").Dataset.get_instance()
     assert fineweb.get_data()["source"].target == 3.28
 
 
 def objective(**params):
-    Objective = load_module("objective.py").Objective
+    Objective = load_benchmark_module("objective.py").Objective
     defaults = dict(
         model="tiny",
         seq_len=64,

@@ -21,13 +21,7 @@ from conftest import make_solver
 
 from benchmark_utils.shampoo import Shampoo
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def run_optimizer(make, weights, grads, lrs=None, dtype=torch.float32):

@@ -1,0 +1,28 @@
+"""Load the benchmark's own files (solvers, datasets, objective) outside
+benchopt, for tests and benchmark scripts. benchopt loads them by path, not
+as a package, so scripts do the same."""
+
+import importlib.util
+from pathlib import Path
+
+BENCHMARK_DIR = Path(__file__).resolve().parents[1]
+
+
+def load_benchmark_module(relative_path):
+    """The module of ``relative_path`` (e.g. ``"objective.py"``)."""
+    path = BENCHMARK_DIR / relative_path
+    name = "nanogpt_bench_" + "_".join(Path(relative_path).with_suffix("").parts)
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def load_solver_class(name):
+    """The ``Solver`` class of ``solvers/<name>.py``."""
+    return load_benchmark_module(f"solvers/{name}.py").Solver
+
+
+def make_solver(name, **params):
+    """A solver with its default parameters, overridden by ``params``."""
+    return load_solver_class(name).get_instance(**params)
