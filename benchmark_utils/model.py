@@ -62,9 +62,6 @@ class ParameterGroups:
     def all(self):
         return self.hidden_matrices + self.embedding + self.head + self.scalars
 
-    def non_hidden(self):
-        return self.embedding + self.head + self.scalars
-
 
 class CausalSelfAttention(nn.Module):
     def __init__(self, config):

@@ -60,7 +60,7 @@ def write_shard(path, tokens):
 
 
 def read_header(path):
-    """Return the number of tokens of a shard after checking its header and size."""
+    """Validate a shard (header and size) and return its number of tokens."""
     path = Path(path)
     if not path.is_file():
         raise ShardError(path, "file not found")
@@ -89,9 +89,6 @@ def read_header(path):
             f"({expected} bytes) but the file has {size} bytes",
         )
     return n_tokens
-
-
-validate_shard = read_header
 
 
 def open_shard(path):
