@@ -14,7 +14,7 @@ from benchopt import BaseObjective
 
 from benchmark_utils.evaluation import validation_loss
 from benchmark_utils.loader import BosIndex, DataExhaustedError
-from benchmark_utils.model import build_model, make_config
+from benchmark_utils.models import build_model, make_config
 from benchmark_utils.runtime import resolve_device
 from benchmark_utils.shards import read_header, read_tokens
 from benchmark_utils.trainer import TrainingProblem
@@ -45,7 +45,7 @@ class Objective(BaseObjective):
         "bos_aligned": [False],
     }
     test_config = dict(
-        model="tiny",
+        model="gpt2-tiny",
         seq_len=64,
         batch_tokens=1024,
         val_tokens=4096,

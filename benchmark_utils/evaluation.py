@@ -4,8 +4,6 @@ import math
 
 import torch
 
-from .runtime import autocast
-
 
 @torch.no_grad()
 def validation_loss(model, tokens, seq_len, batch_size, device):
@@ -13,6 +11,8 @@ def validation_loss(model, tokens, seq_len, batch_size, device):
 
     ``tokens`` (int64, length ``n * seq_len + 1``) covers the validation
     budget; the model is put in eval mode and restored to its mode after.
+    As in Track 3, the summed loss of every micro-batch is added up and
+    divided by the number of validation tokens once.
     """
     n_windows = (len(tokens) - 1) // seq_len
     if n_windows < 1:
@@ -29,10 +29,8 @@ def validation_loss(model, tokens, seq_len, batch_size, device):
             chunk = chunk.to(device, non_blocking=True)
             x = chunk[:-1].view(n, seq_len)
             y = chunk[1:].view(n, seq_len)
-            with autocast(device):
-                loss = model(x, y)
-            total += loss.double() * n
+            total += model(x, y).double()
     finally:
         model.train(was_training)
-    value = (total / n_windows).item()
+    value = (total / (n_windows * seq_len)).item()
     return value if math.isfinite(value) else float("nan")

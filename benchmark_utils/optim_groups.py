@@ -1,6 +1,6 @@
 """Parameter grouping shared by the optimizer solvers.
 
-A solver receives the model's :class:`~benchmark_utils.model.ParameterGroups`
+A solver receives the model's :class:`~benchmark_utils.models.ParameterGroups`
 (hidden_matrices, embedding, head, scalars) and must give every tensor to
 exactly one optimizer (``trainer.check_optimizers`` enforces it). The two
 groupings that several solvers need live here, once:

@@ -15,8 +15,8 @@ import torch
 from benchopt import BaseSolver
 
 from .loader import BatchLoader
-from .model import build_model
-from .runtime import autocast, configure_backends, resolve_device, synchronize
+from .models import build_model
+from .runtime import configure_backends, resolve_device, synchronize
 from .schedules import lr_multiplier
 from .stopping import TargetLossCriterion
 
@@ -155,6 +155,7 @@ class TrainerSolver(BaseSolver):
         self.device = resolve_device(problem.device)
         configure_backends(self.device)
         self.grad_accum = problem.grad_accum_steps()
+        self.grad_scale = problem.model_config.grad_scale(problem.batch_tokens)
         self.recipe = {
             name: self.__dict__.get(name, default)
             for name, default in self.RECIPE_DEFAULTS.items()
@@ -238,7 +239,7 @@ class TrainerSolver(BaseSolver):
         self.get_result()
         x, y = (t.to(self.device) for t in self.loader.batch_at(0))
         self.eval_model.eval()
-        with torch.no_grad(), autocast(self.device):
+        with torch.no_grad():
             self.eval_model(x, y)  # the call evaluation makes
         self.eval_model.train()
         synchronize(self.device)
@@ -270,11 +271,10 @@ class TrainerSolver(BaseSolver):
         try:
             for _ in range(self.grad_accum):
                 x, y = self.loader.next_batch()
-                with autocast(self.device):
-                    loss = self.train_model(x, y)
-                (loss / self.grad_accum).backward()
+                loss = self.train_model(x, y)  # summed over the micro-batch
+                (loss * self.grad_scale).backward()
                 self._loss_sum += loss.detach()
-                self._loss_count += 1
+                self._loss_count += x.numel()
             if self.recipe["grad_clip"] > 0:
                 torch.nn.utils.clip_grad_norm_(
                     self.model.parameters(), self.recipe["grad_clip"]

@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmark_utils.components import make_solver  # noqa: E402
-from benchmark_utils.model import build_model, make_config  # noqa: E402
+from benchmark_utils.models import build_model, make_config  # noqa: E402
 from benchmark_utils.runtime import resolve_device, synchronize  # noqa: E402
 from benchmark_utils.trainer import check_optimizers  # noqa: E402
 
@@ -50,7 +50,11 @@ SOLVERS = [
     "lion",
     "sgd",
 ]
-GLOBAL_BATCH = {"tiny": 4096, "gpt2-124m": 524_288}  # tokens per step
+GLOBAL_BATCH = {
+    "track3-tiny": 4096,
+    "track3": 524_288,
+    "gpt2-124m": 524_288,
+}  # tokens per step
 
 
 def forward_backward(model, x, y):
@@ -95,7 +99,7 @@ def time_optimizer(name, config, x, y, device, steps):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", nargs="+", default=["tiny", "gpt2-124m"])
+    parser.add_argument("--sizes", nargs="+", default=["track3-tiny", "track3"])
     parser.add_argument("--solvers", nargs="+", default=SOLVERS)
     parser.add_argument(
         "--steps", type=int, default=10, help="timed optimizer steps (default 10)"
@@ -130,8 +134,8 @@ def main():
     )
 
     for size in args.sizes:
-        if size == "tiny":
-            config = make_config("tiny", 128, 128)
+        if size == "track3-tiny":
+            config = make_config("track3-tiny", 128, 128)
             batch, seq_len = 32, 128  # the CPU comparison's micro-batch
         else:
             layers = args.layers or (12 if on_gpu else 1)

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmark_utils.components import make_solver  # noqa: E402
-from benchmark_utils.model import make_config  # noqa: E402
+from benchmark_utils.models import make_config  # noqa: E402
 from benchmark_utils.runtime import synchronize  # noqa: E402
 from benchmark_utils.shards import write_shard  # noqa: E402
 from benchmark_utils.trainer import TrainingProblem  # noqa: E402
@@ -36,7 +36,7 @@ def flops_per_token(config, seq_len, n_params):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="tiny")
+    parser.add_argument("--model", default="track3-tiny")
     parser.add_argument("--seq-len", type=int, default=128)
     parser.add_argument("--batch-tokens", type=int, default=4096)
     parser.add_argument("--micro-batch-size", type=int, default=32)

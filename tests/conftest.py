@@ -15,7 +15,7 @@ if str(ROOT) not in sys.path:
 
 from benchmark_utils.components import load_solver_class, make_solver  # noqa: E402, F401
 from benchmark_utils.evaluation import validation_loss  # noqa: E402
-from benchmark_utils.model import make_config  # noqa: E402
+from benchmark_utils.models import make_config  # noqa: E402
 from benchmark_utils.shards import read_tokens  # noqa: E402
 from benchmark_utils.sources import MarkovSource  # noqa: E402
 from benchmark_utils.trainer import TrainingProblem  # noqa: E402
@@ -68,7 +68,7 @@ def make_problem(markov_source):
 
     def _make(**overrides):
         problem = TrainingProblem(
-            model_config=make_config("tiny", markov_source.vocab_size, 32),
+            model_config=make_config("gpt2-tiny", markov_source.vocab_size, 32),
             init_seed=0,
             train_files=(),
             seq_len=32,

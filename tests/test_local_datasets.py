@@ -120,7 +120,7 @@ def test_hub_datasets_do_not_download_in_get_data(monkeypatch):
 def objective(**params):
     Objective = load_benchmark_module("objective.py").Objective
     defaults = dict(
-        model="tiny",
+        model="gpt2-tiny",
         seq_len=64,
         batch_tokens=1024,
         max_steps=4,

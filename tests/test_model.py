@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from benchmark_utils.model import GPT, build_model, make_config
+from benchmark_utils.models import GPT, build_model, make_config
 
 
 def test_gpt2_124m_parameter_count():
@@ -14,7 +14,7 @@ def test_gpt2_124m_parameter_count():
 
 
 def test_parameter_groups_partition_the_model():
-    model = build_model(make_config("tiny", 64, 32), seed=0)
+    model = build_model(make_config("gpt2-tiny", 64, 32), seed=0)
     groups = model.parameter_groups()
     ids = [id(p) for p in groups.all()]
     assert len(ids) == len(set(ids))
@@ -26,7 +26,7 @@ def test_parameter_groups_partition_the_model():
 
 
 def test_initialisation_follows_gpt2():
-    model = build_model(make_config("mini", 512, 64), seed=0)
+    model = build_model(make_config("gpt2-mini", 512, 64), seed=0)
     block = model.blocks[0]
     assert block.attn.c_attn.weight.std().item() == pytest.approx(0.02, rel=0.05)
     expected = 0.02 / (2 * model.config.n_layer) ** 0.5
@@ -35,7 +35,7 @@ def test_initialisation_follows_gpt2():
 
 
 def test_same_seed_same_model_whatever_the_global_rng():
-    config = make_config("tiny", 64, 32)
+    config = make_config("gpt2-tiny", 64, 32)
     a = build_model(config, seed=5)
     torch.manual_seed(123)
     torch.rand(10)
@@ -48,7 +48,7 @@ def test_same_seed_same_model_whatever_the_global_rng():
 
 def test_causality():
     """Changing a future token never changes the logits of earlier ones."""
-    model = build_model(make_config("tiny", 64, 32), seed=0).eval()
+    model = build_model(make_config("gpt2-tiny", 64, 32), seed=0).eval()
     idx = torch.randint(0, 64, (2, 20), generator=torch.Generator().manual_seed(0))
     changed = idx.clone()
     changed[:, 12] = (changed[:, 12] + 1) % 64
@@ -59,17 +59,17 @@ def test_causality():
 
 
 def test_loss_is_cross_entropy_of_logits():
-    model = build_model(make_config("tiny", 64, 32), seed=0)
+    model = build_model(make_config("gpt2-tiny", 64, 32), seed=0)
     idx = torch.randint(0, 64, (2, 16))
     targets = torch.randint(0, 64, (2, 16))
     logits = model(idx)
     expected = torch.nn.functional.cross_entropy(
-        logits.reshape(-1, 64), targets.reshape(-1)
+        logits.reshape(-1, 64), targets.reshape(-1), reduction="sum"
     )
     torch.testing.assert_close(model(idx, targets), expected)
 
 
 def test_sequence_longer_than_block_size_is_rejected():
-    model = build_model(make_config("tiny", 64, 8), seed=0)
+    model = build_model(make_config("gpt2-tiny", 64, 8), seed=0)
     with pytest.raises(ValueError, match="exceeds block size"):
         model(torch.zeros(1, 9, dtype=torch.long))

@@ -1,66 +1,19 @@
 """Classic GPT-2 (nanoGPT / llm.c): learned positions, pre-LayerNorm, GELU MLP,
 tied embedding and head, init N(0, 0.02) with residual projections scaled by
-1/sqrt(2 * n_layer).
+1/sqrt(2 * n_layer). fp32 weights, bf16 autocast on CUDA (llm.c's precision).
 
 ``parameter_groups`` names the groups that hybrid optimizers need, so a solver
 can say "Muon on hidden matrices, AdamW on the rest" declaratively.
 """
 
 import math
-from dataclasses import dataclass, replace
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-
-@dataclass(frozen=True)
-class GPTConfig:
-    vocab_size: int = 50257
-    n_layer: int = 12
-    n_head: int = 12
-    n_embd: int = 768
-    block_size: int = 1024
-    bias: bool = True
-
-    @property
-    def padded_vocab_size(self):
-        """Vocabulary rounded up to a multiple of 64 (50257 -> 50304), which
-        keeps the output matmul on fast kernel shapes."""
-        return 64 * math.ceil(self.vocab_size / 64)
-
-
-MODEL_SIZES = {
-    "gpt2-124m": dict(n_layer=12, n_head=12, n_embd=768),
-    "gpt2-350m": dict(n_layer=24, n_head=16, n_embd=1024),
-    "mini": dict(n_layer=4, n_head=4, n_embd=256),
-    "tiny": dict(n_layer=2, n_head=2, n_embd=64),
-}
-
-
-def make_config(size, vocab_size, block_size):
-    if size not in MODEL_SIZES:
-        raise ValueError(
-            f"unknown model size {size!r}: choose one of {sorted(MODEL_SIZES)}"
-        )
-    return replace(
-        GPTConfig(), vocab_size=vocab_size, block_size=block_size, **MODEL_SIZES[size]
-    )
-
-
-@dataclass
-class ParameterGroups:
-    """The model's trainable tensors by role. With tied weights the token
-    embedding is also the output head: it is in ``embedding`` and ``head`` is
-    empty."""
-
-    hidden_matrices: list  # 2-D weights inside the transformer blocks
-    embedding: list  # token (and position) embeddings
-    head: list  # output projection, when not tied
-    scalars: list  # norm gains and biases (all tensors with fewer than 2 dims)
-
-    def all(self):
-        return self.hidden_matrices + self.embedding + self.head + self.scalars
+from ..runtime import autocast
+from .groups import ParameterGroups
 
 
 class CausalSelfAttention(nn.Module):
@@ -130,21 +83,22 @@ class GPT(nn.Module):
             nn.init.normal_(module.weight, mean=0.0, std=0.02)
 
     def forward(self, idx, targets=None):
-        """Logits, or the mean cross-entropy (in fp32) when targets are given."""
+        """fp32 logits, or the **summed** cross-entropy (fp32) over the
+        micro-batch when targets are given (the trainer scales it)."""
         T = idx.shape[1]
         if T > self.config.block_size:
             raise ValueError(
                 f"sequence length {T} exceeds block size {self.config.block_size}"
             )
-        pos = torch.arange(T, device=idx.device)
-        x = self.wte(idx) + self.wpe(pos)
-        for block in self.blocks:
-            x = block(x)
-        logits = self.lm_head(self.ln_f(x))
+        with autocast(idx.device):
+            x = self.wte(idx) + self.wpe(torch.arange(T, device=idx.device))
+            for block in self.blocks:
+                x = block(x)
+            logits = self.lm_head(self.ln_f(x)).float()
         if targets is None:
             return logits
         return F.cross_entropy(
-            logits.float().view(-1, logits.size(-1)), targets.reshape(-1)
+            logits.view(-1, logits.size(-1)), targets.reshape(-1), reduction="sum"
         )
 
     def parameter_groups(self):
@@ -156,11 +110,3 @@ class GPT(nn.Module):
 
     def num_parameters(self):
         return sum(p.numel() for p in self.parameters())
-
-
-def build_model(config, seed):
-    """A freshly initialised model, identical for a given (config, seed)
-    whatever the solver or the global random state."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return GPT(config)

@@ -1,0 +1,35 @@
+"""The benchmark's models: Track 3 (default) and classic GPT-2."""
+
+import torch
+
+from .config import MODEL_SIZES, ModelConfig, make_config
+from .gpt2 import GPT
+from .groups import ParameterGroups
+from .track3 import INIT_SCHEMES, Track3GPT
+
+__all__ = [
+    "GPT",
+    "INIT_SCHEMES",
+    "MODEL_SIZES",
+    "ModelConfig",
+    "ParameterGroups",
+    "Track3GPT",
+    "build_model",
+    "make_config",
+]
+
+
+def build_model(config, seed, init=None):
+    """A freshly initialised model, identical for a given (config, seed,
+    init) whatever the solver or the global random state. ``init``: a Track 3
+    init scheme (None: the baseline); the classic model has one init."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        if config.family == "track3":
+            model = Track3GPT(config)
+            if init not in (None, "baseline"):
+                model.init_weights(init)
+            return model
+        if init not in (None, "baseline"):
+            raise ValueError(f"the classic GPT-2 model has no init {init!r}")
+        return GPT(config)

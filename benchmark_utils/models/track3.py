@@ -1,0 +1,184 @@
+"""The modded-nanogpt Track 3 model (``records/track_3_optimization/
+train_gpt_simple.py``), written from its published description.
+
+- Token embedding without position embedding, stored in ``config.dtype``
+  (bf16 in the reference: every activation is then bf16, no autocast).
+- RMSNorm (``F.rms_norm`` with a learned gain, init 1) after the embedding,
+  before attention, before the MLP and before the head.
+- Every Linear has a bias; weights and biases are cast to the activation
+  dtype in the forward pass (fp32 master weights).
+- Attention: separate q, k, v and out ``proj``; per-head RMS norm of q and k
+  (no gain); half-truncated RoPE (angular frequencies
+  ``(1/1024) ** linspace(0, 1, head_dim/4)`` then ``head_dim/4`` zeros),
+  rotated in fp32; causal SDPA with ``scale=0.12``.
+- MLP ``fc`` (4x) -> ``relu(x)**2`` -> ``proj``.
+- Head: untied Linear ``proj`` with bias, fp32 logits softcapped by
+  ``15 x / sqrt(x^2 + 15^2)``; the loss is the **summed** cross-entropy.
+
+Full size (12 layers, width 768, 6 heads of 128, vocab 50304): 162,354,816
+parameters.
+"""
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .groups import ParameterGroups
+
+SOFTCAP = 15.0
+ATTENTION_SCALE = 0.12
+INIT_SCHEMES = ("baseline", "torch_default")
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, dim):
+        super().__init__()
+        self.gains = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x):
+        return F.rms_norm(x, (x.size(-1),), weight=self.gains.type_as(x))
+
+
+class CastLinear(nn.Linear):
+    """Linear with bias whose fp32 parameters are cast to the input dtype."""
+
+    def __init__(self, in_features, out_features):
+        super().__init__(in_features, out_features, bias=True)
+
+    def forward(self, x):
+        return F.linear(x, self.weight.type_as(x), self.bias.type_as(x))
+
+
+class HalfRotary(nn.Module):
+    """RoPE on the first half of the frequencies only (the rest is zero)."""
+
+    def __init__(self, head_dim):
+        super().__init__()
+        quarter = head_dim // 4
+        freq = (1 / 1024) ** torch.linspace(0, 1, steps=quarter, dtype=torch.float32)
+        self.register_buffer(
+            "angular_freq", torch.cat([freq, freq.new_zeros(quarter)]), persistent=False
+        )
+
+    def forward(self, x):  # (B, T, H, D)
+        pos = torch.arange(x.size(1), dtype=torch.float32, device=x.device)
+        theta = torch.outer(pos, self.angular_freq)[None, :, None, :]
+        cos, sin = theta.cos(), theta.sin()
+        x1, x2 = x.float().chunk(2, dim=-1)
+        return torch.cat((x1 * cos + x2 * sin, x2 * cos - x1 * sin), 3).type_as(x)
+
+
+class Attention(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.n_head, self.head_dim = config.n_head, config.head_dim
+        width = config.n_embd
+        self.q = CastLinear(width, width)
+        self.k = CastLinear(width, width)
+        self.v = CastLinear(width, width)
+        self.proj = CastLinear(width, width)
+        self.rotary = HalfRotary(self.head_dim)
+
+    def forward(self, x):
+        B, T, _ = x.shape
+        shape = (B, T, self.n_head, self.head_dim)
+        q, k, v = self.q(x).view(shape), self.k(x).view(shape), self.v(x).view(shape)
+        q = self.rotary(F.rms_norm(q, (self.head_dim,)))
+        k = self.rotary(F.rms_norm(k, (self.head_dim,)))
+        y = F.scaled_dot_product_attention(
+            q.transpose(1, 2),
+            k.transpose(1, 2),
+            v.transpose(1, 2),
+            scale=ATTENTION_SCALE,
+            is_causal=True,
+        )
+        return self.proj(y.transpose(1, 2).reshape(B, T, -1))
+
+
+class MLP(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.fc = CastLinear(config.n_embd, 4 * config.n_embd)
+        self.proj = CastLinear(4 * config.n_embd, config.n_embd)
+
+    def forward(self, x):
+        return self.proj(self.fc(x).relu().square())
+
+
+class Block(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.attn = Attention(config)
+        self.mlp = MLP(config)
+        self.norm1 = RMSNorm(config.n_embd)
+        self.norm2 = RMSNorm(config.n_embd)
+
+    def forward(self, x):
+        x = x + self.attn(self.norm1(x))
+        return x + self.mlp(self.norm2(x))
+
+
+class Track3GPT(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.config = config
+        dtype = getattr(torch, config.dtype)
+        self.embed = nn.Embedding(config.padded_vocab_size, config.n_embd).to(dtype)
+        self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layer))
+        self.proj = CastLinear(config.n_embd, config.padded_vocab_size)
+        self.norm1 = RMSNorm(config.n_embd)
+        self.norm2 = RMSNorm(config.n_embd)
+        self.init_weights("baseline")
+
+    @torch.no_grad()
+    def init_weights(self, scheme="baseline"):
+        """``baseline``: the Track 3 baseline (#36): weights whose name holds
+        ``proj`` are zero, the embedding N(0, 1), other weights
+        N(0, 0.33 / fan_in), biases 0, gains 1. ``torch_default``: the older
+        scripts (AdamW #2): PyTorch's default init, then ``proj`` zeroed."""
+        if scheme not in INIT_SCHEMES:
+            raise ValueError(
+                f"unknown init {scheme!r}: choose one of {', '.join(INIT_SCHEMES)}"
+            )
+        for name, p in self.named_parameters():
+            if name.endswith("gains"):
+                p.fill_(1.0)
+            elif "proj" in name:  # out projections and the head, weight and bias
+                p.zero_()
+            elif name == "embed.weight":
+                p.normal_()
+            elif scheme == "torch_default":
+                module = self.get_submodule(name.rsplit(".", 1)[0])
+                if name.endswith("weight"):
+                    module.reset_parameters()
+            elif name.endswith("bias"):
+                p.zero_()
+            else:
+                p.normal_(std=(0.33 / p.size(-1)) ** 0.5)
+
+    def forward(self, idx, targets=None):
+        """Softcapped fp32 logits, or the **summed** cross-entropy (fp32)
+        over the micro-batch when targets are given."""
+        if idx.shape[1] > self.config.block_size:
+            raise ValueError(
+                f"sequence length {idx.shape[1]} exceeds block size "
+                f"{self.config.block_size}"
+            )
+        x = self.norm1(self.embed(idx))
+        for block in self.blocks:
+            x = block(x)
+        logits = self.proj(self.norm2(x)).float()
+        logits = SOFTCAP * logits * (logits.square() + SOFTCAP**2).rsqrt()
+        if targets is None:
+            return logits
+        return F.cross_entropy(
+            logits.view(-1, logits.size(-1)), targets.reshape(-1), reduction="sum"
+        )
+
+    def parameter_groups(self):
+        hidden = [p for p in self.blocks.parameters() if p.ndim >= 2]
+        scalars = [p for p in self.parameters() if p.ndim < 2]
+        return ParameterGroups(hidden, [self.embed.weight], [self.proj.weight], scalars)
+
+    def num_parameters(self):
+        return sum(p.numel() for p in self.parameters())
