@@ -7,11 +7,13 @@ then ``pos += B``; when ``pos + B + 1 >= len(shard)`` the rest of the shard is
 skipped and the step starts at position 0 of the next shard (a batch never
 spans two shards). Rank ``r`` of ``W`` takes ``[pos + r*B/W, pos + (r+1)*B/W
 + 1)`` and splits it into micro-batches of ``micro_batch_size`` sequences, in
-order. (The reference would crash on a shard shorter than one step; here such
-a shard holds no step and is skipped.)
+order. (Edge cases that 100M-token shards never meet: a shard shorter than
+``B + 2`` tokens holds no step here and is skipped, where the reference crashes
+or, for exactly ``B + 1`` tokens after a skip, takes one step.)
 
-``order="contiguous"``: the training stream is the concatenation of the ordered shards. Micro-step
-``k`` of rank ``r`` out of ``world_size`` reads ``B*T + 1`` tokens starting at
+``order="contiguous"``: the stream is the concatenation of the ordered shards.
+Micro-step ``k`` of rank ``r`` out of ``world_size`` reads ``B*T + 1`` tokens
+starting at
 ``(k * world_size + r) * B * T``: inputs never overlap and leave no gap,
 across steps and across ranks, and the position depends only on ``k`` so a run
 resumes exactly from any step. This contiguous stream is the reference

@@ -25,7 +25,7 @@ from benchopt import BaseSolver
 from .evaluation import next_evaluation
 from .loader import BatchLoader
 from .models import build_model
-from .run_status import write_run_status
+from .run_status import run_status_folder, write_run_status
 from .runtime import configure_backends, resolve_device, synchronize
 from .schedules import lr_multiplier
 from .stopping import ProtocolCriterion
@@ -191,9 +191,7 @@ class TrainerSolver(BaseSolver):
         self.grad_accum = problem.grad_accum_steps()
         self.grad_scale = problem.model_config.grad_scale(problem.batch_tokens)
         warmup = self.recipe["warmup"]
-        self.warmup_steps = (
-            int(warmup) if warmup >= 1 else round(warmup * self.n_steps)
-        )
+        self.warmup_steps = int(warmup) if warmup >= 1 else round(warmup * self.n_steps)
         self.compiled = bool(problem.compile) and self.device.type == "cuda"
         self._start_run()
         if self.compiled:
@@ -255,7 +253,7 @@ class TrainerSolver(BaseSolver):
         if not n_steps:
             raise ValueError(
                 f"solver {self.name!r} declares no train_steps and the "
-                "objective sets none: add \"train_steps\": [N] to the "
+                'objective sets none: add "train_steps": [N] to the '
                 "solver's parameters (the step count its result claims), or "
                 "pass -o '...[train_steps=N]'"
             )
@@ -384,9 +382,9 @@ class TrainerSolver(BaseSolver):
     def _record_status(self, status, message=""):
         """Leave a trace of how the run ended beside benchopt's results
         (benchopt drops crashed runs from its parquet)."""
-        try:
-            folder = self.get_run_output_path()
-        except Exception:  # benchopt test, or no output folder: nothing to do
+        context = getattr(self, "_run_context", None)
+        folder = run_status_folder(context)
+        if folder is None:  # benchopt test, or no output folder: nothing to do
             return
         try:
             write_run_status(

@@ -159,7 +159,17 @@ def test_run_status_is_recorded(tmp_path, make_problem):
 
 def test_a_crash_is_recorded_and_raised(tmp_path, make_problem, train):
     solver = make_solver("adamw")
-    solver.get_run_output_path = lambda: tmp_path
+    solver._run_context = type(
+        "Ctx",
+        (),
+        dict(
+            run_output_base=tmp_path,
+            dataset_name="d",
+            objective_name="o" * 400,  # longer than a file name may be
+            solver_name="adamw",
+            repetition=0,
+        ),
+    )()
     problem = make_problem(max_steps=10, eval_every=5)
     step = solver._train_step
 
@@ -171,8 +181,10 @@ def test_a_crash_is_recorded_and_raised(tmp_path, make_problem, train):
     solver._train_step = failing_step
     with pytest.raises(RuntimeError, match="simulated failure"):
         train(solver, problem)
-    record = json.loads((tmp_path / "run_status.json").read_text())
+    (path,) = tmp_path.glob("runs/*/run_status.json")
+    record = json.loads(path.read_text())
     assert record["status"] == "error" and record["step"] == 3
+    assert record["objective_name"] == "o" * 400
     assert "simulated failure" in record["message"]
 
 
