@@ -366,15 +366,19 @@ def test_older_files_without_the_new_columns(tmp_path):
 
 
 def test_train_steps_from_budget_or_last_step(tmp_path):
-    # No train_steps anywhere: step / budget_used gives N=200 (run stopped at
-    # 100, incomplete); without budget_used either, N is the last step.
-    rows = run_rows(
-        "sgd[lr=1]", 0, {0: 10.8, 100: 3.27}, n_steps=200, new_columns=False
-    )
-    df = pd.DataFrame(rows)
+    # No train_steps anywhere. A run that stopped at step 100 of a 200-step
+    # budget above the target (a timeout) is incomplete with N=200 ...
+    curve = {0: 10.8, 100: 3.30}
+    df = pd.DataFrame(run_rows("sgd", 0, curve, n_steps=200, new_columns=False))
     [run] = collect_runs(df)
     assert (run.train_steps, run.status) == (200, "incomplete")
+    # ... without budget_used, N is the last step.
     [run] = collect_runs(df.drop(columns="objective_budget_used"))
+    assert (run.train_steps, run.status) == (100, "done")
+    # Older files stopped runs at the target by design: N is the last step.
+    curve = {0: 10.8, 100: 3.27}
+    df = pd.DataFrame(run_rows("sgd", 0, curve, n_steps=200, new_columns=False))
+    [run] = collect_runs(df)
     assert (run.train_steps, run.status) == (100, "done")
 
 

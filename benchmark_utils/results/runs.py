@@ -173,11 +173,24 @@ def _as_steps(value):
     return int(round(value)) if math.isfinite(value) and value > 0 else None
 
 
+def _stopped_at_target(rows):
+    if "objective_reached_target" not in rows:
+        return False
+    reached = pd.to_numeric(rows["objective_reached_target"], errors="coerce")
+    return bool(reached.iloc[-1] >= 1)
+
+
 def _train_steps(rows, ledger):
     """N of a run, from the most to the least explicit record: the objective's
     ``train_steps`` column, the ledger, the solver's ``train_steps`` parameter,
     ``step / budget_used`` (the budget the objective's schedule spans), and
-    last the run's last evaluated step."""
+    last the run's last evaluated step.
+
+    ``step / budget_used`` is skipped for a run whose last evaluation reached
+    the target: files written before ``train_steps`` was recorded come from a
+    stopping criterion that ended runs at the target by design, so their N is
+    their last step; a run that stopped short of both (a timeout, a kill) gets
+    the budget as N and is incomplete."""
     candidates = []
     if "objective_train_steps" in rows:
         candidates.append(_last_finite(rows["objective_train_steps"]))
@@ -186,7 +199,7 @@ def _train_steps(rows, ledger):
     if "p_solver_train_steps" in rows:
         candidates.append(_last_finite(rows["p_solver_train_steps"]))
     candidates.append(split_name(rows["solver_name"].iloc[0])[1].get("train_steps"))
-    if "objective_budget_used" in rows:
+    if "objective_budget_used" in rows and not _stopped_at_target(rows):
         used = pd.to_numeric(rows["objective_budget_used"], errors="coerce")
         ok = used > 0
         if ok.any():
