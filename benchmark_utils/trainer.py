@@ -26,7 +26,12 @@ from .evaluation import next_evaluation
 from .loader import BatchLoader
 from .models import build_model
 from .run_status import run_status_folder, write_run_status
-from .runtime import configure_backends, resolve_device, synchronize
+from .runtime import (
+    configure_backends,
+    keep_freed_memory,
+    resolve_device,
+    synchronize,
+)
 from .schedules import lr_multiplier
 from .stopping import ProtocolCriterion
 
@@ -188,6 +193,8 @@ class TrainerSolver(BaseSolver):
         self.eval_every_final = problem.eval_every_final
         self.device = resolve_device(problem.device)
         configure_backends(self.device, tf32=problem.tf32)
+        if self.device.type == "cpu":
+            keep_freed_memory()
         self.grad_accum = problem.grad_accum_steps()
         self.grad_scale = problem.model_config.grad_scale(problem.batch_tokens)
         warmup = self.recipe["warmup"]
