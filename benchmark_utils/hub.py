@@ -35,14 +35,13 @@ import huggingface_hub.constants
 
 from .paths import data_dir
 from .shards import HEADER_BYTES, ShardError, read_header
-from .sources import ShardSource
+from .sources import OFFLINE_DEMO, MissingDataError, ShardSource
 
 TOKENS_PER_SHARD = 100_000_000
 # The objective's default problem: 6000 steps x 524,288 tokens (+1 target).
 DEFAULT_TRAIN_TOKENS = 6000 * 524_288 + 1
 ETAG_TIMEOUT = 10.0  # seconds for one metadata request (HF_HUB_ETAG_TIMEOUT)
 DOWNLOAD_TIMEOUT = 30.0  # seconds without data in a transfer (HF_HUB_DOWNLOAD_TIMEOUT)
-OFFLINE_DEMO = "benchopt run . --config configs/cpu_demo.yml"
 MAX_LISTED = 12  # files named in a message; the download command fetches all
 
 
@@ -60,15 +59,6 @@ HUB_DATASETS = {
     "fineweb": HubDataset("kjj0/fineweb10B-gpt2", "fineweb", 103, target=3.28),
     "fineweb_edu": HubDataset("kjj0/finewebedu10B-gpt2", "finewebedu", 99),
 }
-
-
-class MissingDataError(RuntimeError):
-    """Shards that are not on disk and cannot be downloaded now."""
-
-    def __init__(self, message, files=(), reason=None):
-        super().__init__(message)
-        self.files = list(files)
-        self.reason = reason
 
 
 def shard_filename(prefix, split, index):

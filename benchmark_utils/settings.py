@@ -4,9 +4,47 @@ Pure functions: a wrong setting is reported with the parameter, its value,
 the valid range and what to do, instead of a ``ZeroDivisionError`` deep in
 the trainer, a run that trains zero steps and exits 0, or a ``TypeError``
 comparing a float with a string.
+
+:func:`install_bad_input_hook` makes the command line show such documented
+errors (and the data errors of the sources) as their message alone, rather
+than after a screen of benchopt's stack frames.
 """
 
 import math
+import sys
+
+
+class SettingsError(ValueError):
+    """A run setting outside its valid range or of the wrong type."""
+
+
+def bad_input_types():
+    """The exceptions whose message says everything: what is wrong with the
+    input and what to do. Their traceback adds nothing for a user."""
+    from .shards import ShardError
+    from .sources import IncompleteCorpusError, MissingDataError
+
+    return (SettingsError, MissingDataError, ShardError, IncompleteCorpusError)
+
+
+def install_bad_input_hook():
+    """At the command line, print a bad-input error (see
+    :func:`bad_input_types`) as ``error: <message>`` without its traceback;
+    every other exception keeps the usual traceback. Exceptions are not
+    changed: code that catches them (tests, notebooks) sees them as before.
+    Idempotent."""
+    previous = sys.excepthook
+    if getattr(previous, "bad_input_hook", False):
+        return
+
+    def hook(kind, value, traceback):
+        if isinstance(value, bad_input_types()):
+            print(f"\nerror: {value}", file=sys.stderr, flush=True)
+        else:
+            previous(kind, value, traceback)
+
+    hook.bad_input_hook = True
+    sys.excepthook = hook
 
 
 def _divisors(n):
@@ -38,8 +76,9 @@ def check_problem(
     train_steps=None,
     eval_every=None,
 ):
-    """Check the objective's problem settings; raise one ``ValueError``
-    listing every wrong parameter with its valid range.
+    """Check the objective's problem settings; raise one
+    :class:`SettingsError` (a ``ValueError``) listing every wrong parameter
+    with its valid range.
 
     ``world_size``: processes sharing the global batch. ``train_steps``: the
     steps a run will actually train, when it differs from ``max_steps``
@@ -108,7 +147,7 @@ def check_problem(
             else:
                 accum = sequences // micro_batch_size
     if problems:
-        raise ValueError("invalid objective settings:\n  " + "\n  ".join(problems))
+        raise SettingsError("invalid objective settings:\n  " + "\n  ".join(problems))
     return accum
 
 
@@ -117,7 +156,7 @@ def check_val_tokens(val_tokens, seq_len, file_tokens, path):
     target token) fit the validation file of ``file_tokens`` tokens; returns
     the number of validation sequences."""
     if file_tokens < seq_len + 1:
-        raise ValueError(
+        raise SettingsError(
             f"the validation file {path} holds {file_tokens:,} tokens: fewer "
             f"than one sequence of seq_len={seq_len:,} plus its target token "
             f"({seq_len + 1:,} tokens). Use a larger validation file, or a "
@@ -125,7 +164,7 @@ def check_val_tokens(val_tokens, seq_len, file_tokens, path):
         )
     if val_tokens + 1 > file_tokens:
         usable = (file_tokens - 1) // seq_len * seq_len
-        raise ValueError(
+        raise SettingsError(
             f"val_tokens={val_tokens} does not fit the validation file "
             f"{path} ({file_tokens:,} tokens; the last target token needs one "
             f"more): use at most {file_tokens - 1:,} (evaluated: whole "
@@ -235,13 +274,18 @@ def check_parameter_types(solver_name, defaults, values):
                     kinds.append(kind)
             example = candidates[0]
             shown = example if isinstance(example, str) else repr(example)
+            note = ""
+            if isinstance(example, tuple):
+                # benchopt reads a bare list or tuple as one run per item
+                shown = f"[{example!r}]"
+                note = " (in brackets: a bare tuple or list is one run per item)"
             problems.append(
                 f"{name}={value!r} ({type(value).__name__}) must be "
                 f"{' or '.join(kinds)} (default {example!r}), e.g. "
-                f'-s "{solver_name}[{name}={shown}]"'
+                f'-s "{solver_name}[{name}={shown}]"{note}'
             )
     if problems:
-        raise ValueError(
+        raise SettingsError(
             f"solver {solver_name!r}: invalid parameter(s):\n  " + "\n  ".join(problems)
         )
     return out

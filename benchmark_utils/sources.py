@@ -18,6 +18,21 @@ from .shards import (
     write_shard,
 )
 
+OFFLINE_DEMO = "benchopt run . --config configs/cpu_demo.yml"
+
+
+class MissingDataError(RuntimeError):
+    """Shards that are not on disk and cannot be downloaded now."""
+
+    def __init__(self, message, files=(), reason=None):
+        super().__init__(message)
+        self.files = list(files)
+        self.reason = reason
+
+
+class MissingFolderError(MissingDataError, FileNotFoundError):
+    """The shard folder of a local dataset does not exist."""
+
 
 class ShardSource:
     """Base class. ``target``: default target validation loss (None: train
@@ -244,11 +259,13 @@ def folder_source(
     """
     folder = Path(folder).expanduser()
     if not folder.is_dir():
-        raise FileNotFoundError(
+        raise MissingFolderError(
             f"{name}: the shard folder {folder} does not exist. Point the "
             "dataset at a folder of token shards (e.g. -d "
             "'local_shards[folder=\"/path/to/shards\"]'), or write shards "
-            "there with `python -m benchmark_utils.tokenize`."
+            "there with `python -m benchmark_utils.tokenize`. Without data, "
+            f"the CPU demo runs offline on generated data: {OFFLINE_DEMO}",
+            files=[folder],
         )
     shards = sorted(folder.glob("*.bin"), key=natural_key)
     if not allow_incomplete:  # first: an unfinished run may lack a split

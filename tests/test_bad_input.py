@@ -624,7 +624,11 @@ def test_solver_parameter_types():
     )
     cases = {
         "nesterov": (2, "must be True or False"),
-        "adam_betas": ([0.9], "must be a tuple of 2 like (0.8, 0.95)"),
+        "adam_betas": (
+            0.9,
+            "must be a tuple of 2 like (0.8, 0.95) (default (0.8, 0.95)), e.g. -s "
+            '"muon[adam_betas=[(0.8, 0.95)]]" (in brackets: a bare tuple',
+        ),
         "adjust_lr_fn": (3, "must be a string (default 'original'), e.g. -s \"muon["),
         "lr": (float("nan"), "must be a finite number"),
         "lrr": (0.1, "unknown parameter lrr=0.1; muon's parameters are: "),
@@ -655,3 +659,47 @@ def test_solver_parameter_types():
     }
     assert isinstance(ok["lr"], float)
     assert check_parameter_types("x", {"anything": None}, {"anything": "abc"})
+
+
+# -- the command line shows bad-input errors as one message ----------------
+
+
+def test_command_line_hook_prints_the_message_without_traceback(tmp_path):
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    script = (
+        "from benchmark_utils.settings import install_bad_input_hook, check_problem\n"
+        "install_bad_input_hook(); install_bad_input_hook()\n"
+        "def deep(): check_problem(64, 1024, 0, 4, 4096)\n"
+        "deep()\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", script], cwd=root, capture_output=True, text=True
+    )
+    print(run.stderr)
+    assert run.returncode == 1
+    assert run.stderr.strip().splitlines() == [
+        "error: invalid objective settings:",
+        "  micro_batch_size=0: must be an integer >= 1 (sequences per forward "
+        "pass), e.g. micro_batch_size=32",
+    ]
+    other = subprocess.run(
+        [sys.executable, "-c", script.replace("deep()\n", "1 / 0\n")],
+        cwd=root,
+        capture_output=True,
+        text=True,
+    )
+    assert "Traceback" in other.stderr and "ZeroDivisionError" in other.stderr
+
+
+def test_missing_local_folder_is_missing_data(tmp_path):
+    from benchmark_utils.settings import bad_input_types
+    from benchmark_utils.sources import MissingFolderError
+
+    with pytest.raises(MissingFolderError) as info:
+        folder_source(tmp_path / "nowhere")
+    assert isinstance(info.value, FileNotFoundError)  # as before
+    assert isinstance(info.value, bad_input_types())
+    assert "configs/cpu_demo.yml" in str(info.value)
