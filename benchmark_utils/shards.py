@@ -158,17 +158,6 @@ def first_out_of_range(tokens, vocab_size, chunk_tokens=SCAN_CHUNK_TOKENS):
     return None
 
 
-def max_token_id(tokens, chunk_tokens=SCAN_CHUNK_TOKENS):
-    """The largest id of ``tokens`` (-1 if empty), scanned in chunks so that
-    memory stays bounded whatever the shard size."""
-    top = -1
-    for start in range(0, len(tokens), chunk_tokens):
-        chunk = np.asarray(tokens[start : start + chunk_tokens])
-        if chunk.size:
-            top = max(top, int(chunk.max()))
-    return top
-
-
 def cache_dir():
     """Where the benchmark caches facts about files (not the files): kept out
     of the shard folders, which may be read-only."""
@@ -252,6 +241,39 @@ def scan_cache():
     return _SCAN_CACHE
 
 
+def token_chunks(path, chunk_tokens=SCAN_CHUNK_TOKENS):
+    """``(start, tokens)`` over a validated shard, ``chunk_tokens`` at a time,
+    read into one reused buffer: memory stays at one chunk however large the
+    shard (a memory map would keep every page it touched resident)."""
+    n_tokens = read_header(path)
+    buf = np.empty(max(1, min(chunk_tokens, n_tokens)), dtype=TOKEN_DTYPE)
+    with open(path, "rb") as f:
+        f.seek(HEADER_BYTES)
+        for start in range(0, n_tokens, len(buf)):
+            view = buf[: min(len(buf), n_tokens - start)]
+            filled = 0
+            while filled < view.nbytes:
+                got = f.readinto(memoryview(view).cast("B")[filled:])
+                if not got:
+                    raise ShardError(path, f"truncated while reading token {start:,}")
+                filled += got
+            yield start, view
+
+
+def scan_tokens(path, vocab_size=None, chunk_tokens=SCAN_CHUNK_TOKENS):
+    """``(max_id, first_bad)`` of a shard: its largest id (-1 if empty) and
+    ``(index, value)`` of its first id ``>= vocab_size`` (None if none or
+    ``vocab_size`` is None), in one chunked pass."""
+    top, bad = -1, None
+    for start, chunk in token_chunks(path, chunk_tokens):
+        high = int(chunk.max())
+        top = max(top, high)
+        if bad is None and vocab_size is not None and high >= vocab_size:
+            index = int(np.argmax(chunk >= vocab_size))
+            bad = (start + index, int(chunk[index]))
+    return top, bad
+
+
 def check_token_ids(path, vocab_size, origin=None, cache=True):
     """Validate a shard (header, size) and that every id is below
     ``vocab_size``; returns its number of tokens.
@@ -264,14 +286,11 @@ def check_token_ids(path, vocab_size, origin=None, cache=True):
     n_tokens = read_header(path)
     store = scan_cache() if cache else None
     top = store.get(path) if store else None
-    if top is None:
-        top = max_token_id(open_shard(path))
+    bad = None
+    if top is None or top >= vocab_size:  # unknown, or bad: find where
+        top, bad = scan_tokens(path, vocab_size)
         if store:
             store.put(path, top)
-    if top >= vocab_size:
-        bad = first_out_of_range(open_shard(path), vocab_size)
-        if bad is not None:
-            raise TokenRangeError(path, bad[0], bad[1], vocab_size, origin)
-        if store:  # a wrong cache entry: replace it
-            store.put(path, max_token_id(open_shard(path)))
+    if bad is not None:
+        raise TokenRangeError(path, bad[0], bad[1], vocab_size, origin)
     return n_tokens

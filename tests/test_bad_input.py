@@ -146,16 +146,20 @@ def test_scan_is_chunked_and_finds_the_first_bad_id(tmp_path):
     ids[[517, 900]] = [70, 90]
     assert first_out_of_range(ids, 60, chunk_tokens=64) == (517, 70)
     assert first_out_of_range(ids, 100, chunk_tokens=64) is None
-    assert shards.max_token_id(ids, chunk_tokens=64) == 90
-    assert shards.max_token_id(np.zeros(0, np.uint16)) == -1
+    path = write_shard(tmp_path / "a.bin", ids)
+    assert shards.scan_tokens(path, 60, chunk_tokens=64) == (90, (517, 70))
+    assert shards.scan_tokens(path, 100, chunk_tokens=7) == (90, None)
+    assert [len(c) for _, c in shards.token_chunks(path, 300)] == [300] * 3 + [100]
+    empty = write_shard(tmp_path / "e.bin", [])
+    assert shards.scan_tokens(empty, 10) == (-1, None)
 
 
 def test_scan_result_is_cached_per_file(tmp_path, cache, monkeypatch):
     path = write_shard(tmp_path / "d" / "a_train_000001.bin", tokens(5000))
     scans = []
-    real = shards.max_token_id
+    real = shards.scan_tokens
     monkeypatch.setattr(
-        shards, "max_token_id", lambda t, *a: scans.append(1) or real(t, *a)
+        shards, "scan_tokens", lambda *a, **k: scans.append(1) or real(*a, **k)
     )
     assert check_token_ids(path, 50257) == 5000
     assert check_token_ids(path, 50257) == 5000
