@@ -13,6 +13,11 @@ starts mid-document) are reported as a leading partial document and left out
 of the statistics. Shards are scanned in chunks through a memory map: memory
 is proportional to the number of documents.
 
+A file holding a token id at or above the vocabulary (``--vocab``; default:
+``n_vocab`` of the folder's ``*_tokenize.json``, else GPT-2's 50,257, so the
+padding ids 50257..50303 count too) is reported as invalid with the first
+such id and its position, and the exit status is 1, as for a corrupt file.
+
 Examples::
 
     python -m benchmark_utils.inspect_shards ../shared/data/sotu --plot sotu.png

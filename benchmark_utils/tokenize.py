@@ -37,10 +37,13 @@ Documents are never split between validation and training.
 
 Deterministic: the same inputs and options give byte-identical shards
 whatever ``--workers``. Each shard is written to a temporary name and renamed,
-and ``{prefix}_tokenize.json`` records the options, the inputs (path, size,
-modification time) and the shards done after each one, so an interrupted run
-leaves no partial shard and running the same command again resumes after the
-last complete shard (without re-encoding the documents it holds). A run with
+and ``{prefix}_tokenize.json`` records the command, the options, the inputs
+(path, size, modification time) and the shards done after each one, so an
+interrupted run (or a full disk: a clear error, exit 2) leaves no partial
+file and running the same command again resumes after the last complete
+shard (without re-encoding the documents it holds). Until the run completes
+the manifest says ``"complete": false`` and the ``local_shards`` dataset
+refuses the folder. A run with
 other inputs or options refuses to touch the folder's shards unless
 ``--overwrite`` is given, which deletes them first.
 
@@ -656,9 +659,8 @@ def tokenize_corpus(
     def save_manifest():
         try:
             write_json(mpath, manifest)
-        except OSError as error:
-            n_done = sum(len(v["shards"]) for v in splits.values())
-            raise write_error(mpath, error, done=n_done) from None
+        except OSError as error:  # the manifest on disk is the previous one
+            raise write_error(mpath, error) from None
 
     save_manifest()
 
