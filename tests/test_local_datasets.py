@@ -10,12 +10,18 @@ import pytest
 
 from benchmark_utils.components import load_benchmark_module
 from benchmark_utils.loader import BatchLoader
-from benchmark_utils.shards import ShardError, write_shard
+from benchmark_utils.shards import ShardError, TokenRangeError, write_shard
 from benchmark_utils.sources import LocalShardSource, folder_source
 
 ROOT = Path(__file__).resolve().parents[1]
 SOTU = ROOT.parent / "shared" / "data" / "sotu"
 BOS = 50256
+
+
+@pytest.fixture(autouse=True)
+def scan_cache(tmp_path, monkeypatch):
+    """Token-id scans are cached per test, not in the user's cache."""
+    monkeypatch.setenv("NANOGPT_BENCH_CACHE", str(tmp_path / "scan-cache"))
 
 
 def docs_tokens(n_tokens, seed=0):
@@ -74,12 +80,24 @@ def test_folder_source_parameters_and_errors(corpus, tmp_path):
         folder_source(corpus)
 
 
-def test_tokenizer_manifest_sets_vocab_and_bos(corpus):
+def test_tokenizer_manifest_sets_vocab_and_bos(corpus, tmp_path):
     (corpus / "my_tokenize.json").write_text(
         json.dumps({"n_vocab": 300, "bos_token": 299})
     )
     source = folder_source(corpus)
     assert (source.vocab_size, source.bos_token) == (300, 299)
+    # the corpus holds GPT-2 ids: they disagree with the manifest
+    with pytest.raises(TokenRangeError, match=r"\(n_vocab in my_tokenize.json\)"):
+        source.val_file()
+    small = tmp_path / "small"
+    write_shard(small / "s_val_000000.bin", [299, 1, 2, 299, 3])
+    write_shard(small / "s_train_000001.bin", [299, 4, 5, 298, 299, 6])
+    (small / "s_tokenize.json").write_text(
+        json.dumps({"n_vocab": 300, "bos_token": 299, "complete": True})
+    )
+    source = folder_source(small)
+    assert source.val_file().name == "s_val_000000.bin"
+    assert len(source.train_files(6)) == 1
 
 
 def test_local_shards_dataset(corpus, monkeypatch):
