@@ -169,6 +169,7 @@ class HubShardSource(ShardSource):
         self.target = target
         self.name = name or prefix
         self.default_train_tokens = default_train_tokens
+        self.shard_tokens = TOKENS_PER_SHARD  # nominal: Track 3 counts whole shards
         self.log = log or (lambda message: print(message, file=sys.stderr))
         self._reachable = False  # set once a probe of the hub succeeded
 

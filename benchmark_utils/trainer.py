@@ -33,6 +33,7 @@ from .runtime import (
     synchronize,
 )
 from .schedules import lr_multiplier
+from .settings import check_parameter_types
 from .stopping import ProtocolCriterion
 
 
@@ -183,6 +184,17 @@ class TrainerSolver(BaseSolver):
     # -- benchopt API -----------------------------------------------------
 
     def set_objective(self, problem):
+        # A clear error for e.g. -s "muon[lr=abc]", with the values converted
+        # (an int given for a float, a list for a tuple).
+        declared = {
+            **{k: [v] for k, v in self.RECIPE_DEFAULTS.items() if v is not None},
+            **type(self).parameters,
+        }
+        parameters = getattr(self, "_parameters", {})
+        for name, value in check_parameter_types(
+            self.name, declared, parameters
+        ).items():
+            setattr(self, name, value)
         self.problem = problem
         self.recipe = {
             name: self.__dict__.get(name, default)

@@ -145,6 +145,7 @@ def objective(**params):
         micro_batch_size=8,
         device="cpu",
         compile=False,
+        data_order="contiguous",
     )
     return Objective.get_instance(**{**defaults, **params})
 
@@ -168,7 +169,7 @@ def test_sotu_validation_budget():
     source = folder_source(SOTU, repeat_data=True)
     with pytest.raises(ValueError, match="166,586 tokens"):
         objective(val_tokens=166_586).set_data(source)
-    obj = objective(val_tokens=131_072, seq_len=1024)
+    obj = objective(val_tokens=131_072, seq_len=1024, micro_batch_size=1)
     obj.set_data(source)
     assert len(source.train_files(10**8)) == 1  # repeat_data: epochs
 
@@ -182,7 +183,9 @@ def test_bos_aligned_budget_fetches_enough_shards(tmp_path):
     for i in range(1, 9):
         write_shard(folder / f"d_train_{i:06d}.bin", docs_tokens(2000, seed=i))
     source = folder_source(folder)
-    aligned = objective(val_tokens=1024, seq_len=64, max_steps=4, bos_aligned=True)
+    aligned = objective(
+        val_tokens=1024, seq_len=64, max_steps=4, data_order="bos_aligned"
+    )
     aligned.set_data(source)
     files = aligned._fetch_train_files()
     loader = BatchLoader(files, 8, 64, bos_aligned=True, bos_token=BOS)
@@ -191,7 +194,9 @@ def test_bos_aligned_budget_fetches_enough_shards(tmp_path):
         assert (x[:, 0] == BOS).all()
     # 12 steps fit the 16,000 tokens contiguously but not BOS-aligned (a
     # document every 97 tokens: 64 of each 97 tokens are used).
-    too_big = objective(val_tokens=1024, seq_len=64, max_steps=12, bos_aligned=True)
+    too_big = objective(
+        val_tokens=1024, seq_len=64, max_steps=12, data_order="bos_aligned"
+    )
     too_big.set_data(source)
     assert len(too_big.source.train_files(12 * 1024 + 1)) == 8
     with pytest.raises(ValueError, match="repeat_data"):
