@@ -1,0 +1,429 @@
+"""HellaSwag (validation split) as a zero-shot completion benchmark.
+
+The file is rowanz/hellaswag ``data/hellaswag_val.jsonl`` (10,042 examples,
+each with ``ctx``, four ``endings`` and the ``label`` of the right one). It is
+downloaded once into the benchmark's data folder (``data_dir("hellaswag")``)
+atomically (a temporary file renamed when complete) and validated (every line
+a well-formed example, the expected number of lines); a download that fails
+the check is deleted and tried once more. Offline (``HF_HUB_OFFLINE=1`` or no
+network) the error names the missing file, where to put it, and how to get
+it::
+
+    python -m benchmark_utils.hellaswag              # download and check
+
+Scoring is the completion style of acc_norm: each ending is appended to the
+context as ``enc(ctx) + enc(" " + ending)``, the model's cross-entropy is
+averaged over the ending's tokens only, and the ending with the lowest mean
+loss is the model's answer. Sequences longer than the model's block size lose
+tokens from the left (the context first). The four endings of an example are
+scored in one padded batch (several examples per forward pass).
+
+Use::
+
+    examples = load_hellaswag()                          # list of dicts
+    tokenized = tokenize_examples(examples, "gpt2")      # once, optional
+    acc = evaluate_hellaswag(model, tokenized, "gpt2", device)
+"""
+
+import argparse
+import json
+import math
+import os
+import sys
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from .hub import MissingDataError, offline
+from .paths import data_dir
+
+URL = (
+    "https://raw.githubusercontent.com/rowanz/hellaswag/master/data/hellaswag_val.jsonl"
+)
+FILENAME = "hellaswag_val.jsonl"
+N_VAL_EXAMPLES = 10_042
+N_ENDINGS = 4
+DOWNLOAD_COMMAND = "python -m benchmark_utils.hellaswag"
+
+
+class HellaSwagFileError(ValueError):
+    """A HellaSwag file that is not what it should be."""
+
+    def __init__(self, path, problem):
+        super().__init__(f"{path}: {problem}")
+        self.path = Path(path)
+        self.problem = problem
+
+
+@dataclass(frozen=True)
+class TokenizedExample:
+    """An example as token ids: the context, the four endings (each encoded
+    with its leading space) and the index of the right ending."""
+
+    context: tuple
+    endings: tuple
+    label: int
+
+
+# -- the file ------------------------------------------------------------------
+
+
+def hellaswag_dir():
+    """Where the file is kept: ``$NANOGPT_BENCH_DATA/hellaswag``, else the
+    benchmark's data folder (see :func:`benchmark_utils.paths.data_dir`)."""
+    return data_dir("hellaswag")
+
+
+def parse_example(line, where="line"):
+    """The example (a dict with ctx, endings, label) of one JSON line;
+    :class:`ValueError` if the line is not a well-formed example."""
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{where} is not JSON ({error.msg})") from None
+    if not isinstance(row, dict):
+        raise ValueError(f"{where} is not a JSON object")
+    ctx, endings, label = row.get("ctx"), row.get("endings"), row.get("label")
+    if not isinstance(ctx, str):
+        raise ValueError(f"{where} has no string 'ctx'")
+    if (
+        not isinstance(endings, list)
+        or len(endings) != N_ENDINGS
+        or not all(isinstance(e, str) for e in endings)
+    ):
+        raise ValueError(f"{where} does not have {N_ENDINGS} string 'endings'")
+    if isinstance(label, str) and label.isdigit():
+        label = int(label)
+    if isinstance(label, bool) or not isinstance(label, int):
+        raise ValueError(f"{where} has no integer 'label'")
+    if not 0 <= label < N_ENDINGS:
+        raise ValueError(f"{where} has label {label} outside 0..{N_ENDINGS - 1}")
+    return dict(ctx=ctx, endings=list(endings), label=label)
+
+
+def read_examples(path, expected=N_VAL_EXAMPLES):
+    """Every example of a HellaSwag JSONL file, checked line by line;
+    ``expected``: the number of examples the file must hold (None: any).
+    :class:`HellaSwagFileError` if the file is missing or invalid."""
+    path = Path(path)
+    if not path.is_file():
+        raise HellaSwagFileError(path, "no such file")
+    examples = []
+    try:
+        with open(path, encoding="utf-8") as f:
+            for number, line in enumerate(f, 1):
+                if not line.strip():
+                    raise ValueError(f"line {number} is empty")
+                examples.append(parse_example(line, f"line {number}"))
+    except UnicodeDecodeError:
+        raise HellaSwagFileError(path, "not UTF-8 text") from None
+    except ValueError as error:
+        raise HellaSwagFileError(path, str(error)) from None
+    if expected is not None and len(examples) != expected:
+        raise HellaSwagFileError(
+            path, f"{len(examples):,} examples, expected {expected:,}"
+        )
+    return examples
+
+
+def download_url(url, path, timeout=60):
+    """Write the body of ``url`` to ``path`` (the network boundary)."""
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        with open(path, "wb") as f:
+            while chunk := response.read(1 << 20):
+                f.write(chunk)
+
+
+def missing_error(path, reason, url=URL, state="missing"):
+    path = Path(path)
+    return MissingDataError(
+        f"hellaswag: {path} is {state} and cannot be downloaded ({reason}).\n"
+        f"On a machine with internet access, run\n  {DOWNLOAD_COMMAND}"
+        f" --local-dir {path.parent}\nfrom the benchmark folder, or download\n"
+        f"  {url}\nand copy it to {path}.",
+        files=[path.name],
+        reason=reason,
+    )
+
+
+def ensure_hellaswag(local_dir=None, url=URL, expected=N_VAL_EXAMPLES, log=None):
+    """``(path, examples)`` of a validated local copy of the validation file,
+    downloading it if it is missing or invalid. A download that fails the
+    check is deleted and tried once more (:class:`HellaSwagFileError` if the
+    second one fails too); without network, :class:`MissingDataError`."""
+    log = log or (lambda message: print(message, file=sys.stderr))
+    local_dir = Path(hellaswag_dir() if local_dir is None else local_dir)
+    path = local_dir / FILENAME
+    try:
+        return path, read_examples(path, expected)
+    except HellaSwagFileError as error:
+        state = "missing"
+        if path.exists():
+            state = f"invalid ({error.problem})"
+            log(f"hellaswag: {path} is {state}; downloading it again")
+    if offline():
+        raise missing_error(path, "HF_HUB_OFFLINE is set", url, state)
+    local_dir.mkdir(parents=True, exist_ok=True)
+    # A temporary name in the same folder, renamed once complete and valid:
+    # an interrupted download never leaves a partial file under FILENAME.
+    tmp = path.with_name(f".{FILENAME}.{os.getpid()}.part")
+    for attempt in (1, 2):
+        log(f"hellaswag: downloading {url}")
+        try:
+            download_url(url, tmp)
+        except BaseException as error:  # leave no partial file behind
+            tmp.unlink(missing_ok=True)
+            if isinstance(error, Exception):  # network, HTTP, disk
+                raise missing_error(
+                    path, f"{type(error).__name__}: {error}", url, state
+                ) from error
+            raise  # interrupted
+        try:
+            examples = read_examples(tmp, expected)
+        except HellaSwagFileError as error:
+            tmp.unlink(missing_ok=True)
+            if attempt == 2:
+                raise HellaSwagFileError(
+                    path,
+                    f"downloaded twice from {url} and invalid both times "
+                    f"({error.problem})",
+                ) from error
+            log(f"hellaswag: the download is invalid ({error.problem}); again")
+            continue
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        os.replace(tmp, path)
+        return path, examples
+
+
+def load_hellaswag(local_dir=None, max_examples=None, **kwargs):
+    """The validation examples (dicts with ctx, endings, label), the first
+    ``max_examples`` if given; downloads the file if needed."""
+    _, examples = ensure_hellaswag(local_dir, **kwargs)
+    return examples if max_examples is None else examples[:max_examples]
+
+
+# -- tokens --------------------------------------------------------------------
+
+
+def get_encoding(encoding):
+    """A tiktoken encoding from its name, or ``encoding`` itself (anything
+    with ``encode_ordinary`` or ``encode``)."""
+    if isinstance(encoding, str):
+        import tiktoken
+
+        return tiktoken.get_encoding(encoding)
+    return encoding
+
+
+def _encoder(encoding):
+    encoding = get_encoding(encoding)
+    return getattr(encoding, "encode_ordinary", None) or encoding.encode
+
+
+def _tokenize(example, encode):
+    if isinstance(example, TokenizedExample):
+        return example
+    context = tuple(encode(example["ctx"]))
+    if not context:
+        raise ValueError(f"HellaSwag example with an empty context: {example!r}")
+    endings = tuple(tuple(encode(" " + ending)) for ending in example["endings"])
+    return TokenizedExample(context, endings, int(example["label"]))
+
+
+def tokenize_example(example, encoding):
+    """A :class:`TokenizedExample`: ``enc(ctx)`` and ``enc(" " + ending)``
+    for each ending. Already tokenized examples are returned as they are."""
+    return _tokenize(example, _encoder(encoding))
+
+
+def tokenize_examples(examples, encoding):
+    """Tokenize a list of examples once (evaluations can reuse the result)."""
+    encode = _encoder(encoding)
+    return [_tokenize(example, encode) for example in examples]
+
+
+# -- scoring -------------------------------------------------------------------
+
+
+def scoring_rows(example, block_size=None):
+    """``(inputs, targets, first)`` for each ending of a tokenized example:
+    the model reads ``inputs`` and is scored on ``targets[first:]`` (the
+    ending's tokens). With a block size, the token stream keeps its last
+    ``block_size + 1`` tokens, so ``len(inputs) <= block_size``."""
+    rows = []
+    for ending in example.endings:
+        if not ending:
+            raise ValueError("HellaSwag ending with no tokens")
+        stream = list(example.context) + list(ending)
+        if block_size is not None and len(stream) > block_size + 1:
+            stream = stream[len(stream) - (block_size + 1) :]
+        first = max(0, len(stream) - len(ending) - 1)
+        rows.append((stream[:-1], stream[1:], first))
+    return rows
+
+
+@torch.no_grad()
+def ending_losses(model, examples, device, block_size=None):
+    """Mean cross-entropy of each ending (a float64 tensor of shape
+    ``(len(examples), 4)``), in one padded forward pass."""
+    rows = [row for ex in examples for row in scoring_rows(ex, block_size)]
+    length = max(len(inputs) for inputs, _, _ in rows)
+    x = torch.zeros(len(rows), length, dtype=torch.long)
+    y = torch.zeros(len(rows), length, dtype=torch.long)
+    mask = torch.zeros(len(rows), length, dtype=torch.bool)
+    for i, (inputs, targets, first) in enumerate(rows):
+        x[i, : len(inputs)] = torch.tensor(inputs)
+        y[i, : len(targets)] = torch.tensor(targets)
+        mask[i, first : len(targets)] = True
+    x, y, mask = x.to(device), y.to(device), mask.to(device)
+    logits = model(x).float()
+    losses = F.cross_entropy(
+        logits.reshape(-1, logits.size(-1)), y.reshape(-1), reduction="none"
+    ).view_as(y)
+    losses = (losses.double() * mask).sum(1) / mask.sum(1)
+    return losses.view(len(examples), -1).cpu()
+
+
+def rank_indices(n_examples, rank=0, world_size=1):
+    """The examples rank ``rank`` scores: ``i % world_size == rank``."""
+    if not 0 <= rank < world_size:
+        raise ValueError(f"rank {rank} outside 0..{world_size - 1}")
+    return range(rank, n_examples, world_size)
+
+
+def unwrap_model(model):
+    """The plain module under ``torch.compile`` and DDP wrappers (a compiled
+    model would recompile for every new sequence length)."""
+    while True:
+        if hasattr(model, "_orig_mod"):
+            model = model._orig_mod
+        elif isinstance(model, torch.nn.parallel.DistributedDataParallel):
+            model = model.module
+        else:
+            return model
+
+
+def model_block_size(model):
+    config = getattr(model, "config", None)
+    return getattr(config, "block_size", None)
+
+
+def hellaswag_counts(
+    model,
+    examples,
+    encoding,
+    device,
+    rank=0,
+    world_size=1,
+    max_examples=None,
+    batch_size=8,
+    block_size=None,
+):
+    """``(n_correct, n_scored)`` of this rank's share of the examples (the
+    first ``max_examples``, then every ``world_size``-th from ``rank``). No
+    communication; the model is put in eval mode and restored after."""
+    examples = examples if max_examples is None else examples[:max_examples]
+    mine = [examples[i] for i in rank_indices(len(examples), rank, world_size)]
+    if not mine:
+        return 0, 0
+    if not all(isinstance(ex, TokenizedExample) for ex in mine):
+        mine = tokenize_examples(mine, encoding)
+    model = unwrap_model(model)
+    block_size = model_block_size(model) if block_size is None else block_size
+    was_training = model.training
+    model.eval()
+    n_correct = 0
+    try:
+        with torch.no_grad():
+            for first in range(0, len(mine), batch_size):
+                batch = mine[first : first + batch_size]
+                losses = ending_losses(model, batch, device, block_size)
+                chosen = losses.argmin(dim=1).tolist()
+                n_correct += sum(c == ex.label for c, ex in zip(chosen, batch))
+    finally:
+        model.train(was_training)
+    return n_correct, len(mine)
+
+
+def evaluate_hellaswag(
+    model,
+    examples,
+    encoding,
+    device,
+    rank=0,
+    world_size=1,
+    max_examples=None,
+    batch_size=8,
+    block_size=None,
+):
+    """HellaSwag accuracy (acc_norm, completion style) of ``model`` on
+    ``examples`` (dicts with ctx, endings, label, or
+    :class:`TokenizedExample`), a float in [0, 1].
+
+    ``model(idx)`` returns fp32 logits (B, T, V). With ``world_size > 1``
+    each rank scores ``i % world_size == rank`` and, when the default
+    process group is initialised, the counts are summed over ranks with
+    ``all_reduce`` (every rank must call this function). ``block_size``
+    defaults to ``model.config.block_size``; ``batch_size`` is the number
+    of examples (of 4 endings each) per forward pass.
+    """
+    n_correct, n_scored = hellaswag_counts(
+        model,
+        examples,
+        encoding,
+        device,
+        rank,
+        world_size,
+        max_examples,
+        batch_size,
+        block_size,
+    )
+    if (
+        world_size > 1
+        and torch.distributed.is_available()
+        and torch.distributed.is_initialized()
+    ):
+        counts = torch.tensor([n_correct, n_scored], dtype=torch.long, device=device)
+        torch.distributed.all_reduce(counts)
+        n_correct, n_scored = counts.tolist()
+    return n_correct / n_scored if n_scored else math.nan
+
+
+# -- command line ----------------------------------------------------------------
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        prog=DOWNLOAD_COMMAND,
+        description=f"Download and check the HellaSwag validation file ({URL}).",
+    )
+    parser.add_argument(
+        "--local-dir",
+        type=Path,
+        default=None,
+        help="folder to keep it in (default: the benchmark's data folder "
+        "for hellaswag, $NANOGPT_BENCH_DATA/hellaswag when set)",
+    )
+    args = parser.parse_args(argv)
+    local_dir = args.local_dir
+    if local_dir is None:
+        from .download import benchmark_data_dir
+
+        local_dir = benchmark_data_dir("hellaswag")
+    try:
+        path, examples = ensure_hellaswag(local_dir, expected=N_VAL_EXAMPLES)
+    except (MissingDataError, HellaSwagFileError) as error:
+        print(error, file=sys.stderr)
+        return 2
+    print(f"{path}: {len(examples):,} examples")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
