@@ -11,12 +11,18 @@ after, and at N. Solvers receive a ``TrainingProblem`` and return their
 model; the objective evaluates it the same way for everyone.
 """
 
+import dataclasses
 import math
 
 import torch
 from benchopt import BaseObjective
 
 from benchmark_utils.evaluation import validation_loss
+from benchmark_utils.hellaswag import (
+    evaluate_hellaswag,
+    load_hellaswag,
+    tokenize_examples,
+)
 from benchmark_utils.loader import (
     ORDERS,
     BosIndex,
@@ -32,8 +38,10 @@ from benchmark_utils.settings import (
     install_bad_input_hook,
 )
 from benchmark_utils.shards import read_header, read_tokens
+from benchmark_utils.tracking import EvaluationTracker
 from benchmark_utils.trainer import TrainingProblem
 
+GPT2_VOCAB = 50257
 PRECISIONS = ("auto", "bfloat16", "float32")
 
 
@@ -70,6 +78,9 @@ class Objective(BaseObjective):
         # on CPU (bf16 matmuls are slow there).
         "precision": ["auto"],
         "tf32": [False],  # Track 3 does not enable TF32
+        # HellaSwag acc_norm at the end of each run (step N), on GPT-2
+        # tokenised data: 0 off, n the first n examples, -1 all 10,042.
+        "hellaswag": [0],
     }
     test_config = dict(
         model="track3-tiny",
@@ -123,6 +134,20 @@ class Objective(BaseObjective):
             self.model, source.vocab_size, self.seq_len, self._dtype()
         )
         self._train_files = None
+        self.hellaswag_examples = None
+        if self.hellaswag:
+            if source.vocab_size != GPT2_VOCAB:
+                raise ValueError(
+                    f"hellaswag={self.hellaswag} needs GPT-2 tokenised data; "
+                    f"dataset {source.name!r} has a vocabulary of "
+                    f"{source.vocab_size}: set hellaswag=0"
+                )
+            n = None if self.hellaswag < 0 else self.hellaswag
+            self.hellaswag_examples = tokenize_examples(
+                load_hellaswag(max_examples=n), "gpt2"
+            )
+        # Weights & Biases: off unless $NANOGPT_BENCH_WANDB is online/offline.
+        self.tracking = EvaluationTracker()
 
     def _dtype(self):
         if self.precision not in PRECISIONS:
@@ -226,7 +251,7 @@ class Objective(BaseObjective):
                 self.torch_device,
             )
         floor = self.source.floor
-        return dict(
+        result = dict(
             value=val_loss,
             val_loss=val_loss,
             train_loss=float(train_loss),
@@ -241,6 +266,24 @@ class Objective(BaseObjective):
             else math.nan,
             diverged=float(bool(diverged)),
         )
+        if self.hellaswag_examples is not None:
+            result["hellaswag"] = (
+                evaluate_hellaswag(
+                    model, self.hellaswag_examples, "gpt2", self.torch_device
+                )
+                if step >= train_steps and not diverged
+                else math.nan
+            )
+        self.tracking.log(
+            result,
+            step,
+            getattr(self, "_run_context", None),
+            config=dict(model_config=dataclasses.asdict(self.model_config)),
+        )
+        return result
+
+    def save_final_results(self, **result):
+        self.tracking.finish()  # the run's Weights & Biases run, if any
 
     def get_one_result(self):
         model = build_model(self.model_config, seed=0).to(self.torch_device)
