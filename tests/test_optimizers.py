@@ -137,8 +137,13 @@ def test_muon_solver_wiring(make_problem):
 
 
 def inverse_root(matrix, exponent, eps):
-    values, vectors = np.linalg.eigh(matrix)
-    return (vectors * (np.maximum(values, 0) + eps) ** -exponent) @ vectors.T
+    """DistributedShampoo's root (EigenConfig, perturbation before the
+    eigendecomposition): eigenvalues l of A + eps I, shifted to
+    l - min(l) + eps when min(l) < eps."""
+    values, vectors = np.linalg.eigh(matrix + eps * np.eye(len(matrix)))
+    if values.min() < eps:
+        values = values - values.min() + eps
+    return (vectors * values**-exponent) @ vectors.T
 
 
 def shampoo_reference(
@@ -153,9 +158,14 @@ def shampoo_reference(
     graft_beta2,
     graft_eps,
     exponent_override=0.0,
+    start=None,
 ):
     """Adam-grafted blocked Shampoo (Gupta et al. 2018; Anil et al. 2020;
-    Shi et al. 2023), written with explicit matrix inverse roots."""
+    Shi et al. 2023), written with explicit matrix inverse roots, with
+    DistributedShampoo's schedule: roots at step ``start`` (default: the
+    frequency) and at every multiple of the frequency after it, the Shampoo
+    direction from ``start`` on, Adam (the graft) before."""
+    start = start or freq
     b1, b2 = betas
     w = w.copy()
     m, v = np.zeros_like(w), np.zeros_like(w)
@@ -184,15 +194,17 @@ def shampoo_reference(
             old = factors[b] or [np.zeros_like(s) for s in stats]
             factors[b] = [b2 * f + (1 - b2) * s for f, s in zip(old, stats)]
             exponent = exponent_override or 1 / (2 * gb.ndim)
-            if t % freq == 0:
+            if t == start or (t > start and t % freq == 0):
                 roots[b] = [
                     inverse_root(f / (1 - b2**t), exponent, eps) for f in factors[b]
                 ]
-            if t >= freq:  # start_preconditioning_step = freq
+            if t >= start:
                 mb = m_hat[index]
                 s = roots[b][0] @ mb if mb.ndim == 1 else roots[b][0] @ mb @ roots[b][1]
-                direction[index] = s * np.linalg.norm(adam[index]) / np.linalg.norm(s)
-        w = w * (1 - lr * wd) - lr * direction
+                direction[index] = (
+                    s * np.linalg.norm(adam[index]) / (np.linalg.norm(s) + 1e-16)
+                )
+        w = w - lr * (direction + wd * w)
     return w
 
 
@@ -208,7 +220,7 @@ SHAMPOO = dict(
 )
 
 
-def _shampoo_reference(weights, grads, exponent_override=0.0, **kw):
+def _shampoo_reference(weights, grads, exponent_override=0.0, start=None, **kw):
     o = dict(SHAMPOO, **kw)
     return [
         shampoo_reference(
@@ -223,6 +235,7 @@ def _shampoo_reference(weights, grads, exponent_override=0.0, **kw):
             o["grafting_beta2"],
             o["grafting_epsilon"],
             exponent_override,
+            start,
         )
         for i, w in enumerate(weights)
     ]
@@ -266,6 +279,38 @@ def test_shampoo_uses_adam_before_the_first_root():
     adam = g / (np.abs(g) + SHAMPOO["grafting_epsilon"])  # bias-corrected
     expected = weights[0] * (1 - 0.01 * 0.1) - 0.01 * adam
     np.testing.assert_allclose(result, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_shampoo_start_step_follows_distributed_shampoo():
+    """``start_preconditioning_step=-1`` means the frequency; a later start
+    that is not a multiple of the frequency computes its roots at the start
+    step itself (as DistributedShampoo does), then every frequency steps; a
+    start before the frequency is refused."""
+    weights, grads = random_problem([(6, 5)], 7)
+    default, *_ = run_optimizer(
+        lambda ps: Shampoo(ps, start_preconditioning_step=-1, **SHAMPOO),
+        weights,
+        grads,
+        dtype=torch.float64,
+    )
+    reference = _shampoo_reference(weights, grads)
+    assert relative_error(default[0], reference[0], weights[0]) < 1e-9
+    late, *_ = run_optimizer(
+        lambda ps: Shampoo(ps, start_preconditioning_step=3, **SHAMPOO),
+        weights,
+        grads,
+        dtype=torch.float64,
+    )
+    reference = _shampoo_reference(weights, grads, start=3)
+    assert relative_error(late[0], reference[0], weights[0]) < 1e-9
+    # the start matters
+    assert relative_error(late[0], default[0], weights[0]) > 1e-3
+    with pytest.raises(ValueError, match="must be >="):
+        Shampoo(
+            [torch.nn.Parameter(torch.zeros(2, 2))],
+            **dict(SHAMPOO, precondition_frequency=4),
+            start_preconditioning_step=3,
+        )
 
 
 def _scalable_shampoo(ps):
