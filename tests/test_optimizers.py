@@ -39,6 +39,11 @@ def run_optimizer(make, weights, grads, lrs=None, dtype=torch.float32):
     return [p.detach().double().numpy() for p in params], optimizer, params
 
 
+def lr_at(lr, step):
+    """``lr`` is a float or one learning rate per step (0-based ``step``)."""
+    return lr if np.isscalar(lr) else lr[step]
+
+
 def relative_error(result, reference, start):
     """||result - reference|| / ||reference - start||: the error relative
     to how far the reference moved the parameters."""
@@ -116,8 +121,8 @@ def test_muon_matches_newton_schulz_reference(shape, nesterov, adjust):
 
 def test_muon_solver_wiring(make_problem):
     """Muon gets exactly the hidden matrices, AdamW the rest, each group
-    with its own learning rate."""
-    solver = make_solver("muon", lr=0.03, embedding_lr=0.005, scalar_lr=0.02)
+    with its own learning rate (tests/test_presets.py checks the update)."""
+    solver = make_solver("muon", lr=0.03, head_lr=0.005, scalar_lr=0.02)
     solver.set_objective(make_problem(max_steps=2))
     muon, adam = solver.optimizers
     groups = solver.model.parameter_groups()
@@ -126,9 +131,12 @@ def test_muon_solver_wiring(make_problem):
         id(p) for p in groups.hidden_matrices
     ]
     assert muon.param_groups[0]["adjust_lr_fn"] == "original"
+    assert muon.param_groups[0]["ns_coefficients"] == (2.0, -1.5, 0.5)
+    assert muon.param_groups[0]["ns_steps"] == 12
     assert isinstance(adam, torch.optim.AdamW)
     lrs = {id(p): g["lr"] for g in adam.param_groups for p in g["params"]}
-    assert all(lrs[id(p)] == 0.005 for p in groups.embedding)
+    # the classic tiny model ties its embedding to the head: the head's lr
+    assert all(lrs[id(p)] == 0.005 for p in groups.embedding + groups.head)
     assert all(lrs[id(p)] == 0.02 for p in groups.scalars)
     assert adam.param_groups[0]["betas"] == (0.8, 0.95)
 
@@ -164,7 +172,8 @@ def shampoo_reference(
     Shi et al. 2023), written with explicit matrix inverse roots, with
     DistributedShampoo's schedule: roots at step ``start`` (default: the
     frequency) and at every multiple of the frequency after it, the Shampoo
-    direction from ``start`` on, Adam (the graft) before."""
+    direction from ``start`` on, Adam (the graft) before. ``lr``: a float or
+    one per step."""
     start = start or freq
     b1, b2 = betas
     w = w.copy()
@@ -204,7 +213,7 @@ def shampoo_reference(
                 direction[index] = (
                     s * np.linalg.norm(adam[index]) / (np.linalg.norm(s) + 1e-16)
                 )
-        w = w - lr * (direction + wd * w)
+        w = w - lr_at(lr, t - 1) * (direction + wd * w)
     return w
 
 
@@ -390,14 +399,18 @@ def test_shampoo_library_candidates(make):
 # -- SOAP -------------------------------------------------------------------
 
 
-def soap_reference(w, grads, lr, betas, shampoo_beta, eps, wd, freq):
+def soap_reference(w, grads, lr, betas, shampoo_beta, eps, wd, freq, bases=None):
     """SOAP (Vyas et al. 2024, Algorithm 3, with the official
     implementation's details): the first gradient only initialises the
     eigenbases (no update); then Adam on the gradient rotated into the
     eigenbases of L = EMA(G G^T) and R = EMA(G^T G); the bases are refreshed
     every ``freq`` Adam steps by one power iteration + QR, with the second
     moment re-ordered by the estimated eigenvalues. Vectors: identity basis
-    (plain Adam). Momentum is kept in the original space."""
+    (plain Adam). Momentum is kept in the original space. ``lr``: a float
+    or one per step (the first, skipped step included). ``bases``: the
+    initial (Q_L, Q_R) to use instead of this function's eigenvectors, for
+    factors with a degenerate (e.g. null) eigenspace, whose basis is
+    arbitrary; they must be eigenvectors of the first factors (checked)."""
     b1, b2 = betas
     w = w.copy()
     matrix = w.ndim == 2
@@ -409,14 +422,22 @@ def soap_reference(w, grads, lr, betas, shampoo_beta, eps, wd, freq):
         if t == 1:
             if matrix:
                 lf, rf = (1 - shampoo_beta) * g @ g.T, (1 - shampoo_beta) * g.T @ g
-                ql, qr = np.linalg.eigh(lf)[1], np.linalg.eigh(rf)[1]
+                if bases is None:
+                    ql, qr = np.linalg.eigh(lf)[1], np.linalg.eigh(rf)[1]
+                else:
+                    ql, qr = bases
+                    for f, q in ((lf, ql), (rf, qr)):
+                        rotated = q.T @ f @ q  # diagonal for an eigenbasis
+                        off = rotated - np.diag(np.diag(rotated))
+                        assert np.linalg.norm(off) < 1e-5 * np.linalg.norm(f)
             continue
         n = t - 1  # Adam steps so far
         m = b1 * m + (1 - b1) * g
         v = b2 * v + (1 - b2) * rotate(g, ql, qr) ** 2
         update = back(rotate(m, ql, qr) / (np.sqrt(v) + eps), ql, qr)
-        w = w - lr * np.sqrt(1 - b2**n) / (1 - b1**n) * update
-        w = w * (1 - lr * wd)
+        lr_t = lr_at(lr, t - 1)
+        w = w - lr_t * np.sqrt(1 - b2**n) / (1 - b1**n) * update
+        w = w * (1 - lr_t * wd)
         if matrix:
             lf = shampoo_beta * lf + (1 - shampoo_beta) * g @ g.T
             rf = shampoo_beta * rf + (1 - shampoo_beta) * g.T @ g
