@@ -4,6 +4,26 @@ import math
 
 import torch
 
+# Track 3: evaluate every ``every`` steps while step / N < 0.9, then every
+# ``every_final`` steps, and at N (and at step 0).
+FINAL_PHASE = 0.9
+
+
+def evaluates_at(step, n_steps, every, every_final):
+    """True if Track 3's schedule evaluates after ``step`` training steps."""
+    if step == n_steps:
+        return True
+    interval = every if step / n_steps < FINAL_PHASE else every_final
+    return step % interval == 0
+
+
+def next_evaluation(step, n_steps, every, every_final):
+    """The first step after ``step`` at which Track 3 evaluates (at most N)."""
+    nxt = step + 1
+    while nxt < n_steps and not evaluates_at(nxt, n_steps, every, every_final):
+        nxt += 1
+    return min(nxt, n_steps) if step < n_steps else step + 1
+
 
 @torch.no_grad()
 def validation_loss(model, tokens, seq_len, batch_size, device):

@@ -1,7 +1,19 @@
-"""Deterministic, resumable batches from a contiguous stream of shards.
+"""Deterministic, resumable batches from token shards, in one of three orders.
 
-The training stream is the concatenation of the ordered shards. Micro-step
-``k`` of rank ``r`` out of ``world_size`` reads ``B*T + 1`` tokens starting at
+``order="track3"`` (the default problem) is modded-nanogpt Track 3's
+generator, token for token: shards in order; a step of ``B`` tokens (the
+global batch) reads the slice ``[pos, pos + B + 1)`` of the current shard,
+then ``pos += B``; when ``pos + B + 1 >= len(shard)`` the rest of the shard is
+skipped and the step starts at position 0 of the next shard (a batch never
+spans two shards). Rank ``r`` of ``W`` takes ``[pos + r*B/W, pos + (r+1)*B/W
++ 1)`` and splits it into micro-batches of ``micro_batch_size`` sequences, in
+order. (Edge cases that 100M-token shards never meet: a shard shorter than
+``B + 2`` tokens holds no step here and is skipped, where the reference crashes
+or, for exactly ``B + 1`` tokens after a skip, takes one step.)
+
+``order="contiguous"``: the stream is the concatenation of the ordered shards.
+Micro-step ``k`` of rank ``r`` out of ``world_size`` reads ``B*T + 1`` tokens
+starting at
 ``(k * world_size + r) * B * T``: inputs never overlap and leave no gap,
 across steps and across ranks, and the position depends only on ``k`` so a run
 resumes exactly from any step. This contiguous stream is the reference
@@ -167,12 +179,39 @@ class BosIndex:
         return self.used_tokens / max(1, self.scanned_tokens)
 
 
+ORDERS = ("track3", "contiguous", "bos_aligned")
+
+
+def track3_steps_in_shard(n_tokens, batch_tokens):
+    """Steps Track 3's generator takes from a shard of ``n_tokens``: those
+    at ``pos = k * B`` with ``pos + B + 1 < n_tokens``."""
+    return max(0, -(-(n_tokens - batch_tokens - 1) // batch_tokens))
+
+
+class Track3Plan:
+    """Where each step of Track 3's order starts: ``(shard, position)``."""
+
+    def __init__(self, paths, batch_tokens):
+        self.paths = list(paths)
+        self.batch_tokens = int(batch_tokens)
+        counts = [
+            track3_steps_in_shard(read_header(p), self.batch_tokens) for p in self.paths
+        ]
+        self.offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        self.total_steps = int(self.offsets[-1])
+
+    def locate(self, step):
+        shard = int(np.searchsorted(self.offsets, step, side="right")) - 1
+        return shard, int(step - self.offsets[shard]) * self.batch_tokens
+
+
 class BatchLoader:
     """Micro-batches ``(inputs, targets)`` of shape ``(B, T)`` for one rank.
 
-    ``repeat=True`` wraps around the stream (epochs) instead of raising
-    :class:`DataExhaustedError` when the shards run out. ``bos_aligned=True``
-    starts every sequence at a ``bos_token`` (see the module docstring).
+    ``order``: ``track3`` (needs ``batch_tokens``, the global batch),
+    ``contiguous`` or ``bos_aligned`` (see the module docstring).
+    ``repeat=True`` wraps around the data (epochs) instead of raising
+    :class:`DataExhaustedError` when the shards run out.
     """
 
     def __init__(
@@ -187,9 +226,16 @@ class BatchLoader:
         repeat=False,
         bos_aligned=False,
         bos_token=None,
+        order=None,
+        batch_tokens=None,
     ):
         if not 0 <= rank < world_size:
             raise ValueError(f"rank {rank} is not in [0, {world_size})")
+        order = order or ("bos_aligned" if bos_aligned else "contiguous")
+        if order not in ORDERS:
+            raise ValueError(f"unknown order {order!r}: choose one of {ORDERS}")
+        self.order = order
+        bos_aligned = order == "bos_aligned"
         self.stream = TokenStream(paths)
         self.micro_batch_size = int(micro_batch_size)
         self.seq_len = int(seq_len)
@@ -210,6 +256,23 @@ class BatchLoader:
                 f"one micro-batch needs {self.rank_tokens + 1} tokens but the "
                 f"shards hold only {self.stream.total_tokens}"
             )
+        self.plan = None
+        if order == "track3":
+            if not batch_tokens or batch_tokens % (world_size * self.rank_tokens):
+                raise ValueError(
+                    f"order='track3' needs batch_tokens (the global batch, got "
+                    f"{batch_tokens}) to be a multiple of world_size x "
+                    f"micro_batch_size x seq_len = {world_size * self.rank_tokens}"
+                )
+            self.plan = Track3Plan(self.stream.paths, batch_tokens)
+            self.local_tokens = batch_tokens // world_size
+            self.accum = self.local_tokens // self.rank_tokens
+            if self.plan.total_steps == 0:
+                raise DataExhaustedError(
+                    f"no shard holds one Track 3 step of {batch_tokens + 2} "
+                    f"tokens (global batch + 2): the {len(self.stream.paths)} "
+                    "shard(s) are too small for this batch"
+                )
 
     def start_of(self, micro_step):
         """Stream position of this rank's first input token at ``micro_step``."""
@@ -274,9 +337,30 @@ class BatchLoader:
             rows[which] = tokens[starts[:, None] + span]
         return rows
 
+    def _read_track3(self, micro_step):
+        step, micro = divmod(micro_step, self.accum)
+        plan = self.plan
+        if step >= plan.total_steps:
+            if not self.repeat:
+                raise DataExhaustedError(
+                    f"training data exhausted at step {step}: in Track 3's "
+                    f"order the {len(plan.paths)} shard(s) hold "
+                    f"{plan.total_steps} steps of {plan.batch_tokens:,} tokens "
+                    "(each shard's tail shorter than a step is skipped). "
+                    "Provide more training shards or lower the step count."
+                )
+            step %= plan.total_steps
+        shard, pos = plan.locate(step)
+        start = pos + self.rank * self.local_tokens + micro * self.rank_tokens
+        tokens = self.stream._shard(shard)
+        return np.asarray(tokens[start : start + self.rank_tokens + 1], dtype=np.int64)
+
     def batch_at(self, micro_step):
         """CPU int64 tensors for ``micro_step``, without moving the position."""
         shape = (self.micro_batch_size, self.seq_len)
+        if self.order == "track3":
+            buf = torch.from_numpy(self._read_track3(micro_step))
+            return buf[:-1].view(shape), buf[1:].view(shape)
         if self.bos_aligned:
             rows = torch.from_numpy(self._read_bos_aligned(micro_step))
             return rows[:, :-1].contiguous(), rows[:, 1:].contiguous()

@@ -19,17 +19,19 @@ def resolve_device(name="auto"):
 
 
 def autocast(device):
-    """bf16 autocast on CUDA; full fp32 on CPU (bf16 matmuls are slow there)."""
+    """bf16 autocast on CUDA; full fp32 on CPU (bf16 matmuls are slow there).
+    Used by the classic GPT-2 only: Track 3 runs in its embedding's dtype."""
     if device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
 
-def configure_backends(device):
-    """Allow TF32 for the fp32 matmuls that remain outside autocast on CUDA."""
+def configure_backends(device, tf32=False):
+    """TF32 for fp32 matmuls on CUDA only when asked: Track 3 does not enable
+    it (a hardware option that changes precision, off by default)."""
     if device.type == "cuda":
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
+        torch.backends.cuda.matmul.allow_tf32 = bool(tf32)
+        torch.backends.cudnn.allow_tf32 = bool(tf32)
 
 
 def synchronize(device):

@@ -2,23 +2,33 @@
 
 A solver subclasses :class:`TrainerSolver`, declares its ``parameters`` and
 implements ``build_optimizers(groups)``. Everything else (fresh model from the
-run's seed, data order, gradient accumulation, LR schedule, clipping,
-precision, compilation, timing discipline, divergence handling) is here, once,
-so that every optimizer is trained under exactly the same conditions.
+run's seed, data order, gradient accumulation and scale, LR schedule,
+clipping, precision, compilation, the evaluation schedule, timing discipline,
+divergence and crash handling) is here, once, so that every optimizer is
+trained under exactly the same conditions.
+
+The protocol is Track 3's: a run has a step count N (``train_steps``, the
+number a result claims and the schedule's horizon) and trains to N; it is
+evaluated at step 0, every ``eval_every`` steps while step / N < 0.9, every
+``eval_every_final`` steps after, and at N; it does not stop early on the
+validation loss unless the objective asks for it (``stop_at_target``).
 """
 
 import math
 import sys
+import traceback
 from dataclasses import dataclass
 
 import torch
 from benchopt import BaseSolver
 
+from .evaluation import next_evaluation
 from .loader import BatchLoader
 from .models import build_model
+from .run_status import run_status_folder, write_run_status
 from .runtime import configure_backends, resolve_device, synchronize
 from .schedules import lr_multiplier
-from .stopping import TargetLossCriterion
+from .stopping import ProtocolCriterion
 
 
 @dataclass(frozen=True)
@@ -31,13 +41,17 @@ class TrainingProblem:
     seq_len: int
     batch_tokens: int
     micro_batch_size: int
-    max_steps: int
+    max_steps: int  # the data budget: no run may train for more steps
     eval_every: int
+    eval_every_final: int = 25
+    train_steps: int = None  # N for every solver; None: each solver's own
     device: str = "auto"
     compile: bool = True
     repeat_data: bool = False
-    bos_aligned: bool = False  # every sequence starts at a document boundary
+    data_order: str = "track3"  # "track3", "contiguous" or "bos_aligned"
     bos_token: int = None  # the document separator, for bos_aligned
+    stop_at_target: bool = False  # not Track 3 valid: a demo convenience
+    tf32: bool = False  # a hardware option Track 3 does not use
 
     def grad_accum_steps(self, world_size=1):
         tokens_per_micro = self.micro_batch_size * self.seq_len * world_size
@@ -53,14 +67,23 @@ class TrainingProblem:
         return self.batch_tokens // tokens_per_micro
 
 
-# The GPT-2 / llm.c recipe's schedule (warmup ~250 of the 6000 default steps,
-# cosine decay to 10%, clipping at 1.0), shared by the solvers that have no
-# published schedule of their own: ``parameters = {..., **GPT2_SCHEDULE}``.
+# The GPT-2 / llm.c recipe's schedule (warmup ~250 of 6000 steps, cosine
+# decay to 10%, clipping at 1.0), for classic-model recipes.
 GPT2_SCHEDULE = {
     "warmup": [0.04],
     "schedule": ["cosine"],
     "min_lr_ratio": [0.1],
     "grad_clip": [1.0],
+}
+
+# Track 3's schedule: LR constant, then linear to 0 over the last 70% of the
+# N steps; no warmup, no clipping (the baseline #36).
+TRACK3_SCHEDULE = {
+    "schedule": ["wsd"],
+    "decay_fraction": [0.7],
+    "min_lr_ratio": [0.0],
+    "warmup": [0],
+    "grad_clip": [0.0],
 }
 
 
@@ -114,23 +137,27 @@ class TrainerSolver(BaseSolver):
     """Base class of every solver: holds the only training loop."""
 
     sampling_strategy = "callback"
-    stopping_criterion = TargetLossCriterion(strategy="callback")
+    stopping_criterion = ProtocolCriterion(strategy="callback")
     requirements = []
 
     # Recipe settings a solver may expose (and sweep) through ``parameters``,
     # with their defaults. They are not class attributes: benchopt does not
     # set a parameter whose name is already a class attribute.
     RECIPE_DEFAULTS = dict(
+        train_steps=None,  # N: the step count a result claims (required)
+        init="baseline",  # Track 3 init scheme (models.INIT_SCHEMES)
         schedule="constant",  # see schedules.SCHEDULES
-        warmup=0.0,  # >= 1: steps; < 1: fraction of the step budget
+        warmup=0.0,  # >= 1: steps; < 1: fraction of N
         decay_fraction=0.2,  # the decay part of the "wsd" schedule
         min_lr_ratio=0.0,  # final LR / base LR for decaying schedules
         grad_clip=0.0,  # max global gradient norm; 0 disables clipping
     )
 
-    # Replaced by the objective's evaluation interval in set_objective; a
-    # class attribute so that get_next works on a bare Solver().
+    # Replaced in set_objective; class attributes so that get_next works on
+    # a bare Solver() (benchopt calls get_next(1) to check it).
+    n_steps = 1
     eval_every = 1
+    eval_every_final = 1
 
     def build_optimizers(self, groups):
         """Return the optimizer(s) for ``groups`` (a ``ParameterGroups``)."""
@@ -144,41 +171,56 @@ class TrainerSolver(BaseSolver):
         """Hook: called before training resumes after an evaluation."""
 
     def get_next(self, stop_val):
-        return stop_val + self.eval_every
+        return next_evaluation(
+            stop_val, self.n_steps, self.eval_every, self.eval_every_final
+        )
 
     # -- benchopt API -----------------------------------------------------
 
     def set_objective(self, problem):
         self.problem = problem
-        self.eval_every = problem.eval_every
-        self.max_steps = problem.max_steps
-        self.device = resolve_device(problem.device)
-        configure_backends(self.device)
-        self.grad_accum = problem.grad_accum_steps()
-        self.grad_scale = problem.model_config.grad_scale(problem.batch_tokens)
         self.recipe = {
             name: self.__dict__.get(name, default)
             for name, default in self.RECIPE_DEFAULTS.items()
         }
+        self.n_steps = self._resolve_train_steps(problem)
+        self.eval_every = problem.eval_every
+        self.eval_every_final = problem.eval_every_final
+        self.device = resolve_device(problem.device)
+        configure_backends(self.device, tf32=problem.tf32)
+        self.grad_accum = problem.grad_accum_steps()
+        self.grad_scale = problem.model_config.grad_scale(problem.batch_tokens)
         warmup = self.recipe["warmup"]
-        self.warmup_steps = (
-            int(warmup) if warmup >= 1 else round(warmup * self.max_steps)
-        )
+        self.warmup_steps = int(warmup) if warmup >= 1 else round(warmup * self.n_steps)
         self.compiled = bool(problem.compile) and self.device.type == "cuda"
         self._start_run()
         if self.compiled:
             self._warm_up_compilation()
 
     def run(self, callback):
-        while True:
-            if self._evaluates_next(callback):
-                # The callback does not synchronise: without this, queued GPU
-                # work would be timed as evaluation.
-                synchronize(self.device)
-            if not callback() or self.step >= self.max_steps or self.diverged:
-                break
-            self._train_step()
-        synchronize(self.device)
+        try:
+            while True:
+                if self._evaluates_next(callback):
+                    # The callback does not synchronise: without this, queued
+                    # GPU work would be timed as evaluation.
+                    synchronize(self.device)
+                if not callback() or self.step >= self.n_steps or self.diverged:
+                    break
+                self._train_step()
+            synchronize(self.device)
+        except Exception as error:
+            self._record_status("error", f"{type(error).__name__}: {error}")
+            print(
+                f"\n[{self.name}] the run failed at step {self.step} of "
+                f"{self.n_steps}: {type(error).__name__}: {error}\n"
+                "It is recorded as 'error' (run_status.json beside the "
+                "results; python -m benchmark_utils.results counts it as a "
+                "failed run); other runs go on.",
+                file=sys.stderr,
+                flush=True,
+            )
+            raise
+        self._record_status("diverged" if self.diverged else "done")
 
     def get_result(self):
         if not self._in_evaluation:
@@ -186,23 +228,53 @@ class TrainerSolver(BaseSolver):
             self._in_evaluation = True
         if self._result_step != self.step:
             self._train_loss = (
-                (self._loss_sum / self._loss_count).item()
-                if self._loss_count
+                (self._loss_sum / self._loss_tokens).item()
+                if self._loss_tokens
                 else float("nan")
             )
             self._loss_sum.zero_()
-            self._loss_count = 0
+            self._loss_tokens = 0
             self._result_step = self.step
             if self.step > 0 and not math.isfinite(self._train_loss):
                 self._report_divergence()
-        return dict(model=self.eval_model, step=self.step, train_loss=self._train_loss)
+        return dict(
+            model=self.eval_model,
+            step=self.step,
+            train_loss=self._train_loss,
+            train_steps=self.n_steps,
+            diverged=self.diverged,
+        )
 
     # -- internals --------------------------------------------------------
+
+    def _resolve_train_steps(self, problem):
+        """N: the objective's ``train_steps`` if set, else the solver's."""
+        n_steps = problem.train_steps or self.recipe["train_steps"]
+        if not n_steps:
+            raise ValueError(
+                f"solver {self.name!r} declares no train_steps and the "
+                'objective sets none: add "train_steps": [N] to the '
+                "solver's parameters (the step count its result claims), or "
+                "pass -o '...[train_steps=N]'"
+            )
+        n_steps = int(n_steps)
+        if n_steps < 1:
+            raise ValueError(f"train_steps must be at least 1, got {n_steps}")
+        if n_steps > problem.max_steps:
+            raise ValueError(
+                f"solver {self.name!r} trains for train_steps={n_steps} but "
+                f"the objective's data budget is max_steps="
+                f"{problem.max_steps}: raise max_steps (more shards are "
+                "downloaded) or lower train_steps"
+            )
+        return n_steps
 
     def _start_run(self):
         """Fresh model, optimizers, data position and counters."""
         problem = self.problem
-        self.model = build_model(problem.model_config, problem.init_seed)
+        self.model = build_model(
+            problem.model_config, problem.init_seed, init=self.recipe["init"]
+        )
         self.model.to(self.device)
         self.train_model = torch.compile(self.model) if self.compiled else self.model
         self.eval_model = self.train_model
@@ -220,13 +292,14 @@ class TrainerSolver(BaseSolver):
             problem.seq_len,
             device=self.device,
             repeat=problem.repeat_data,
-            bos_aligned=problem.bos_aligned,
+            order=problem.data_order,
+            batch_tokens=problem.batch_tokens,
             bos_token=problem.bos_token,
         )
         self.step = 0
         self.diverged = False
         self._loss_sum = torch.zeros((), device=self.device)
-        self._loss_count = 0
+        self._loss_tokens = 0
         self._in_evaluation = False
         self._result_step = None
         self._train_loss = float("nan")
@@ -253,7 +326,7 @@ class TrainerSolver(BaseSolver):
         recipe = self.recipe
         mult = lr_multiplier(
             self.step,
-            self.max_steps,
+            self.n_steps,
             recipe["schedule"],
             self.warmup_steps,
             recipe["decay_fraction"],
@@ -274,7 +347,7 @@ class TrainerSolver(BaseSolver):
                 loss = self.train_model(x, y)  # summed over the micro-batch
                 (loss * self.grad_scale).backward()
                 self._loss_sum += loss.detach()
-                self._loss_count += x.numel()
+                self._loss_tokens += y.numel()
             if self.recipe["grad_clip"] > 0:
                 torch.nn.utils.clip_grad_norm_(
                     self.model.parameters(), self.recipe["grad_clip"]
@@ -298,9 +371,29 @@ class TrainerSolver(BaseSolver):
         self.diverged = True
         print(
             f"\n[{self.name}] the training loss is {self._train_loss} at step "
-            f"{self.step}: the run diverged and stops here (benchopt records "
-            "it as 'diverged'; results of other runs are kept). Lower the "
+            f"{self.step}: the run diverged and stops here. It stays in the "
+            "results (NaN validation loss, diverged=1) and counts as a "
+            "failed run in the results table; other runs go on. Lower the "
             "learning rate, lengthen the warmup or set grad_clip.",
             file=sys.stderr,
             flush=True,
         )
+
+    def _record_status(self, status, message=""):
+        """Leave a trace of how the run ended beside benchopt's results
+        (benchopt drops crashed runs from its parquet)."""
+        context = getattr(self, "_run_context", None)
+        folder = run_status_folder(context)
+        if folder is None:  # benchopt test, or no output folder: nothing to do
+            return
+        try:
+            write_run_status(
+                folder,
+                status=status,
+                step=self.step,
+                train_steps=self.n_steps,
+                message=message,
+                context=getattr(self, "_run_context", None),
+            )
+        except OSError:
+            traceback.print_exc()

@@ -22,11 +22,12 @@ from benchmark_utils.trainer import TrainingProblem  # noqa: E402
 
 
 class StepCallback:
-    """Mimics benchopt's callback: evaluates at step 0 and every
-    ``eval_every`` steps, stops when ``stop`` returns True."""
+    """Mimics benchopt's callback: evaluates at step 0 and at the steps the
+    solver's ``get_next`` gives (Track 3's schedule), stops when ``stop``
+    returns True."""
 
-    def __init__(self, solver, evaluate, eval_every, stop=None):
-        self.solver, self.evaluate, self.eval_every = solver, evaluate, eval_every
+    def __init__(self, solver, evaluate, stop=None):
+        self.solver, self.evaluate = solver, evaluate
         self.stop = stop or (lambda record: False)
         self.it = 0
         self.next_stopval = 0
@@ -36,7 +37,7 @@ class StepCallback:
         if self.it == self.next_stopval:
             record = self.evaluate(**self.solver.get_result())
             self.records.append(record)
-            self.next_stopval += self.eval_every
+            self.next_stopval = self.solver.get_next(self.next_stopval)
             if self.stop(record) or math.isnan(record["val_loss"]):
                 return False
         self.it += 1
@@ -64,24 +65,29 @@ def markov_source(tmp_path_factory):
 
 @pytest.fixture
 def make_problem(markov_source):
-    """``make_problem(**overrides)`` -> a tiny CPU TrainingProblem."""
+    """``make_problem(**overrides)`` -> a tiny CPU TrainingProblem (Track 3
+    architecture). ``max_steps`` alone also sets ``train_steps`` (N)."""
 
     def _make(**overrides):
+        if "max_steps" in overrides and "train_steps" not in overrides:
+            overrides["train_steps"] = overrides["max_steps"]
         problem = TrainingProblem(
-            model_config=make_config("gpt2-tiny", markov_source.vocab_size, 32),
+            model_config=make_config("track3-tiny", markov_source.vocab_size, 32),
             init_seed=0,
             train_files=(),
             seq_len=32,
             batch_tokens=512,
             micro_batch_size=16,
             max_steps=30,
+            train_steps=30,
             eval_every=10,
+            eval_every_final=10,
             device="cpu",
             compile=False,
         )
         problem = replace(problem, **overrides)
         if not problem.train_files:
-            needed = problem.max_steps * problem.batch_tokens + 1
+            needed = 2 * problem.max_steps * problem.batch_tokens + 1
             problem = replace(
                 problem, train_files=tuple(markov_source.train_files(needed))
             )
@@ -99,11 +105,11 @@ def train(markov_source):
     def _train(solver, problem, stop=None):
         solver.set_objective(problem)
 
-        def evaluate(model, step, train_loss):
+        def evaluate(model, step, train_loss, **_):
             loss = validation_loss(model, val, problem.seq_len, 16, torch.device("cpu"))
             return dict(step=step, val_loss=loss, train_loss=train_loss)
 
-        callback = StepCallback(solver, evaluate, problem.eval_every, stop)
+        callback = StepCallback(solver, evaluate, stop)
         solver.run(callback)
         if callback.records[-1]["step"] != solver.step:
             callback.records.append(evaluate(**solver.get_result()))

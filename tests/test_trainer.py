@@ -1,11 +1,15 @@
+import copy
 import math
 from dataclasses import replace
 
 import pytest
 import torch
+import torch.nn.functional as F
 from conftest import load_solver_class, make_solver
 
+from benchmark_utils.models import make_config
 from benchmark_utils.schedules import lr_multiplier
+from benchmark_utils.shards import read_tokens
 from benchmark_utils.trainer import TrainingProblem
 
 
@@ -15,28 +19,58 @@ def test_invalid_batch_settings_give_a_clear_error(make_problem):
         problem.grad_accum_steps()
 
 
-def test_gradient_accumulation_equals_one_big_batch(make_problem):
-    """4 micro-batches of 4 sequences give the gradient of one batch of 16."""
-    grads = {}
-    for micro in (16, 4):
-        solver = make_solver("adamw")
-        solver.set_objective(make_problem(micro_batch_size=micro))
-        assert solver.grad_accum == 16 // micro
-        solver.model.zero_grad()
-        captured = {}
-        for name, p in solver.model.named_parameters():
-            p.register_post_accumulate_grad_hook(
-                lambda p, name=name, captured=captured: captured.__setitem__(
-                    name, p.grad.clone()
-                )
-            )
-        solver._train_step()
-        grads[micro] = captured
-    assert grads[16].keys() == grads[4].keys() and grads[16]
-    for name in grads[16]:
-        torch.testing.assert_close(
-            grads[4][name], grads[16][name], rtol=1e-4, atol=1e-6
+def captured_step_gradients(solver):
+    """The gradients of one training step, as the optimizers see them."""
+    captured = {}
+    for name, p in solver.model.named_parameters():
+        p.register_post_accumulate_grad_hook(
+            lambda p, name=name: captured.__setitem__(name, p.grad.clone())
         )
+    solver._train_step()
+    return captured
+
+
+def global_batch_gradient(model, problem, reduction):
+    """Independent: one forward of the whole global batch (the same tokens
+    the loader gives, read straight from the shard), loss summed over its
+    tokens or averaged, as Track 3 / llm.c define the step's gradient."""
+    tokens = torch.from_numpy(read_tokens(problem.train_files[0], 0, 600))
+    n = problem.batch_tokens
+    x = tokens[:n].view(-1, problem.seq_len)
+    y = tokens[1 : n + 1].view(-1, problem.seq_len)
+    logits = model(x)
+    loss = F.cross_entropy(
+        logits.view(-1, logits.size(-1)), y.reshape(-1), reduction=reduction
+    )
+    model.zero_grad()
+    loss.backward()
+    return {name: p.grad.clone() for name, p in model.named_parameters()}
+
+
+@pytest.mark.parametrize("model", ["track3-tiny", "gpt2-tiny"])
+def test_step_gradient_has_the_reference_scale(make_problem, model, markov_source):
+    """Track 3: the step's gradient is that of the loss SUMMED over the
+    global batch (micro-batches add up); classic GPT-2: of the mean. Checked
+    with 1 and 4 micro-batches against one independent big-batch forward."""
+    reduction = "sum" if model.startswith("track3") else "mean"
+    for micro in (16, 4):
+        problem = make_problem(
+            micro_batch_size=micro,
+            model_config=make_config(model, markov_source.vocab_size, 32),
+        )
+        solver = make_solver("adamw")
+        solver.set_objective(problem)
+        assert solver.grad_accum == 16 // micro
+        reference_model = copy.deepcopy(solver.model)
+        got = captured_step_gradients(solver)
+        expected = global_batch_gradient(reference_model, problem, reduction)
+        assert got.keys() == expected.keys()
+        for name, grad in expected.items():
+            scale = grad.abs().max().item() + 1e-30
+            torch.testing.assert_close(got[name], grad, rtol=1e-4, atol=1e-5 * scale)
+        # The scale differs by the number of tokens: the test can tell.
+        norm = sum(g.norm() ** 2 for g in expected.values()) ** 0.5
+        assert norm > 0
 
 
 def test_same_seed_gives_identical_losses(make_problem, train):
@@ -79,7 +113,7 @@ def test_nan_loss_stops_the_run_cleanly(make_problem, train, capfd):
         train_step()
         if solver.step == 3:  # the weights become NaN mid-run
             with torch.no_grad():
-                solver.model.wte.weight[3].fill_(float("nan"))
+                solver.model.embed.weight[3].fill_(float("nan"))
 
     solver._train_step = poisoned_step
     records = train(solver, problem)

@@ -1,0 +1,44 @@
+"""Solver names as benchopt records them: ``base[key=value,...]``."""
+
+
+def split_name(full):
+    """``"adamw[lr=0.1,betas=(0.9, 0.95)]"`` -> ``("adamw", {...})``.
+
+    Commas inside brackets belong to the value (tuples, lists)."""
+    base, _, rest = full.partition("[")
+    params, depth, item = {}, 0, ""
+    for char in rest.rstrip("]") + ",":
+        if char == "," and depth == 0:
+            if item:
+                key, _, value = item.partition("=")
+                params[key.strip()] = value.strip()
+            item = ""
+            continue
+        depth += (char in "([{") - (char in ")]}")
+        item += char
+    return base, params
+
+
+def join_name(base, params):
+    """The inverse of :func:`split_name`."""
+    if not params:
+        return base
+    return base + "[" + ",".join(f"{k}={v}" for k, v in params.items()) + "]"
+
+
+def drop_parameters(full, keys):
+    """``full`` without the parameters named in ``keys``."""
+    base, params = split_name(full)
+    return join_name(base, {k: v for k, v in params.items() if k not in keys})
+
+
+def short_names(full_names):
+    """The solver's base name, plus the parameters that distinguish it from
+    other variants of the same solver in the file."""
+    parsed = {n: split_name(n) for n in full_names}
+    short = {}
+    for name, (base, params) in parsed.items():
+        variants = [p for b, p in parsed.values() if b == base]
+        differing = [k for k in params if len({v.get(k) for v in variants}) > 1]
+        short[name] = join_name(base, {k: params[k] for k in differing})
+    return short

@@ -1,0 +1,526 @@
+"""The results module: Track 3's rules, runs from benchopt files and ledgers,
+the per-problem table and the command line."""
+
+import csv
+import io
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from benchmark_utils.results import (
+    collect_runs,
+    load_results,
+    load_runs,
+    passes_rule,
+    read_ledgers,
+    render,
+    results_tables,
+    rule_margin,
+    short_names,
+    split_name,
+)
+from benchmark_utils.results.runs import ResultsError, sanitize
+from benchmark_utils.results.significance import pairwise_lhs, pairwise_significant
+
+ROOT = Path(__file__).resolve().parents[1]
+OBJ = "nanoGPT validation loss[model=track3,batch_tokens=524288]"
+OBJ_B = "nanoGPT validation loss[model=track3,batch_tokens=262144]"
+DATA = "fineweb[data_dir=/tmp/fw]"  # '/' is sanitised in benchopt's folders
+MUON = "muon[lr=0.025,weight_decay=0.05,train_steps=100]"
+ADAMW = "adamw[lr=0.0015,train_steps=100]"
+
+
+# -- significance: the worked examples of the Track 3 README -----------------
+
+
+def test_pairwise_13_vs_11_not_significant():
+    lhs = pairwise_lhs(3210, 3.2785, 10, 3225, 3.2785, 16)
+    assert lhs == pytest.approx(0.00167, abs=5e-6)
+    assert not pairwise_significant(3210, 3.2785, 10, 3225, 3.2785, 16)
+
+
+def test_pairwise_13_vs_8_not_significant_with_either_n():
+    # The Track 3 README computes this example with n=16 for #8, although its
+    # table lists #8 with n=10: 0.0027 with n=16, 0.00246 with n=10. Either
+    # way #13 is not significantly better than #8.
+    assert pairwise_lhs(3210, 3.2785, 10, 3250, 3.2778, 16) == pytest.approx(
+        0.0027, abs=5e-5
+    )
+    assert pairwise_lhs(3210, 3.2785, 10, 3250, 3.2778, 10) == pytest.approx(
+        0.00246, abs=5e-6
+    )
+    assert not pairwise_significant(3210, 3.2785, 10, 3250, 3.2778, 16)
+    assert not pairwise_significant(3210, 3.2785, 10, 3250, 3.2778, 10)
+
+
+def test_pairwise_muon_12_vs_6_significant():
+    lhs = pairwise_lhs(3325, 3.2790, 20, 3375, 3.2788, 20)
+    assert lhs == pytest.approx(0.00648, abs=5e-6)
+    assert pairwise_significant(3325, 3.2790, 20, 3375, 3.2788, 20)
+    # The test is one-sided: #6 is not better than #12.
+    assert not pairwise_significant(3375, 3.2788, 20, 3325, 3.2790, 20)
+
+
+@pytest.mark.parametrize(
+    "mean, n, expected",
+    [(3.2759, 1, True), (3.2761, 1, False), (3.2779, 4, True), (3.2781, 4, False)],
+)
+def test_rule_boundaries(mean, n, expected):
+    assert passes_rule(mean, n) is expected
+    assert (rule_margin(mean, n) >= 0.004) is expected
+
+
+def test_rule_margin_value_and_target():
+    assert rule_margin(3.275, 4) == pytest.approx(0.010)
+    assert rule_margin(3.375, 4, target=3.38) == pytest.approx(0.010)
+    assert passes_rule(3.375, 4, target=3.38)
+    assert not passes_rule(3.375, 4)
+    assert math.isnan(rule_margin(math.nan, 3))
+    assert not passes_rule(3.0, 0)
+
+
+# -- synthetic benchopt results ---------------------------------------------
+
+
+def run_rows(
+    solver,
+    rep,
+    losses,
+    times=None,
+    n_steps=100,
+    objective=OBJ,
+    dataset=DATA,
+    diverged=False,
+    new_columns=True,
+):
+    """benchopt rows of one run: ``losses`` maps step -> validation loss."""
+    steps = sorted(losses)
+    times = times or {}
+    rows = []
+    for step in steps:
+        row = dict(
+            solver_name=solver,
+            objective_name=objective,
+            dataset_name=dataset,
+            idx_rep=rep,
+            time=float(times.get(step, step / 10)),
+            objective_val_loss=float(losses[step]),
+            objective_train_loss=float(losses[step]) + 0.01,
+            objective_step=float(step),
+            objective_tokens=float(step * 1024),
+            objective_reached_target=float(losses[step] <= 3.28),
+            objective_budget_used=step / n_steps,
+        )
+        if new_columns:
+            row.update(
+                objective_train_steps=float(n_steps),
+                objective_target=3.28,
+                objective_diverged=float(diverged and step == steps[-1]),
+            )
+        rows.append(row)
+    return rows
+
+
+def write_ledger(parquet, solver, rep, status, step, n_steps=100, objective=OBJ):
+    folder = (
+        parquet.parent
+        / parquet.stem
+        / sanitize(DATA)
+        / sanitize(objective)
+        / sanitize(solver)
+        / f"rep_{rep}"
+    )
+    folder.mkdir(parents=True)
+    ledger = dict(
+        solver_name=solver,
+        objective_name=objective,
+        dataset_name=DATA,
+        idx_rep=rep,
+        status=status,
+        step=step,
+        train_steps=n_steps,
+        message="CUDA error: an illegal memory access" if status == "error" else "",
+    )
+    (folder / "run_status.json").write_text(json.dumps(ledger))
+
+
+# muon: 3 complete seeds. Mean at step 50 = 3.2780 (margin 0.00346: fail), at
+# 75 = 3.2770 (margin 0.00520: pass), so the earliest passing step is 75. Seed
+# 2 alone was also evaluated at step 60 (3.20): a step not evaluated in every
+# seed must not count. Final losses 3.274, 3.275, 3.276: mean 3.275, std 0.001,
+# margin 0.005 * sqrt(3) = 0.00866. Times to N: 10, 12, 14 s.
+MUON_CURVES = [
+    {0: 10.8, 50: 3.2790, 75: 3.2760, 100: 3.2740},
+    {0: 10.8, 50: 3.2770, 75: 3.2780, 100: 3.2750},
+    {0: 10.8, 50: 3.2780, 60: 3.2000, 75: 3.2770, 100: 3.2760},
+]
+MUON_TIMES = [10.0, 12.0, 14.0]
+
+
+def two_solvers(path):
+    """2 solvers x 3 seeds. adamw: seed 0 completes at 3.2700 (a margin of
+    0.01 on its own), seed 1 diverges at step 60 (NaN rows), seed 2 crashed
+    (its ledger only)."""
+    rows = []
+    for rep, (curve, t) in enumerate(zip(MUON_CURVES, MUON_TIMES)):
+        rows += run_rows(MUON, rep, curve, times={100: t})
+    rows += run_rows(ADAMW, 0, {0: 10.8, 50: 3.31, 75: 3.29, 100: 3.2700})
+    rows += run_rows(ADAMW, 1, {0: 10.8, 50: 3.5, 60: math.nan}, diverged=True)
+    pd.DataFrame(rows).to_parquet(path)
+    write_ledger(path, ADAMW, 2, "error", 30)
+    write_ledger(path, MUON, 0, "done", 100)  # a ledger beside its rows
+    return path
+
+
+def row_of(table, label):
+    [row] = [r for r in table.rows if r.label == label]
+    return row
+
+
+def test_table_two_solvers_failed_runs_and_baseline(tmp_path):
+    path = two_solvers(tmp_path / "benchopt_run_a.parquet")
+    [table] = results_tables(load_runs([path]), baseline="muon")
+    assert (table.objective_name, table.dataset_name) == (OBJ, DATA)
+    assert table.target == 3.28 and table.target_source == "objective_target"
+
+    muon = row_of(table, "muon")
+    assert (muon.train_steps, muon.n_runs, muon.n_failed) == (100, 3, 0)
+    assert muon.val_loss_mean == pytest.approx(3.275)
+    assert muon.val_loss_std == pytest.approx(0.001)
+    assert muon.rule_margin == pytest.approx(0.005 * math.sqrt(3))
+    assert muon.verdict == "PASS"
+    assert muon.earliest_pass_step == 75
+    assert muon.time_mean == pytest.approx(12.0)
+    assert muon.pairwise_verdict == "baseline"
+
+    adamw = row_of(table, "adamw")
+    assert (adamw.train_steps, adamw.n_runs, adamw.n_failed) == (100, 3, 2)
+    assert adamw.failures == {"diverged": 1, "crashed": 1}
+    assert adamw.val_loss_mean == pytest.approx(3.27)  # the completed seed
+    assert adamw.rule_margin >= 0.004  # would pass on its own ...
+    assert adamw.verdict == "FAIL"  # ... but failed runs make it FAIL
+    assert adamw.earliest_pass_step is None
+    # (3.275 - 3.27) / sqrt(1/1 + 1/3): better on paper, but incomplete.
+    assert adamw.pairwise_lhs == pytest.approx(0.005 / math.sqrt(4 / 3))
+    assert adamw.pairwise_verdict == "incomplete"
+
+    assert table.rows[0] is muon  # passing rows first
+    assert any(
+        "rep 2 crashed" in note and "illegal memory" in note for note in table.notes
+    )
+    assert any("rep 1 diverged" in note for note in table.notes)
+
+    text = render([table], "text")
+    assert text.splitlines()[0].startswith(f"problem: objective {OBJ} | dataset {DATA}")
+    [muon_line] = [line for line in text.splitlines() if line.startswith("muon ")]
+    assert muon_line.split() == [
+        "muon", "100", "3", "0", "3.2750", "0.0010", "0.0087", "PASS", "75",
+        "12.0", "-", "baseline",
+    ]  # fmt: skip
+    [adamw_line] = [line for line in text.splitlines() if line.startswith("adamw ")]
+    assert adamw_line.split() == [
+        "adamw", "100", "3", "2", "3.2700", "-", "0.0100", "FAIL", "-", "10.0",
+        "0.00433", "incomplete",
+    ]  # fmt: skip
+
+
+def test_ledgers_read_and_matched(tmp_path):
+    path = two_solvers(tmp_path / "run.parquet")
+    ledgers = read_ledgers(path)
+    assert sorted((d["solver_name"], d["idx_rep"]) for d in ledgers) == [
+        (ADAMW, 2),
+        (MUON, 0),
+    ]
+    runs = collect_runs(load_results([path]), ledgers)
+    assert len(runs) == 6  # the muon ledger matches its rows: no extra run
+    crashed = [r for r in runs if r.status == "crashed"]
+    assert [(r.solver_name, r.idx_rep, r.train_steps) for r in crashed] == [
+        (ADAMW, 2, 100)
+    ]
+    assert len(collect_runs(load_results([path]))) == 5  # without ledgers
+
+
+def pairwise_table(tmp_path):
+    """muon (N=100, mean 3.275, n=3) against rows with known verdicts."""
+    offsets = (-0.001, 0.0, 0.001)
+    rows = []
+    for rep, curve in enumerate(MUON_CURVES):
+        rows += run_rows(MUON, rep, curve)
+    variants = {
+        # solver: (N, mean)
+        "better[x=1]": (100, 3.2690),  # 0.006 / sqrt(2/3) = 0.00735
+        "worse[x=1]": (100, 3.2800),  # -0.005 / sqrt(2/3): muon is better
+        "close[x=1]": (100, 3.2740),  # 0.001 / sqrt(2/3) = 0.00122
+        # 50 steps fewer are worth 0.00225: (-0.004 + 0.00225) / sqrt(2/3)
+        "short[x=1,train_steps=50]": (50, 3.2790),
+    }
+    for solver, (n_steps, mean) in variants.items():
+        for rep, offset in enumerate(offsets):
+            curve = {0: 10.8, n_steps: mean + offset}
+            rows += run_rows(solver, rep, curve, n_steps=n_steps)
+    path = tmp_path / "pairs.parquet"
+    pd.DataFrame(rows).to_parquet(path)
+    return path
+
+
+def test_pairwise_column(tmp_path):
+    [table] = results_tables(load_runs([pairwise_table(tmp_path)]), baseline="muon")
+    expected = {
+        "better": (0.006 / math.sqrt(2 / 3), "better"),
+        "worse": (-0.005 / math.sqrt(2 / 3), "worse"),
+        "close": (0.001 / math.sqrt(2 / 3), "n.s."),
+        "short": (-0.00175 / math.sqrt(2 / 3), "n.s."),
+    }
+    for label, (lhs, verdict) in expected.items():
+        row = row_of(table, label)
+        assert row.pairwise_lhs == pytest.approx(lhs, abs=1e-9), label
+        assert row.pairwise_verdict == verdict, label
+    assert row_of(table, "short").train_steps == 50
+
+
+def test_baseline_matching(tmp_path):
+    path = pairwise_table(tmp_path)
+    runs = load_runs([path])
+    table = results_tables(runs, baseline=MUON)[0]  # the full solver name
+    assert table.baseline == "muon"
+    with pytest.raises(ResultsError, match="matches no solver"):
+        results_tables(runs, baseline="sgd")
+    # Two muon configurations: "muon" is ambiguous, a label or @N picks one.
+    rows = [*pd.read_parquet(path).to_dict("records")]
+    other = "muon[lr=0.05,weight_decay=0.05,train_steps=100]"
+    rows += run_rows(other, 0, {0: 10.8, 100: 3.27})
+    pd.DataFrame(rows).to_parquet(path)
+    runs = load_runs([path])
+    with pytest.raises(ResultsError, match="several rows"):
+        results_tables(runs, baseline="muon")
+    table = results_tables(runs, baseline="muon[lr=0.05]")[0]
+    assert table.baseline == "muon[lr=0.05]"
+    # (3.27 - 3.275) / sqrt(1/3 + 1/1) = -0.00433: the baseline is better.
+    assert row_of(table, "muon[lr=0.025]").pairwise_verdict == "worse"
+    assert results_tables(runs, baseline="better@100")[0].baseline == "better"
+    with pytest.raises(ResultsError, match="matches no solver"):
+        results_tables(runs, baseline="better@50")
+
+
+def test_two_objectives_two_tables(tmp_path):
+    first = two_solvers(tmp_path / "a.parquet")
+    rows = []
+    for rep, curve in enumerate(MUON_CURVES[:2]):
+        rows += run_rows(MUON, rep, curve, objective=OBJ_B)
+    second = tmp_path / "b.parquet"
+    pd.DataFrame(rows).to_parquet(second)
+    tables = results_tables(load_runs([first, second]))
+    assert [t.objective_name for t in tables] == [OBJ, OBJ_B]
+    muon_a, muon_b = (row_of(t, "muon") for t in tables)
+    assert (muon_a.n_runs, muon_b.n_runs) == (3, 2)
+    assert muon_b.val_loss_mean == pytest.approx(3.2745)
+    assert "adamw" not in {r.label for r in tables[1].rows}
+    text = render(tables, "text")
+    headers = [line for line in text.splitlines() if line.startswith("problem:")]
+    assert [OBJ in headers[0], OBJ_B in headers[1]] == [True, True]
+
+
+def test_same_problem_in_two_files_is_combined(tmp_path):
+    a = two_solvers(tmp_path / "a.parquet")
+    rows = run_rows(MUON, 0, {0: 10.8, 100: 3.2770}, times={100: 20.0})
+    b = tmp_path / "b.parquet"
+    pd.DataFrame(rows).to_parquet(b)
+    [table] = results_tables(load_runs([a, b, a]))  # a file given twice counts once
+    muon = row_of(table, "muon")
+    assert muon.n_runs == 4
+    assert muon.val_loss_mean == pytest.approx((3.274 + 3.275 + 3.276 + 3.277) / 4)
+    assert muon.time_mean == pytest.approx(14.0)
+    assert muon.earliest_pass_step == 100  # steps 50 and 75 not in every run
+    assert set(load_results([a, b])["source_file"]) == {str(a), str(b)}
+
+
+def test_older_files_without_the_new_columns(tmp_path):
+    """data_name instead of dataset_name, no train_steps/target/diverged
+    columns: N from the solver name, the target 3.28 (or --target), divergence
+    from a NaN validation loss, and a run that stopped early is incomplete."""
+    solver = "muon[lr=0.025,train_steps=100]"
+    rows = run_rows(solver, 0, {0: 10.8, 100: 3.2750}, new_columns=False)
+    rows += run_rows(solver, 1, {0: 10.8, 50: 3.2800}, new_columns=False)
+    rows += run_rows(solver, 2, {0: 10.8, 50: math.nan}, new_columns=False)
+    df = pd.DataFrame(rows).rename(columns={"dataset_name": "data_name"})
+    df = df.drop(columns="objective_budget_used")
+    path = tmp_path / "old.parquet"
+    df.to_parquet(path)
+    runs = load_runs([path])
+    assert [(r.idx_rep, r.train_steps, r.status) for r in runs] == [
+        (0, 100, "done"),
+        (1, 100, "incomplete"),
+        (2, 100, "diverged"),
+    ]
+    [table] = results_tables(runs)
+    assert (table.target, table.target_source) == (3.28, "default")
+    [row] = table.rows
+    assert (row.n_runs, row.n_failed, row.verdict) == (3, 2, "FAIL")
+    [table] = results_tables(runs, target=3.3)
+    assert (table.target, table.rows[0].rule_margin) == (3.3, pytest.approx(0.025))
+
+
+def test_train_steps_from_budget_or_last_step(tmp_path):
+    # No train_steps anywhere. A run that stopped at step 100 of a 200-step
+    # budget above the target (a timeout) is incomplete with N=200 ...
+    curve = {0: 10.8, 100: 3.30}
+    df = pd.DataFrame(run_rows("sgd", 0, curve, n_steps=200, new_columns=False))
+    [run] = collect_runs(df)
+    assert (run.train_steps, run.status) == (200, "incomplete")
+    # ... without budget_used, N is the last step.
+    [run] = collect_runs(df.drop(columns="objective_budget_used"))
+    assert (run.train_steps, run.status) == (100, "done")
+    # Older files stopped runs at the target by design: N is the last step.
+    curve = {0: 10.8, 100: 3.27}
+    df = pd.DataFrame(run_rows("sgd", 0, curve, n_steps=200, new_columns=False))
+    [run] = collect_runs(df)
+    assert (run.train_steps, run.status) == (100, "done")
+
+
+def test_ledger_done_marks_a_short_run_complete(tmp_path):
+    path = tmp_path / "r.parquet"
+    pd.DataFrame(run_rows(MUON, 0, {0: 10.8, 75: 3.2700})).to_parquet(path)
+    assert [r.status for r in load_runs([path])] == ["incomplete"]
+    write_ledger(path, MUON, 0, "done", 75)
+    assert [r.status for r in load_runs([path])] == ["done"]
+
+
+def test_short_labels_keep_only_differing_parameters():
+    names = ["muon[lr=0.02,wd=0.05]", "muon[lr=0.03,wd=0.05]", "adamw[lr=0.001]"]
+    assert short_names(names) == {
+        "muon[lr=0.02,wd=0.05]": "muon[lr=0.02]",
+        "muon[lr=0.03,wd=0.05]": "muon[lr=0.03]",
+        "adamw[lr=0.001]": "adamw",
+    }
+    assert split_name("adamw[lr=0.1,betas=(0.9, 0.95)]") == (
+        "adamw",
+        {"lr": "0.1", "betas": "(0.9, 0.95)"},
+    )
+
+
+def test_label_ignores_train_steps_and_full_names(tmp_path):
+    path = pairwise_table(tmp_path)
+    [table] = results_tables(load_runs([path]))
+    assert "short" in {r.label for r in table.rows}  # train_steps is column N
+    [table] = results_tables(load_runs([path]), full_names=True)
+    assert MUON in {r.label for r in table.rows}
+
+
+def test_machine_formats(tmp_path):
+    tables = results_tables(
+        load_runs([two_solvers(tmp_path / "a.parquet")]), baseline="muon"
+    )
+    [problem] = json.loads(render(tables, "json"))
+    assert problem["objective_name"] == OBJ and problem["baseline"] == "muon"
+    by_label = {row["label"]: row for row in problem["rows"]}
+    assert by_label["muon"]["earliest_pass_step"] == 75
+    assert by_label["adamw"]["val_loss_std"] is None  # NaN -> null
+    assert by_label["adamw"]["failures"] == {"diverged": 1, "crashed": 1}
+    records = list(csv.DictReader(io.StringIO(render(tables, "csv"))))
+    assert [(r["label"], r["verdict"], r["n_failed"]) for r in records] == [
+        ("muon", "PASS", "0"),
+        ("adamw", "FAIL", "2"),
+    ]
+    assert {r["objective_name"] for r in records} == {OBJ}
+    markdown = render(tables, "markdown")
+    assert "| muon | 100 | 3 | 0 | 3.2750 |" in markdown
+    rst = render(tables, "rst").splitlines()
+    assert rst[2].startswith("=====") and rst[2] == rst[4]
+
+
+def test_empty_result(tmp_path):
+    path = tmp_path / "empty.parquet"
+    pd.DataFrame(run_rows(MUON, 0, {0: 10.8})).iloc[:0].to_parquet(path)
+    tables = results_tables(load_runs([path]))
+    assert tables == []
+    assert render(tables, "text").startswith("no runs")
+    assert render(tables, "csv").startswith("objective_name,dataset_name,target,")
+    assert json.loads(render(tables, "json")) == []
+
+
+def test_not_a_result_file(tmp_path):
+    with pytest.raises(ResultsError, match="no such file"):
+        load_results([tmp_path / "missing.parquet"])
+    text = tmp_path / "notes.parquet"
+    text.write_text("hello")
+    with pytest.raises(ResultsError, match="unreadable as parquet"):
+        load_results([text])
+    other = tmp_path / "other.parquet"
+    pd.DataFrame({"a": [1.0]}).to_parquet(other)
+    with pytest.raises(ResultsError, match="no column solver_name"):
+        load_results([other])
+
+
+# -- command line -------------------------------------------------------------
+
+
+def cli(*args, script=None):
+    command = [sys.executable]
+    command += [str(script)] if script else ["-m", "benchmark_utils.results"]
+    return subprocess.run(
+        [*command, *map(str, args)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_cli_prints_the_table(tmp_path):
+    path = two_solvers(tmp_path / "benchopt_run_x.parquet")
+    result = cli(path, "--baseline", "muon")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "benchopt_run_x.parquet: 6 run(s), 1 problem(s)"
+    assert any(line.startswith(f"problem: objective {OBJ}") for line in lines)
+    [muon] = [line for line in lines if line.startswith("muon ")]
+    assert muon.split()[7:9] == ["PASS", "75"]
+    [adamw] = [line for line in lines if line.startswith("adamw ")]
+    assert adamw.split()[-2:] == ["0.00433", "incomplete"]
+    result = cli(path, "--format", "json")
+    assert result.returncode == 0, result.stderr
+    assert len(json.loads(result.stdout)) == 1
+
+
+def test_cli_errors(tmp_path):
+    result = cli(tmp_path / "missing.parquet")
+    assert result.returncode == 2
+    assert "missing.parquet: no such file" in result.stderr
+    assert result.stdout == ""
+    other = tmp_path / "other.parquet"
+    pd.DataFrame({"a": [1.0]}).to_parquet(other)
+    result = cli(other)
+    assert result.returncode == 2 and "not a benchopt result" in result.stderr
+    path = two_solvers(tmp_path / "a.parquet")
+    result = cli(path, "--baseline", "sgd")
+    assert result.returncode == 2 and "matches no solver" in result.stderr
+
+
+def test_summarize_results_script_delegates(tmp_path):
+    path = two_solvers(tmp_path / "a.parquet")
+    result = cli(
+        path, "--format", "markdown", script=ROOT / "benchmarks/summarize_results.py"
+    )
+    assert result.returncode == 0, result.stderr
+    assert "| muon | 100 | 3 | 0 | 3.2750 |" in result.stdout
+    result = cli(
+        tmp_path / "missing.parquet", script=ROOT / "benchmarks/summarize_results.py"
+    )
+    assert result.returncode == 2
+
+
+def test_newest_result(tmp_path):
+    import os
+
+    from benchmark_utils.results import newest_result
+
+    assert newest_result(tmp_path) is None
+    old, new = tmp_path / "old.parquet", tmp_path / "new.parquet"
+    old.write_bytes(b""), new.write_bytes(b"")
+    os.utime(old, (1, 1))
+    assert newest_result(tmp_path) == new
