@@ -1,7 +1,7 @@
 import torch
 
 from benchmark_utils.optim_groups import aux_adamw
-from benchmark_utils.trainer import TrainerSolver
+from benchmark_utils.trainer import TRACK3_SCHEDULE, TrainerSolver
 
 
 class Solver(TrainerSolver):
@@ -35,11 +35,8 @@ class Solver(TrainerSolver):
         "adam_weight_decay": [0.0],
         "train_steps": [5625],
         "init": ["torch_default"],
-        "schedule": ["wsd"],
-        "decay_fraction": [0.7],
-        "min_lr_ratio": [0.0],
-        "warmup": [250],
-        "grad_clip": [0.0],
+        **TRACK3_SCHEDULE,  # constant, linear to 0 over the last 70%
+        "warmup": [250],  # min(1, (step + 1) / 250), on every group
     }
 
     def build_optimizers(self, groups):

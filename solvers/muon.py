@@ -1,7 +1,7 @@
 import torch
 
 from benchmark_utils.optim_groups import aux_adamw
-from benchmark_utils.trainer import TrainerSolver
+from benchmark_utils.trainer import TRACK3_SCHEDULE, TrainerSolver
 
 
 class Solver(TrainerSolver):
@@ -47,11 +47,7 @@ class Solver(TrainerSolver):
         "adam_weight_decay": [0.001],
         "train_steps": [3250],
         "init": ["baseline"],
-        "schedule": ["wsd"],
-        "decay_fraction": [0.7],
-        "min_lr_ratio": [0.0],
-        "warmup": [0],
-        "grad_clip": [0.0],
+        **TRACK3_SCHEDULE,  # constant, linear to 0 over the last 70%
     }
 
     def build_optimizers(self, groups):

@@ -2,7 +2,7 @@ import importlib.util
 
 from benchmark_utils.optim_groups import aux_adamw
 from benchmark_utils.shampoo import Shampoo
-from benchmark_utils.trainer import TrainerSolver
+from benchmark_utils.trainer import TRACK3_SCHEDULE, TrainerSolver
 
 
 class Solver(TrainerSolver):
@@ -52,11 +52,7 @@ class Solver(TrainerSolver):
         "adam_weight_decay": [0.0],
         "train_steps": [4150],
         "init": ["baseline"],
-        "schedule": ["wsd"],
-        "decay_fraction": [0.7],
-        "min_lr_ratio": [0.0],
-        "warmup": [0],
-        "grad_clip": [0.0],
+        **TRACK3_SCHEDULE,  # constant, linear to 0 over the last 70%
     }
 
     def skip(self, **objective_dict):

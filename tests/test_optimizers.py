@@ -119,11 +119,19 @@ def test_muon_matches_newton_schulz_reference(shape, nesterov, adjust):
         assert relative_error(result, unscaled, w) > 0.2
 
 
-def test_muon_solver_wiring(make_problem):
+@pytest.mark.parametrize("model", ["track3-tiny", "gpt2-tiny"])
+def test_muon_solver_wiring(make_problem, markov_source, model):
     """Muon gets exactly the hidden matrices, AdamW the rest, each group
-    with its own learning rate (tests/test_presets.py checks the update)."""
-    solver = make_solver("muon", lr=0.03, head_lr=0.005, scalar_lr=0.02)
-    solver.set_objective(make_problem(max_steps=2))
+    with its own learning rate (tests/test_presets.py checks the update).
+    The classic model ties its embedding to the head: the tied tensor takes
+    the head's learning rate."""
+    from benchmark_utils.models import make_config
+
+    solver = make_solver(
+        "muon", lr=0.03, embedding_lr=0.6, head_lr=0.005, scalar_lr=0.02
+    )
+    config = make_config(model, markov_source.vocab_size, 32)
+    solver.set_objective(make_problem(max_steps=2, model_config=config))
     muon, adam = solver.optimizers
     groups = solver.model.parameter_groups()
     assert isinstance(muon, torch.optim.Muon)
@@ -135,8 +143,11 @@ def test_muon_solver_wiring(make_problem):
     assert muon.param_groups[0]["ns_steps"] == 12
     assert isinstance(adam, torch.optim.AdamW)
     lrs = {id(p): g["lr"] for g in adam.param_groups for p in g["params"]}
-    # the classic tiny model ties its embedding to the head: the head's lr
-    assert all(lrs[id(p)] == 0.005 for p in groups.embedding + groups.head)
+    tied = not groups.head
+    assert tied == (model == "gpt2-tiny")
+    embedding_lr = 0.005 if tied else 0.6
+    assert all(lrs[id(p)] == embedding_lr for p in groups.embedding)
+    assert all(lrs[id(p)] == 0.005 for p in groups.head)
     assert all(lrs[id(p)] == 0.02 for p in groups.scalars)
     assert adam.param_groups[0]["betas"] == (0.8, 0.95)
 
