@@ -298,7 +298,7 @@ PUBLISHED = {
         n_steps=5625,
         init="baseline",
         schedule=WSD,
-        hidden=("sgd", dict(lr=1e-6, momentum=0.9, weight_decay=0.0)),
+        hidden=("sgd", dict(lr=3e-6, momentum=0.9, weight_decay=0.0)),
         **aux((0.7, 0.004, 0.015), **AUX_36),
     ),
     "schedule_free_adamw": dict(
@@ -624,7 +624,7 @@ def test_sgd_preset():
     tolerance = dict.fromkeys(ROLES, EXACT)
     wrong = {
         "head in the scalars group": (head_as_scalar(spec), "head"),
-        "lr 1.2e-6": (mutated(spec, "hidden", lr=1.2e-6), "hidden"),
+        "lr 3.6e-6": (mutated(spec, "hidden", lr=3.6e-6), "hidden"),
         "momentum 0.95": (mutated(spec, "hidden", momentum=0.95), "hidden"),
     }
     check_preset("sgd", run, tolerance, wrong)
