@@ -17,9 +17,20 @@ import torch
 from benchopt import BaseObjective
 
 from benchmark_utils.evaluation import validation_loss
-from benchmark_utils.loader import ORDERS, BosIndex, DataExhaustedError, Track3Plan
+from benchmark_utils.loader import (
+    ORDERS,
+    BosIndex,
+    DataExhaustedError,
+    Track3Plan,
+    track3_steps_in_shard,
+)
 from benchmark_utils.models import build_model, make_config
 from benchmark_utils.runtime import resolve_device
+from benchmark_utils.settings import (
+    check_problem,
+    check_val_tokens,
+    install_bad_input_hook,
+)
 from benchmark_utils.shards import read_header, read_tokens
 from benchmark_utils.trainer import TrainingProblem
 
@@ -74,7 +85,19 @@ class Objective(BaseObjective):
     )
 
     def set_data(self, source):
+        install_bad_input_hook()  # documented errors: one message, no traceback
+        check_problem(
+            self.seq_len,
+            self.batch_tokens,
+            self.micro_batch_size,
+            self.max_steps,
+            self.val_tokens,
+            train_steps=self.train_steps,
+            eval_every=self.eval_every,
+        )
         self.source = source
+        # Missing or bad data fails now, with one message listing every file.
+        source.require(self._train_tokens_needed())
         self.torch_device = resolve_device(self.device)
         self.target_loss = (
             self.target
@@ -85,19 +108,8 @@ class Objective(BaseObjective):
             raise ValueError(
                 f"data_order={self.data_order!r}: choose one of {', '.join(ORDERS)}"
             )
-        if self.val_tokens < self.seq_len:
-            raise ValueError(
-                f"val_tokens={self.val_tokens} is shorter than one sequence "
-                f"of seq_len={self.seq_len}"
-            )
         val_file = source.val_file()
-        available = read_header(val_file)
-        if self.val_tokens + 1 > available:
-            raise ValueError(
-                f"val_tokens={self.val_tokens:,} does not fit the validation "
-                f"file {val_file} ({available:,} tokens): use at most "
-                f"{available - 1:,}"
-            )
+        check_val_tokens(self.val_tokens, self.seq_len, read_header(val_file), val_file)
         n_windows = self.val_tokens // self.seq_len
         self.val_data = torch.from_numpy(
             read_tokens(val_file, 0, n_windows * self.seq_len + 1)
@@ -161,13 +173,25 @@ class Objective(BaseObjective):
     def _budget_steps(self):
         return self.train_steps or self.max_steps
 
+    def _train_tokens_needed(self):
+        """Training tokens the budget reads: in Track 3's order each shard's
+        tail shorter than a step is skipped, so count whole shards."""
+        n_steps = self._budget_steps()
+        tokens = n_steps * self.batch_tokens + 1
+        shard_tokens = getattr(self.source, "shard_tokens", None)
+        if self.data_order == "track3" and shard_tokens:
+            per_shard = track3_steps_in_shard(shard_tokens, self.batch_tokens)
+            if per_shard:
+                tokens = max(tokens, -(-n_steps // per_shard) * shard_tokens)
+        return tokens
+
     def _fetch_train_files(self):
         """The training shards the step budget needs (downloaded or generated
         if necessary). Track 3's order skips each shard's tail and
         BOS-aligned batches skip document tails, so the token request grows
         until the files hold the budget's steps."""
         n_steps = self._budget_steps()
-        n_tokens = n_steps * self.batch_tokens + 1
+        n_tokens = self._train_tokens_needed()
         files = self.source.train_files(n_tokens)
         if self.source.repeat_data:
             return files

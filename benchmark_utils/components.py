@@ -26,3 +26,8 @@ def load_solver_class(name):
 def make_solver(name, **params):
     """A solver with its default parameters, overridden by ``params``."""
     return load_solver_class(name).get_instance(**params)
+
+
+def solver_names():
+    """Every solver of the benchmark: the files of ``solvers/``."""
+    return sorted(p.stem for p in (BENCHMARK_DIR / "solvers").glob("*.py"))

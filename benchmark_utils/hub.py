@@ -12,22 +12,37 @@ when run again. Offline (``HF_HUB_OFFLINE=1`` or no network) the error lists
 the missing files and the command that fetches them::
 
     python -m benchmark_utils.download fineweb --train-tokens N
+
+Waits are bounded: before the first download, one metadata request without
+retries (``ETAG_TIMEOUT`` s) tells whether the hub answers, so an offline
+machine or a dead endpoint fails in seconds with one message instead of
+minutes of huggingface_hub's retries (whose warnings are silenced: the
+message says what failed and how long it waited); a transfer that receives
+nothing for ``DOWNLOAD_TIMEOUT`` s is abandoned.
 """
 
+import contextlib
+import importlib
+import logging
 import os
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import huggingface_hub
+import huggingface_hub.constants
 
 from .paths import data_dir
-from .shards import ShardError, read_header
-from .sources import ShardSource
+from .shards import HEADER_BYTES, ShardError, read_header
+from .sources import OFFLINE_DEMO, MissingDataError, ShardSource
 
 TOKENS_PER_SHARD = 100_000_000
 # The objective's default problem: 6000 steps x 524,288 tokens (+1 target).
 DEFAULT_TRAIN_TOKENS = 6000 * 524_288 + 1
+ETAG_TIMEOUT = 10.0  # seconds for one metadata request (HF_HUB_ETAG_TIMEOUT)
+DOWNLOAD_TIMEOUT = 30.0  # seconds without data in a transfer (HF_HUB_DOWNLOAD_TIMEOUT)
+MAX_LISTED = 12  # files named in a message; the download command fetches all
 
 
 @dataclass(frozen=True)
@@ -46,15 +61,6 @@ HUB_DATASETS = {
 }
 
 
-class MissingDataError(RuntimeError):
-    """Shards that are not on disk and cannot be downloaded now."""
-
-    def __init__(self, message, files=(), reason=None):
-        super().__init__(message)
-        self.files = list(files)
-        self.reason = reason
-
-
 def shard_filename(prefix, split, index):
     return f"{prefix}_{split}_{index:06d}.bin"
 
@@ -63,6 +69,71 @@ def offline():
     """True when ``HF_HUB_OFFLINE`` forbids network access."""
     value = os.environ.get("HF_HUB_OFFLINE", "0").strip().lower()
     return value not in ("", "0", "false", "no", "off")
+
+
+def _seconds(variable, default):
+    """A timeout: the environment variable when set to a positive number (as
+    huggingface_hub reads it), else ``default``."""
+    try:
+        value = float(os.environ.get(variable, ""))
+        return value if value > 0 else default
+    except ValueError:
+        return default
+
+
+def etag_timeout():
+    return _seconds("HF_HUB_ETAG_TIMEOUT", ETAG_TIMEOUT)
+
+
+def download_timeout():
+    return _seconds("HF_HUB_DOWNLOAD_TIMEOUT", DOWNLOAD_TIMEOUT)
+
+
+@contextlib.contextmanager
+def bounded_hub():
+    """While talking to the hub: huggingface_hub's retry warnings silenced
+    (our message says what failed, once) and its waits bounded: the transfer
+    timeout, and the timeout of the metadata retries it makes after a failed
+    request (60 s each by default, about 400 s per file on a dead endpoint)."""
+    logger = logging.getLogger("huggingface_hub")
+    constants = huggingface_hub.constants
+    try:
+        module = importlib.import_module("huggingface_hub.file_download")
+    except ImportError:
+        module = None
+    saved = (
+        logger.level,
+        constants.HF_HUB_DOWNLOAD_TIMEOUT,
+        getattr(module, "_ETAG_RETRY_TIMEOUT", None),
+    )
+    logger.setLevel(logging.ERROR)
+    constants.HF_HUB_DOWNLOAD_TIMEOUT = download_timeout()
+    if saved[2] is not None:  # a private setting of huggingface_hub 1.x-2.x
+        module._ETAG_RETRY_TIMEOUT = etag_timeout()
+    try:
+        yield
+    finally:
+        logger.setLevel(saved[0])
+        constants.HF_HUB_DOWNLOAD_TIMEOUT = saved[1]
+        if saved[2] is not None:
+            module._ETAG_RETRY_TIMEOUT = saved[2]
+
+
+def describe_failure(error, waited, limit):
+    """One line: why the hub could not give a file, the bound on the wait
+    (``limit``, e.g. "10 s (HF_HUB_ETAG_TIMEOUT)") and how long it took."""
+    text = (str(error).strip().splitlines() or [""])[0][:200]
+    kind = type(error).__name__
+    if getattr(error, "response", None) is not None:  # the hub answered
+        return f"the hub answered with an error: {kind}: {text}"
+    if isinstance(error, TimeoutError) or "timeout" in kind.lower():
+        what = "no answer from the hub"
+    else:
+        what = "cannot reach the hub"
+    return (
+        f"{what} ({kind}: {text}); gave up after {waited:.1f} s, waiting at "
+        f"most {limit} without retries"
+    )
 
 
 def download_command(name, n_tokens, local_dir=None):
@@ -98,7 +169,9 @@ class HubShardSource(ShardSource):
         self.target = target
         self.name = name or prefix
         self.default_train_tokens = default_train_tokens
+        self.shard_tokens = TOKENS_PER_SHARD  # nominal: Track 3 counts whole shards
         self.log = log or (lambda message: print(message, file=sys.stderr))
+        self._reachable = False  # set once a probe of the hub succeeded
 
     def val_name(self):
         return shard_filename(self.prefix, "val", 0)
@@ -120,18 +193,37 @@ class HubShardSource(ShardSource):
         """The validation shard and the training shards of a budget."""
         return [self.val_name(), *self.shards_for(n_tokens)]
 
+    def require(self, n_tokens):
+        """The validation shard and the training shards of a budget of
+        ``n_tokens`` training tokens (max_steps x batch_tokens + 1), checked:
+        downloads the missing ones, or raises one :class:`MissingDataError`
+        that lists every file this run needs and how to fetch them."""
+        names = self.files_for(n_tokens)
+        missing = self.missing(names)
+        if missing and offline():
+            raise self._missing_error(missing, n_tokens, "HF_HUB_OFFLINE is set")
+        try:
+            for name in missing:
+                self.fetch(name, n_tokens=n_tokens)
+        except MissingDataError as error:
+            raise self._missing_error(
+                self.missing(names), n_tokens, error.reason
+            ) from None
+        return [self.val_file(), *self.train_files(n_tokens)]
+
     def val_file(self):
         name, n = self.val_name(), self.default_train_tokens
         try:
             if offline() and self.missing([name]):
                 raise self._missing_error([name], n)
-            return self.fetch(name, n_tokens=n)
+            return self.checked(self.fetch(name, n_tokens=n))
         except MissingDataError as error:
             # Name everything the default budget needs, not only this file:
-            # the training shards will be asked for next.
+            # the training shards will be asked for next (``require`` names
+            # the run's own budget instead).
             raise self._missing_error(
-                self.missing(self.files_for(n)), n, error.reason
-            ) from error
+                self.missing(self.files_for(n)), n, error.reason, default_budget=True
+            ) from None
 
     def train_files(self, n_tokens):
         names = self.shards_for(n_tokens)
@@ -151,7 +243,7 @@ class HubShardSource(ShardSource):
                 f"{self.repo_id} hold {total:,} tokens but the run needs "
                 f"{n_tokens:,}: lower max_steps or batch_tokens"
             )
-        return paths
+        return [self.checked(p) for p in paths]
 
     def fetch_all(self, names, n_tokens):
         """Fetch ``names`` in order; if one cannot be downloaded, the error
@@ -163,11 +255,33 @@ class HubShardSource(ShardSource):
             except MissingDataError as error:
                 raise self._missing_error(
                     self.missing(names), n_tokens, error.reason
-                ) from error
+                ) from None
         return paths
 
     def missing(self, names):
         return [n for n in names if not is_valid_shard(self.local_dir / n)]
+
+    def probe(self, filename):
+        """One metadata request for ``filename``, bounded and without
+        retries, before the first download: an unreachable hub fails here in
+        seconds rather than after huggingface_hub's minutes of retries."""
+        if self._reachable:
+            return
+        start = time.monotonic()
+        try:
+            with bounded_hub():
+                url = huggingface_hub.hf_hub_url(
+                    self.repo_id, filename, repo_type="dataset"
+                )
+                huggingface_hub.get_hf_file_metadata(url, timeout=etag_timeout())
+        except Exception as error:
+            reason = describe_failure(
+                error,
+                time.monotonic() - start,
+                f"{etag_timeout():g} s (HF_HUB_ETAG_TIMEOUT)",
+            )
+            raise MissingDataError(reason, files=[filename], reason=reason) from None
+        self._reachable = True
 
     def fetch(self, filename, n_tokens=None):
         """Path of a validated local copy of ``filename``, downloading it if
@@ -179,24 +293,32 @@ class HubShardSource(ShardSource):
         n_tokens = self.default_train_tokens if n_tokens is None else n_tokens
         if offline():
             raise self._missing_error([filename], n_tokens, "HF_HUB_OFFLINE is set")
+        self.probe(filename)
         self.log(f"{self.name}: downloading {filename} from {self.repo_id}")
         for attempt in (1, 2):
             self._discard(path)  # a truncated or corrupt copy: start over
+            start = time.monotonic()
             try:
-                downloaded = Path(
-                    huggingface_hub.hf_hub_download(
-                        repo_id=self.repo_id,
-                        filename=filename,
-                        repo_type="dataset",
-                        local_dir=self.local_dir,
-                        force_download=attempt > 1,
+                with bounded_hub():
+                    downloaded = Path(
+                        huggingface_hub.hf_hub_download(
+                            repo_id=self.repo_id,
+                            filename=filename,
+                            repo_type="dataset",
+                            local_dir=self.local_dir,
+                            force_download=attempt > 1,
+                            etag_timeout=etag_timeout(),
+                        )
                     )
-                )
             except Exception as error:  # network, auth, hub errors
                 self._discard(path)
-                raise self._missing_error(
-                    [filename], n_tokens, f"{type(error).__name__}: {error}"
-                ) from error
+                reason = describe_failure(
+                    error,
+                    time.monotonic() - start,
+                    f"{download_timeout():g} s per stalled read "
+                    "(HF_HUB_DOWNLOAD_TIMEOUT)",
+                )
+                raise self._missing_error([filename], n_tokens, reason) from None
             except BaseException:  # interrupted (Ctrl-C): leave no half shard
                 self._discard(path)
                 raise
@@ -210,7 +332,10 @@ class HubShardSource(ShardSource):
                         downloaded,
                         f"downloaded twice from {self.repo_id} and invalid "
                         f"both times ({error.problem})",
-                    ) from error
+                        "The hub served a bad file twice: try again later, "
+                        "or download it by hand and check it with python -m "
+                        "benchmark_utils.inspect_shards.",
+                    ) from None
                 self.log(f"{self.name}: {error.problem}; downloading again")
 
     @staticmethod
@@ -219,17 +344,32 @@ class HubShardSource(ShardSource):
         if path.exists() and not is_valid_shard(path):
             path.unlink()
 
-    def _missing_error(self, names, n_tokens, reason=None):
+    def _missing_error(self, names, n_tokens, reason=None, default_budget=False):
+        """One screen: the missing files, why, the command that fetches them
+        and what runs offline instead."""
         reason = reason or ("HF_HUB_OFFLINE is set" if offline() else "no network")
+        listed = list(names[:MAX_LISTED])
+        if len(names) > MAX_LISTED:
+            listed.append(f"... and {len(names) - MAX_LISTED} more")
+        size_gb = len(names) * (HEADER_BYTES + 2 * TOKENS_PER_SHARD) / 1e9
+        budget = (
+            f"the default budget of {n_tokens:,} training tokens (a shorter "
+            "run needs fewer: --steps MAX_STEPS --batch-tokens BATCH_TOKENS)"
+            if default_budget
+            else f"a budget of {n_tokens:,} training tokens = max_steps x "
+            "batch_tokens + 1"
+        )
         return MissingDataError(
-            f"{self.name}: {len(names)} file(s) missing from {self.local_dir} "
-            f"cannot be downloaded from {self.repo_id} ({reason}):\n  "
-            + "\n  ".join(names)
-            + "\nOn a machine with internet access, run\n  "
+            f"{self.name}: {len(names)} file(s) needed are not in "
+            f"{self.local_dir} (about {size_gb:.1f} GB; the validation shard "
+            f"and the training shards of {budget}):\n  "
+            + "\n  ".join(listed)
+            + f"\nThey cannot be downloaded from {self.repo_id} now: {reason}."
+            "\nOn a machine with internet access, run from the benchmark "
+            "folder:\n  "
             + download_command(self.name, n_tokens, self.local_dir)
-            + f"\nfrom the benchmark folder (or `benchopt prepare . -d {self.name}` "
-            f"for the default budget of {DEFAULT_TRAIN_TOKENS:,} training "
-            f"tokens), then copy the files into {self.local_dir}.",
+            + f"\nthen copy the files into {self.local_dir}. Without them, "
+            f"the CPU demo runs offline on generated data:\n  {OFFLINE_DEMO}",
             files=names,
             reason=reason,
         )

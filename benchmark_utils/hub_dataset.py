@@ -16,9 +16,7 @@ class HubShardDataset(BaseDataset):
         return hub_source(self.name, target=self.target)
 
     def prepare(self):
-        source = self._source()
-        source.val_file()
-        source.train_files(DEFAULT_TRAIN_TOKENS)
+        self._source().require(DEFAULT_TRAIN_TOKENS)
 
     def get_data(self):
         # Lazy: nothing is downloaded until the objective asks for files.

@@ -13,6 +13,11 @@ starts mid-document) are reported as a leading partial document and left out
 of the statistics. Shards are scanned in chunks through a memory map: memory
 is proportional to the number of documents.
 
+A file holding a token id at or above the vocabulary (``--vocab``; default:
+``n_vocab`` of the folder's ``*_tokenize.json``, else GPT-2's 50,257, so the
+padding ids 50257..50303 count too) is reported as invalid with the first
+such id and its position, and the exit status is 1, as for a corrupt file.
+
 Examples::
 
     python -m benchmark_utils.inspect_shards ../shared/data/sotu --plot sotu.png
@@ -29,9 +34,19 @@ from pathlib import Path
 import numpy as np
 
 from .documents import document_starts, token_counts
-from .shards import HEADER_BYTES, HEADER_INTS, ShardError, open_shard, read_header
+from .shards import (
+    HEADER_BYTES,
+    HEADER_INTS,
+    ShardError,
+    TokenRangeError,
+    first_out_of_range,
+    open_shard,
+    read_header,
+)
 
 GPT2_BOS = 50256
+GPT2_VOCAB = 50257
+MANIFEST_SUFFIX = "_tokenize.json"
 QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9, 0.99)
 
 
@@ -97,8 +112,15 @@ def inspect(
     top=15,
     plot=None,
     seq_len=1024,
+    vocab_size=GPT2_VOCAB,
+    vocab_origin=None,
 ):
-    """A report (dict) on the shards ``paths``; see the module docstring."""
+    """A report (dict) on the shards ``paths``; see the module docstring.
+
+    A file holding an id ``>= vocab_size`` (``None``: no check) is reported
+    as invalid, with the first such id and its position: the benchmark would
+    refuse it.
+    """
     paths = sorted((Path(p) for p in paths), key=natural_key)
     decode, decode_note = load_decoder(encoding)
     files, streams = [], {}
@@ -121,10 +143,19 @@ def inspect(
         file_counts = token_counts(tokens)
         if n_tokens:
             entry["max_token_id"] = int(np.flatnonzero(file_counts)[-1])
+            if vocab_size is not None and entry["max_token_id"] >= vocab_size:
+                position, value = first_out_of_range(tokens, vocab_size)
+                error = TokenRangeError(path, position, value, vocab_size, vocab_origin)
+                entry["error"], entry["error_message"] = error.problem, str(error)
         counts += file_counts
         streams.setdefault(stream_key(path), []).append((path, n_tokens, starts))
 
-    report = {"files": files, "streams": {}, "bos_token": bos_token}
+    report = {
+        "files": files,
+        "streams": {},
+        "bos_token": bos_token,
+        "vocab_size": vocab_size,
+    }
     by_stream = {}
     for key, members in streams.items():
         lengths, leading = stream_lengths(members)
@@ -296,7 +327,7 @@ def format_report(report):
             if "magic" in f
             else "no header"
         )
-        if "error" in f:
+        if "error" in f and "tokens" not in f:
             lines.append(
                 f"  {name}: INVALID ({f['error']}); {head}, {f['bytes']:,} bytes"
             )
@@ -308,6 +339,8 @@ def format_report(report):
             f"{f.get('max_token_id', '-')}"
             + (extra if f["other_nonzero_fields"] else "")
         )
+        if "error" in f:
+            lines.append(f"    INVALID: {f['error']}")
     for key, s in report["streams"].items():
         lines.append(
             f"stream {key}: {s['files']} file(s), {s['tokens']:,} tokens, "
@@ -367,6 +400,13 @@ def parse_args(argv=None):
     parser.add_argument(
         "--top", type=int, default=15, help="most frequent tokens to list"
     )
+    parser.add_argument(
+        "--vocab",
+        type=int,
+        help="vocabulary size: an id at or above it is an error (default: "
+        "n_vocab of the folder's *_tokenize.json, else GPT-2's 50257; -1: no "
+        "check)",
+    )
     parser.add_argument("--seq-len", type=int, default=1024, help="marked on the plot")
     parser.add_argument(
         "--plot", type=Path, help="write a PNG histogram of document lengths"
@@ -382,6 +422,11 @@ def main(argv=None):
     except FileNotFoundError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    if args.vocab is None:
+        vocab_size, vocab_origin = manifest_vocab(args.path)
+    else:
+        vocab_size = None if args.vocab < 0 else args.vocab
+        vocab_origin = "--vocab"
     report = inspect(
         paths,
         bos_token=None if args.bos < 0 else args.bos,
@@ -391,9 +436,30 @@ def main(argv=None):
         top=args.top,
         plot=args.plot,
         seq_len=args.seq_len,
+        vocab_size=vocab_size,
+        vocab_origin=vocab_origin,
     )
     print(json.dumps(report, indent=1) if args.json else format_report(report))
+    for f in report["files"]:
+        if "error" in f:
+            message = f.get("error_message") or f"{f['file']}: {f['error']}"
+            print(f"error: {message}", file=sys.stderr)
     return 1 if report["total"]["bad_files"] else 0
+
+
+def manifest_vocab(target):
+    """``(n_vocab, origin)`` from the tokenizer manifest beside ``target``
+    (a folder or a shard), else GPT-2's vocabulary."""
+    target = Path(target).expanduser()
+    folder = target if target.is_dir() else target.parent
+    for manifest in sorted(folder.glob(f"*{MANIFEST_SUFFIX}")):
+        try:
+            n_vocab = json.loads(manifest.read_text())["n_vocab"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if isinstance(n_vocab, int) and n_vocab > 0:
+            return n_vocab, f"n_vocab in {manifest.name}"
+    return GPT2_VOCAB, "GPT-2"
 
 
 if __name__ == "__main__":

@@ -6,6 +6,8 @@ token ids. Shards are read through ``numpy.memmap`` so that memory never grows
 with the number or size of shards.
 """
 
+import json
+import math
 import os
 from pathlib import Path
 
@@ -19,14 +21,47 @@ TOKEN_DTYPE = np.dtype("<u2")
 MAX_TOKEN_ID = np.iinfo(np.uint16).max
 
 
+REGENERATE = "Delete the file and download or regenerate it."
+SCAN_CHUNK_TOKENS = 1 << 23  # 16 MB of uint16 per step of a token-id scan
+CACHE_ENV = "NANOGPT_BENCH_CACHE"
+CACHE_MAX_ENTRIES = 4096
+
+
 class ShardError(ValueError):
     """A shard file is missing, truncated or not in the expected format."""
 
-    def __init__(self, path, problem):
+    def __init__(self, path, problem, advice=REGENERATE):
         self.path = Path(path)
         self.problem = problem
+        super().__init__(f"{self.path}: {problem}. {advice}")
+
+
+class TokenRangeError(ShardError):
+    """A shard holds a token id outside the vocabulary: caught when the data
+    is opened rather than as an anonymous ``IndexError`` in the embedding."""
+
+    def __init__(self, path, position, value, vocab_size, origin=None):
+        self.position, self.value, self.vocab_size = position, value, vocab_size
+        padded = 64 * math.ceil(vocab_size / 64)  # the model's padded vocabulary
+        where = f" ({origin})" if origin else ""
+        problem = (
+            f"token id {value:,} at token index {position:,} is outside the "
+            f"vocabulary of {vocab_size:,} ids{where}, valid ids 0..{vocab_size - 1:,}"
+        )
+        if value < padded:
+            problem += (
+                f"; ids {vocab_size:,}..{padded - 1:,} only pad the model's "
+                "embedding and are never real tokens"
+            )
         super().__init__(
-            f"{self.path}: {problem}. Delete the file and download or regenerate it."
+            path,
+            problem,
+            "The shards were written with another tokenizer or vocabulary, or "
+            "the file is corrupt: tokenize the corpus again (python -m "
+            "benchmark_utils.tokenize ... --overwrite) or download the file "
+            "again; if the ids are right, fix n_vocab in the folder's "
+            "*_tokenize.json manifest. Look inside with: python -m "
+            f"benchmark_utils.inspect_shards {Path(path)}",
         )
 
 
@@ -110,3 +145,152 @@ def read_tokens(path, start=0, count=None):
             path, f"asked for tokens up to {stop} but it holds {len(tokens)}"
         )
     return np.array(tokens[start:stop], dtype=np.int64)
+
+
+def first_out_of_range(tokens, vocab_size, chunk_tokens=SCAN_CHUNK_TOKENS):
+    """``(index, value)`` of the first id ``>= vocab_size`` in ``tokens`` (a
+    memory map is read ``chunk_tokens`` at a time), or None."""
+    for start in range(0, len(tokens), chunk_tokens):
+        chunk = np.asarray(tokens[start : start + chunk_tokens])
+        if chunk.size and int(chunk.max()) >= vocab_size:
+            index = int(np.argmax(chunk >= vocab_size))
+            return start + index, int(chunk[index])
+    return None
+
+
+def cache_dir():
+    """Where the benchmark caches facts about files (not the files): kept out
+    of the shard folders, which may be read-only."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base).expanduser() / "nanogpt_bench"
+
+
+class ScanCache:
+    """Largest token id per shard, keyed by absolute path, size and mtime, so
+    that a shard is scanned once, not at every run. A missing, corrupt or
+    unwritable cache only costs a new scan: it never fails a run."""
+
+    def __init__(self, path=None):
+        self.path = Path(path) if path else cache_dir() / "token_ranges.json"
+        self._entries = None
+
+    @staticmethod
+    def key(path):
+        path = Path(path).resolve()
+        st = path.stat()
+        return str(path), [st.st_size, st.st_mtime_ns]
+
+    def _load(self):
+        if self._entries is None:
+            try:
+                entries = json.loads(self.path.read_text())
+                self._entries = entries if isinstance(entries, dict) else {}
+            except (OSError, ValueError):
+                self._entries = {}
+        return self._entries
+
+    def get(self, path):
+        """The cached largest id of ``path``, or None."""
+        try:
+            name, stamp = self.key(path)
+            entry = self._load().get(name)
+        except Exception:
+            return None
+        if isinstance(entry, list) and len(entry) == 3 and entry[:2] == stamp:
+            if isinstance(entry[2], int):
+                return entry[2]
+        return None
+
+    def put(self, path, max_id):
+        """Record the largest id of ``path``; silently skipped if the cache
+        cannot be written."""
+        tmp = self.path.with_name(f"{self.path.name}.tmp{os.getpid()}")
+        try:
+            name, stamp = self.key(path)
+            self._entries = None  # merge with what other processes wrote
+            entries = self._load()
+            entries.pop(name, None)
+            entries[name] = [*stamp, int(max_id)]
+            while len(entries) > CACHE_MAX_ENTRIES:  # the oldest go first
+                entries.pop(next(iter(entries)))
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(json.dumps(entries))
+            os.replace(tmp, self.path)
+        except Exception:
+            try:
+                tmp.unlink(missing_ok=True)
+            except OSError:
+                pass
+
+
+_SCAN_CACHE = None
+
+
+def scan_cache():
+    """The process-wide :class:`ScanCache` (re-created when the cache folder
+    changes, e.g. in tests)."""
+    global _SCAN_CACHE
+    try:
+        path = cache_dir() / "token_ranges.json"
+    except Exception:  # no home folder: no cache, never an error
+        return None
+    if _SCAN_CACHE is None or _SCAN_CACHE.path != path:
+        _SCAN_CACHE = ScanCache(path)
+    return _SCAN_CACHE
+
+
+def token_chunks(path, chunk_tokens=SCAN_CHUNK_TOKENS):
+    """``(start, tokens)`` over a validated shard, ``chunk_tokens`` at a time,
+    read into one reused buffer: memory stays at one chunk however large the
+    shard (a memory map would keep every page it touched resident)."""
+    n_tokens = read_header(path)
+    buf = np.empty(max(1, min(chunk_tokens, n_tokens)), dtype=TOKEN_DTYPE)
+    with open(path, "rb") as f:
+        f.seek(HEADER_BYTES)
+        for start in range(0, n_tokens, len(buf)):
+            view = buf[: min(len(buf), n_tokens - start)]
+            filled = 0
+            while filled < view.nbytes:
+                got = f.readinto(memoryview(view).cast("B")[filled:])
+                if not got:
+                    raise ShardError(path, f"truncated while reading token {start:,}")
+                filled += got
+            yield start, view
+
+
+def scan_tokens(path, vocab_size=None, chunk_tokens=SCAN_CHUNK_TOKENS):
+    """``(max_id, first_bad)`` of a shard: its largest id (-1 if empty) and
+    ``(index, value)`` of its first id ``>= vocab_size`` (None if none or
+    ``vocab_size`` is None), in one chunked pass."""
+    top, bad = -1, None
+    for start, chunk in token_chunks(path, chunk_tokens):
+        high = int(chunk.max())
+        top = max(top, high)
+        if bad is None and vocab_size is not None and high >= vocab_size:
+            index = int(np.argmax(chunk >= vocab_size))
+            bad = (start + index, int(chunk[index]))
+    return top, bad
+
+
+def check_token_ids(path, vocab_size, origin=None, cache=True):
+    """Validate a shard (header, size) and that every id is below
+    ``vocab_size``; returns its number of tokens.
+
+    The embedding would otherwise fail with an anonymous ``IndexError``, or
+    silently train on padding rows. The largest id is cached per file, so a
+    shard already checked costs nothing; raises :class:`TokenRangeError`
+    naming the first bad id and its position.
+    """
+    n_tokens = read_header(path)
+    store = scan_cache() if cache else None
+    top = store.get(path) if store else None
+    bad = None
+    if top is None or top >= vocab_size:  # unknown, or bad: find where
+        top, bad = scan_tokens(path, vocab_size)
+        if store:
+            store.put(path, top)
+    if bad is not None:
+        raise TokenRangeError(path, bad[0], bad[1], vocab_size, origin)
+    return n_tokens

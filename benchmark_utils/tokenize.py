@@ -37,10 +37,13 @@ Documents are never split between validation and training.
 
 Deterministic: the same inputs and options give byte-identical shards
 whatever ``--workers``. Each shard is written to a temporary name and renamed,
-and ``{prefix}_tokenize.json`` records the options, the inputs (path, size,
-modification time) and the shards done after each one, so an interrupted run
-leaves no partial shard and running the same command again resumes after the
-last complete shard (without re-encoding the documents it holds). A run with
+and ``{prefix}_tokenize.json`` records the command, the options, the inputs
+(path, size, modification time) and the shards done after each one, so an
+interrupted run (or a full disk: a clear error, exit 2) leaves no partial
+file and running the same command again resumes after the last complete
+shard (without re-encoding the documents it holds). Until the run completes
+the manifest says ``"complete": false`` and the ``local_shards`` dataset
+refuses the folder. A run with
 other inputs or options refuses to touch the folder's shards unless
 ``--overwrite`` is given, which deletes them first.
 
@@ -53,12 +56,15 @@ Examples::
 """
 
 import argparse
+import errno
 import fnmatch
 import hashlib
 import itertools
 import json
 import os
 import re
+import shlex
+import shutil
 import sys
 import time
 from collections import deque
@@ -67,7 +73,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .shards import MAX_TOKEN_ID, ShardError, read_header, write_shard
+from .shards import HEADER_BYTES, MAX_TOKEN_ID, ShardError, read_header, write_shard
 
 DEFAULT_SHARD_TOKENS = 100_000_000
 TEXT_SUFFIXES = {
@@ -396,9 +402,42 @@ def manifest_path(out_dir, prefix):
 
 
 def write_json(path, data):
+    """Write ``data`` atomically: the previous manifest stays whole if this
+    write fails (disk full), and no temporary file is left."""
     tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=1))
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(data, indent=1))
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_error(path, error, needed=None, done=None):
+    """A :class:`TokenizeError` for an output that could not be written (disk
+    full, read-only folder...): which file, the space needed and free, and
+    that the complete shards and the manifest are intact."""
+    path = Path(path)
+    if getattr(error, "errno", None) in (errno.ENOSPC, getattr(errno, "EDQUOT", -1)):
+        try:
+            free = f"{shutil.disk_usage(path.parent).free:,} bytes free"
+        except OSError:
+            free = "free space unknown"
+        need = f"{needed:,} bytes needed, " if needed else ""
+        what = f"no space left on the device while writing {path} ({need}{free})"
+        fix = "free some space or choose another --out"
+    else:
+        what = f"cannot write {path} ({type(error).__name__}: {error})"
+        fix = "check the output folder's permissions and space, or choose another --out"
+    kept = (
+        f"the {done} complete shard(s) and the manifest are intact"
+        if done is not None
+        else "the shards and the manifest already there are intact"
+    )
+    return TokenizeError(
+        f"{what}. No partial file was left and {kept}: {fix}, then run the "
+        "same command again to resume."
+    )
 
 
 def _own_files(out_dir, prefix):
@@ -421,6 +460,8 @@ class SplitWriter:
         self.fill = 0
         self.docs_seen = state["docs_done"]
         self.first_index = 0 if split == "val" else 1
+        # complete shards of every split, for messages (the driver sets it)
+        self.done_shards = lambda: len(state["shards"])
 
     def add(self, tokens, k, start_in_doc, bos):
         if self.buf is None:
@@ -447,7 +488,15 @@ class SplitWriter:
         name = shard_name(
             self.prefix, self.split, self.first_index + len(self.state["shards"])
         )
-        write_shard(self.out_dir / name, tokens)
+        try:
+            write_shard(self.out_dir / name, tokens)
+        except OSError as error:  # disk full: write_shard left no file
+            raise write_error(
+                self.out_dir / name,
+                error,
+                needed=HEADER_BYTES + 2 * len(tokens),
+                done=self.done_shards(),
+            ) from None
         self.state["shards"].append(
             {
                 "file": name,
@@ -545,10 +594,13 @@ def tokenize_corpus(
     overwrite=False,
     progress=True,
     log=None,
+    command=None,
 ):
     """Tokenize ``inputs`` into shards in ``out_dir``; returns the manifest.
 
     ``val_fraction=None`` means 0.05, or 0 when ``val_tokens`` is given.
+    ``command``: the command line, recorded in the manifest so that a reader
+    of an unfinished folder can say how to resume it.
     """
     if val_fraction is None:
         val_fraction = 0.0 if val_tokens else 0.05
@@ -580,7 +632,10 @@ def tokenize_corpus(
         "max_docs": max_docs,
     }
     fingerprint = _fingerprint(files, encoding, options)
-    manifest = _prepare_output(out_dir, prefix, fingerprint, overwrite, log)
+    try:
+        manifest = _prepare_output(out_dir, prefix, fingerprint, overwrite, log)
+    except OSError as error:  # e.g. a read-only or missing parent folder
+        raise write_error(out_dir, error) from None
     if manifest is not None and manifest.get("complete"):
         log(f"{manifest_path(out_dir, prefix)}: already complete, nothing to do")
         return manifest
@@ -597,8 +652,17 @@ def tokenize_corpus(
         "bos_token": bos,
         "splits": splits,
     }
+    if command:
+        manifest.update(command=command, cwd=os.getcwd())
     mpath = manifest_path(out_dir, prefix)
-    write_json(mpath, manifest)
+
+    def save_manifest():
+        try:
+            write_json(mpath, manifest)
+        except OSError as error:  # the manifest on disk is the previous one
+            raise write_error(mpath, error) from None
+
+    save_manifest()
 
     bar = None
     if progress:
@@ -609,7 +673,7 @@ def tokenize_corpus(
         )
 
     def on_shard(split, name):
-        write_json(mpath, manifest)
+        save_manifest()
         if bar is not None:
             bar.set_postfix_str(name)
 
@@ -617,6 +681,8 @@ def tokenize_corpus(
         s: SplitWriter(out_dir, prefix, s, shard_tokens, splits[s], on_shard)
         for s in ("val", "train")
     }
+    for writer in writers.values():
+        writer.done_shards = lambda: sum(len(v["shards"]) for v in splits.values())
     written = {"val": 0, "train": 0}
 
     def write(results):
@@ -692,7 +758,7 @@ def tokenize_corpus(
     }
     manifest["seconds"] = round(elapsed, 3)
     manifest["tokens_per_second"] = round(sum(written.values()) / max(elapsed, 1e-9))
-    write_json(mpath, manifest)
+    save_manifest()
     if not splits["val"]["shards"] and (val_fraction or val_tokens):
         log(
             "warning: the validation split is empty: raise --val-fraction or "
@@ -818,7 +884,9 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
+    raw = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
+    command = shlex.join(["python", "-m", "benchmark_utils.tokenize", *raw])
     try:
         inputs = list(args.inputs)
         if args.hf_dataset:
@@ -844,6 +912,7 @@ def main(argv=None):
             strict=args.strict,
             overwrite=args.overwrite,
             progress=not args.no_progress,
+            command=command,
         )
     except (TokenizeError, ShardError) as error:
         print(f"error: {error}", file=sys.stderr)

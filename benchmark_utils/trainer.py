@@ -26,8 +26,14 @@ from .evaluation import next_evaluation
 from .loader import BatchLoader
 from .models import build_model
 from .run_status import run_status_folder, write_run_status
-from .runtime import configure_backends, resolve_device, synchronize
+from .runtime import (
+    configure_backends,
+    keep_freed_memory,
+    resolve_device,
+    synchronize,
+)
 from .schedules import lr_multiplier
+from .settings import check_parameter_types
 from .stopping import ProtocolCriterion
 
 
@@ -178,6 +184,17 @@ class TrainerSolver(BaseSolver):
     # -- benchopt API -----------------------------------------------------
 
     def set_objective(self, problem):
+        # A clear error for e.g. -s "muon[lr=abc]", with the values converted
+        # (an int given for a float, a list for a tuple).
+        declared = {
+            **{k: [v] for k, v in self.RECIPE_DEFAULTS.items() if v is not None},
+            **type(self).parameters,
+        }
+        parameters = getattr(self, "_parameters", {})
+        for name, value in check_parameter_types(
+            self.name, declared, parameters
+        ).items():
+            setattr(self, name, value)
         self.problem = problem
         self.recipe = {
             name: self.__dict__.get(name, default)
@@ -188,6 +205,8 @@ class TrainerSolver(BaseSolver):
         self.eval_every_final = problem.eval_every_final
         self.device = resolve_device(problem.device)
         configure_backends(self.device, tf32=problem.tf32)
+        if self.device.type == "cpu":
+            keep_freed_memory()
         self.grad_accum = problem.grad_accum_steps()
         self.grad_scale = problem.model_config.grad_scale(problem.batch_tokens)
         warmup = self.recipe["warmup"]

@@ -1,12 +1,14 @@
 """Each solver's optimizer step time, relative to a forward+backward pass.
 
-For every solver (its default hyperparameters, its real ``build_optimizers``)
-and every model size, this times ``step()`` of all the solver's optimizers
-over ``--steps`` steps after one untimed step (state initialisation, e.g.
-SOAP's first eigendecomposition), and a forward+backward pass of one
-micro-batch. It prints the step time, its ratio to the measured
-forward+backward, and that ratio extrapolated to the objective's global
-batch (forward+backward cost grows linearly with tokens; the step does not).
+For every solver of ``solvers/`` (its default hyperparameters, set up by the
+trainer's real ``set_objective`` on a generated shard, so solvers that read
+the run's step count or device work here too) and every model size, this
+times ``step()`` of all the solver's optimizers over ``--steps`` steps after
+one untimed step (state initialisation, e.g. SOAP's first
+eigendecomposition), and a forward+backward pass of one micro-batch. It
+prints the step time, its ratio to the measured forward+backward, and that
+ratio extrapolated to the objective's global batch (forward+backward cost
+grows linearly with tokens; the step does not).
 
 Amortised costs: the timed window should cover the periodic work (SOAP
 refreshes its basis every 10 steps, Shampoo its roots every 5); PSGD updates
@@ -20,36 +22,29 @@ triangular factors) spend minutes per step on CPU. Run with ``--vocab 50257
 --layers 12`` on a GPU for the real shapes.
 
     python benchmarks/optimizer_step_time.py              # tiny + 124M, CPU
-    python benchmarks/optimizer_step_time.py --sizes tiny --solvers muon sgd
+    python benchmarks/optimizer_step_time.py --sizes track3-tiny --solvers muon sgd
 """
 
 import argparse
 import statistics
 import sys
+import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmark_utils.components import make_solver  # noqa: E402
+from benchmark_utils.components import make_solver, solver_names  # noqa: E402
 from benchmark_utils.models import build_model, make_config  # noqa: E402
 from benchmark_utils.runtime import resolve_device, synchronize  # noqa: E402
-from benchmark_utils.trainer import check_optimizers  # noqa: E402
+from benchmark_utils.shards import write_shard  # noqa: E402
+from benchmark_utils.trainer import TrainingProblem  # noqa: E402
 
-SOLVERS = [
-    "adamw",
-    "muon",
-    "shampoo",
-    "soap",
-    "psgd_kron",
-    "schedule_free_adamw",
-    "lion",
-    "sgd",
-]
 GLOBAL_BATCH = {
     "track3-tiny": 4096,
     "track3": 524_288,
@@ -76,13 +71,34 @@ def time_forward_backward(model, x, y, device, repeats):
     return statistics.median(times)
 
 
-def time_optimizer(name, config, x, y, device, steps):
-    model = build_model(config, seed=0).to(device)
-    solver = make_solver(name)
-    solver.device = device
-    optimizers = check_optimizers(
-        solver.build_optimizers(model.parameter_groups()), model, name
+def set_up_solver(name, config, x, device, folder):
+    """The solver as the trainer sets it up (fresh model, optimizers, the
+    run's step count), on a random shard holding one micro-batch."""
+    shard = Path(folder) / "random_train_000001.bin"
+    if not shard.exists():
+        rng = np.random.default_rng(0)
+        write_shard(shard, rng.integers(0, config.vocab_size, 4 * x.numel() + 4))
+    batch, seq_len = x.shape
+    problem = TrainingProblem(
+        model_config=config,
+        init_seed=0,
+        train_files=(shard,),
+        seq_len=seq_len,
+        batch_tokens=batch * seq_len,
+        micro_batch_size=batch,
+        max_steps=10**6,
+        eval_every=125,
+        device=str(device),
+        compile=False,
+        data_order="contiguous",
     )
+    solver = make_solver(name)
+    solver.set_objective(problem)
+    return solver.model, solver.optimizers
+
+
+def time_optimizer(name, config, x, y, device, steps, folder):
+    model, optimizers = set_up_solver(name, config, x, device, folder)
     times = []
     for i in range(steps + 1):
         forward_backward(model, x, y)
@@ -100,7 +116,9 @@ def time_optimizer(name, config, x, y, device, steps):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", nargs="+", default=["track3-tiny", "track3"])
-    parser.add_argument("--solvers", nargs="+", default=SOLVERS)
+    parser.add_argument(
+        "--solvers", nargs="+", default=None, help="default: every solver"
+    )
     parser.add_argument(
         "--steps", type=int, default=10, help="timed optimizer steps (default 10)"
     )
@@ -124,6 +142,8 @@ def main():
         help="CPU threads (default 1: stable timings on a shared machine)",
     )
     args = parser.parse_args()
+    solvers = args.solvers or solver_names()
+    folder = tempfile.mkdtemp(prefix="step_time_")
 
     torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
@@ -166,8 +186,8 @@ def main():
             f"   {'solver':22s} {'step ms':>9s} {'max ms':>9s} "
             f"{'x fwd+bwd':>10s} {'x global batch':>15s}"
         )
-        for name in args.solvers:
-            mean, worst = time_optimizer(name, config, x, y, device, args.steps)
+        for name in solvers:
+            mean, worst = time_optimizer(name, config, x, y, device, args.steps, folder)
             full = fb * GLOBAL_BATCH[size] / tokens
             print(
                 f"   {name:22s} {mean * 1e3:9.1f} {worst * 1e3:9.1f} "

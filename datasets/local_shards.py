@@ -29,6 +29,12 @@ class Dataset(BaseDataset):
       A small corpus (SOTU: 1.9M training tokens) needs it for longer runs.
     - ``target``: target validation loss; None (default) trains for the
       whole step budget.
+    - ``allow_incomplete``: train on a folder whose tokenization has not
+      finished (its ``*_tokenize.json`` manifest says incomplete). False
+      (default) refuses it and gives the command that resumes it.
+
+    Token ids are checked against the vocabulary (the manifest's ``n_vocab``,
+    else GPT-2's 50,257) when the run opens the files.
     """
 
     name = "local_shards"
@@ -38,6 +44,7 @@ class Dataset(BaseDataset):
         "val_file": ["*_val_*.bin"],
         "repeat_data": [False],
         "target": [None],
+        "allow_incomplete": [False],
     }
     # The development corpus of this project; test_config.py skips the
     # dataset's tests where the folder is absent.
@@ -50,12 +57,20 @@ class Dataset(BaseDataset):
         return folder if folder.is_absolute() else BENCHMARK_DIR / folder
 
     def get_data(self):
+        for key in ("repeat_data", "allow_incomplete"):
+            value = getattr(self, key)
+            if not isinstance(value, bool):  # bool("false") would be True
+                raise ValueError(
+                    f"{self.name}: {key}={value!r} must be True or False, e.g. "
+                    f"-d '{self.name}[{key}=True]'"
+                )
         source = folder_source(
             self.resolved_folder(),
             train_pattern=self.train_pattern,
             val_file=self.val_file,
-            repeat_data=bool(self.repeat_data),
+            repeat_data=self.repeat_data,
             target=self.target,
             name=self.name,
+            allow_incomplete=self.allow_incomplete,
         )
         return dict(source=source)

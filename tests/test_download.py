@@ -1,5 +1,6 @@
 """Budget-aware, resumable, validated downloads, with ``hf_hub_download``
-replaced by a function that copies files from a local "remote" folder."""
+replaced by a function that copies files from a local "remote" folder (and
+the hub's metadata request, the reachability probe, by one that answers)."""
 
 import shutil
 from pathlib import Path
@@ -21,8 +22,10 @@ def remote(tmp_path, monkeypatch):
     shard 2 (600) and shard 5 (500), and a fake ``hf_hub_download`` that records calls.
     ``remote.faults[name]`` lists what the next downloads of ``name`` do:
     "interrupt" (half a file then an error), "corrupt" (a bad file),
-    "offline" (a connection error)."""
+    "offline" (a connection error). ``remote.probes`` records the
+    metadata requests (``remote.reachable = False``: they fail)."""
     monkeypatch.setattr(hub, "TOKENS_PER_SHARD", SHARD)
+    monkeypatch.setenv("NANOGPT_BENCH_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     root = tmp_path / "remote"
     rng = np.random.default_rng(0)
@@ -35,9 +38,20 @@ def remote(tmp_path, monkeypatch):
         path = root
         calls = []
         faults = {}
+        probes = []
+        reachable = True
 
-    def fake_download(repo_id, filename, repo_type, local_dir, force_download=False):
+    def fake_metadata(url, timeout=None, **kwargs):
+        Remote.probes.append((url, timeout))
+        if not Remote.reachable:
+            raise ConnectionError("[Errno -2] Name or service not known")
+        return object()
+
+    def fake_download(
+        repo_id, filename, repo_type, local_dir, force_download=False, **kwargs
+    ):
         assert repo_type == "dataset" and repo_id == "someone/toy"
+        assert kwargs.get("etag_timeout") == hub.etag_timeout()
         Remote.calls.append((filename, force_download))
         dest = Path(local_dir) / filename
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -56,6 +70,7 @@ def remote(tmp_path, monkeypatch):
         return str(dest)
 
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake_download)
+    monkeypatch.setattr(huggingface_hub, "get_hf_file_metadata", fake_metadata)
     return Remote
 
 

@@ -10,12 +10,18 @@ import pytest
 
 from benchmark_utils.components import load_benchmark_module
 from benchmark_utils.loader import BatchLoader
-from benchmark_utils.shards import ShardError, write_shard
+from benchmark_utils.shards import ShardError, TokenRangeError, write_shard
 from benchmark_utils.sources import LocalShardSource, folder_source
 
 ROOT = Path(__file__).resolve().parents[1]
 SOTU = ROOT.parent / "shared" / "data" / "sotu"
 BOS = 50256
+
+
+@pytest.fixture(autouse=True)
+def scan_cache(tmp_path, monkeypatch):
+    """Token-id scans are cached per test, not in the user's cache."""
+    monkeypatch.setenv("NANOGPT_BENCH_CACHE", str(tmp_path / "scan-cache"))
 
 
 def docs_tokens(n_tokens, seed=0):
@@ -74,12 +80,24 @@ def test_folder_source_parameters_and_errors(corpus, tmp_path):
         folder_source(corpus)
 
 
-def test_tokenizer_manifest_sets_vocab_and_bos(corpus):
+def test_tokenizer_manifest_sets_vocab_and_bos(corpus, tmp_path):
     (corpus / "my_tokenize.json").write_text(
         json.dumps({"n_vocab": 300, "bos_token": 299})
     )
     source = folder_source(corpus)
     assert (source.vocab_size, source.bos_token) == (300, 299)
+    # the corpus holds GPT-2 ids: they disagree with the manifest
+    with pytest.raises(TokenRangeError, match=r"\(n_vocab in my_tokenize.json\)"):
+        source.val_file()
+    small = tmp_path / "small"
+    write_shard(small / "s_val_000000.bin", [299, 1, 2, 299, 3])
+    write_shard(small / "s_train_000001.bin", [299, 4, 5, 298, 299, 6])
+    (small / "s_tokenize.json").write_text(
+        json.dumps({"n_vocab": 300, "bos_token": 299, "complete": True})
+    )
+    source = folder_source(small)
+    assert source.val_file().name == "s_val_000000.bin"
+    assert len(source.train_files(6)) == 1
 
 
 def test_local_shards_dataset(corpus, monkeypatch):
@@ -127,6 +145,7 @@ def objective(**params):
         micro_batch_size=8,
         device="cpu",
         compile=False,
+        data_order="contiguous",
     )
     return Objective.get_instance(**{**defaults, **params})
 
@@ -150,7 +169,7 @@ def test_sotu_validation_budget():
     source = folder_source(SOTU, repeat_data=True)
     with pytest.raises(ValueError, match="166,586 tokens"):
         objective(val_tokens=166_586).set_data(source)
-    obj = objective(val_tokens=131_072, seq_len=1024)
+    obj = objective(val_tokens=131_072, seq_len=1024, micro_batch_size=1)
     obj.set_data(source)
     assert len(source.train_files(10**8)) == 1  # repeat_data: epochs
 
@@ -164,7 +183,9 @@ def test_bos_aligned_budget_fetches_enough_shards(tmp_path):
     for i in range(1, 9):
         write_shard(folder / f"d_train_{i:06d}.bin", docs_tokens(2000, seed=i))
     source = folder_source(folder)
-    aligned = objective(val_tokens=1024, seq_len=64, max_steps=4, bos_aligned=True)
+    aligned = objective(
+        val_tokens=1024, seq_len=64, max_steps=4, data_order="bos_aligned"
+    )
     aligned.set_data(source)
     files = aligned._fetch_train_files()
     loader = BatchLoader(files, 8, 64, bos_aligned=True, bos_token=BOS)
@@ -173,7 +194,9 @@ def test_bos_aligned_budget_fetches_enough_shards(tmp_path):
         assert (x[:, 0] == BOS).all()
     # 12 steps fit the 16,000 tokens contiguously but not BOS-aligned (a
     # document every 97 tokens: 64 of each 97 tokens are used).
-    too_big = objective(val_tokens=1024, seq_len=64, max_steps=12, bos_aligned=True)
+    too_big = objective(
+        val_tokens=1024, seq_len=64, max_steps=12, data_order="bos_aligned"
+    )
     too_big.set_data(source)
     assert len(too_big.source.train_files(12 * 1024 + 1)) == 8
     with pytest.raises(ValueError, match="repeat_data"):

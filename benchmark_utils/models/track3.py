@@ -167,13 +167,17 @@ class Track3GPT(nn.Module):
         x = self.norm1(self.embed(idx))
         for block in self.blocks:
             x = block(x)
-        logits = self.proj(self.norm2(x)).float()
-        logits = SOFTCAP * logits * (logits.square() + SOFTCAP**2).rsqrt()
+        logits = self.logits(self.norm2(x))
         if targets is None:
             return logits
         return F.cross_entropy(
             logits.view(-1, logits.size(-1)), targets.reshape(-1), reduction="sum"
         )
+
+    def logits(self, x):
+        """Softcapped fp32 logits of final hidden states."""
+        logits = self.proj(x).float()
+        return SOFTCAP * logits * (logits.square() + SOFTCAP**2).rsqrt()
 
     def parameter_groups(self):
         hidden = [p for p in self.blocks.parameters() if p.ndim >= 2]

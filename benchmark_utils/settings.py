@@ -1,0 +1,291 @@
+"""Validation of run settings, before anything runs.
+
+Pure functions: a wrong setting is reported with the parameter, its value,
+the valid range and what to do, instead of a ``ZeroDivisionError`` deep in
+the trainer, a run that trains zero steps and exits 0, or a ``TypeError``
+comparing a float with a string.
+
+:func:`install_bad_input_hook` makes the command line show such documented
+errors (and the data errors of the sources) as their message alone, rather
+than after a screen of benchopt's stack frames.
+"""
+
+import math
+import sys
+
+
+class SettingsError(ValueError):
+    """A run setting outside its valid range or of the wrong type."""
+
+
+def bad_input_types():
+    """The exceptions whose message says everything: what is wrong with the
+    input and what to do. Their traceback adds nothing for a user."""
+    from .shards import ShardError
+    from .sources import IncompleteCorpusError, MissingDataError
+
+    return (SettingsError, MissingDataError, ShardError, IncompleteCorpusError)
+
+
+def install_bad_input_hook():
+    """At the command line, print a bad-input error (see
+    :func:`bad_input_types`) as ``error: <message>`` without its traceback;
+    every other exception keeps the usual traceback. Exceptions are not
+    changed: code that catches them (tests, notebooks) sees them as before.
+    Idempotent."""
+    previous = sys.excepthook
+    if getattr(previous, "bad_input_hook", False):
+        return
+
+    def hook(kind, value, traceback):
+        if isinstance(value, bad_input_types()):
+            print(f"\nerror: {value}", file=sys.stderr, flush=True)
+        else:
+            previous(kind, value, traceback)
+
+    hook.bad_input_hook = True
+    sys.excepthook = hook
+
+
+def _divisors(n):
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _positive_int(name, value, meaning, example):
+    """A problem message if ``value`` is not an integer >= 1, else None."""
+    if _is_int(value) and value >= 1:
+        return None
+    kind = "" if _is_int(value) else f" ({type(value).__name__})"
+    return (
+        f"{name}={value!r}{kind}: must be an integer >= 1 ({meaning}), e.g. "
+        f"{name}={example}"
+    )
+
+
+def check_problem(
+    seq_len,
+    batch_tokens,
+    micro_batch_size,
+    max_steps,
+    val_tokens,
+    world_size=1,
+    train_steps=None,
+    eval_every=None,
+):
+    """Check the objective's problem settings; raise one
+    :class:`SettingsError` (a ``ValueError``) listing every wrong parameter
+    with its valid range.
+
+    ``world_size``: processes sharing the global batch. ``train_steps``: the
+    steps a run will actually train, when it differs from ``max_steps``
+    (1..max_steps). Returns the gradient-accumulation steps per optimizer
+    step (micro-batches per rank).
+    """
+    problems = []
+    for name, value, meaning, example in (
+        ("seq_len", seq_len, "tokens per sequence", 1024),
+        ("batch_tokens", batch_tokens, "tokens per optimizer step", 524288),
+        ("micro_batch_size", micro_batch_size, "sequences per forward pass", 32),
+        ("max_steps", max_steps, "the step budget", 6000),
+        ("val_tokens", val_tokens, "validation tokens", 10485760),
+        ("world_size", world_size, "processes", 1),
+    ):
+        problem = _positive_int(name, value, meaning, example)
+        if problem:
+            problems.append(problem)
+    for name, value in (("train_steps", train_steps), ("eval_every", eval_every)):
+        if value is not None:
+            problem = _positive_int(name, value, "steps", 100)
+            if problem:
+                problems.append(problem)
+    bad = {p.split("=", 1)[0] for p in problems}
+    if (
+        train_steps is not None
+        and not bad & {"train_steps", "max_steps"}
+        and train_steps > max_steps
+    ):
+        problems.append(
+            f"train_steps={train_steps}: must lie in 1..max_steps={max_steps}"
+        )
+    if not bad & {"seq_len", "val_tokens"} and val_tokens < seq_len:
+        problems.append(
+            f"val_tokens={val_tokens} is shorter than one sequence of "
+            f"seq_len={seq_len}: use at least {seq_len} (a multiple of "
+            "seq_len; the remainder is not evaluated)"
+        )
+    accum = None
+    if not bad & {"seq_len", "batch_tokens", "world_size", "micro_batch_size"}:
+        per_step = seq_len * world_size
+        if batch_tokens % per_step:
+            lower = batch_tokens // per_step * per_step
+            near = [n for n in (lower, lower + per_step) if n > 0]
+            problems.append(
+                f"batch_tokens={batch_tokens} must be a multiple of seq_len x "
+                f"world_size = {seq_len} x {world_size} = {per_step:,} (whole "
+                f"sequences on every process), e.g. "
+                + " or ".join(f"batch_tokens={n}" for n in near)
+            )
+        else:
+            sequences = batch_tokens // per_step
+            if sequences % micro_batch_size:
+                fits = _divisors(sequences)
+                shown = ", ".join(map(str, fits[:24])) + (
+                    ", ..." if len(fits) > 24 else ""
+                )
+                problems.append(
+                    f"micro_batch_size={micro_batch_size} does not divide the "
+                    f"{sequences:,} sequences per process (batch_tokens "
+                    f"{batch_tokens:,} / (seq_len {seq_len} x world_size "
+                    f"{world_size})): use one of {shown}. The global batch "
+                    "is part of the problem; the micro-batch only sets memory "
+                    "use"
+                )
+            else:
+                accum = sequences // micro_batch_size
+    if problems:
+        raise SettingsError("invalid objective settings:\n  " + "\n  ".join(problems))
+    return accum
+
+
+def check_val_tokens(val_tokens, seq_len, file_tokens, path):
+    """Check that ``val_tokens`` (whole sequences of ``seq_len`` plus one
+    target token) fit the validation file of ``file_tokens`` tokens; returns
+    the number of validation sequences."""
+    if file_tokens < seq_len + 1:
+        raise SettingsError(
+            f"the validation file {path} holds {file_tokens:,} tokens: fewer "
+            f"than one sequence of seq_len={seq_len:,} plus its target token "
+            f"({seq_len + 1:,} tokens). Use a larger validation file, or a "
+            f"seq_len of at most {max(file_tokens - 1, 0):,}"
+        )
+    if val_tokens + 1 > file_tokens:
+        usable = (file_tokens - 1) // seq_len * seq_len
+        raise SettingsError(
+            f"val_tokens={val_tokens} does not fit the validation file "
+            f"{path} ({file_tokens:,} tokens; the last target token needs one "
+            f"more): use at most {file_tokens - 1:,} (evaluated: whole "
+            f"sequences, {usable:,} tokens)"
+        )
+    return val_tokens // seq_len
+
+
+# -- solver parameters ----------------------------------------------------
+
+
+def _kind(default):
+    """What a parameter accepts, from its default value."""
+    if default is None:
+        return "any"
+    if isinstance(default, bool):
+        return "bool"
+    if isinstance(default, (int, float)):
+        return "number"
+    if isinstance(default, tuple):
+        return "tuple"
+    if isinstance(default, str):
+        return "str"
+    return "any"
+
+
+KIND_NAMES = {
+    "any": "anything",
+    "bool": "True or False",
+    "number": "a finite number",
+    "tuple": "a tuple",
+    "str": "a string",
+}
+
+
+def _convert(kind, value, default):
+    """``(ok, value)``: ``value`` converted to the kind of ``default``."""
+    if kind == "any":
+        return True, value
+    if kind == "bool":
+        if isinstance(value, bool):
+            return True, value
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return True, value.lower() == "true"
+        return False, value
+    if kind == "number":
+        # ints for floats, and floats for ints (warmup=0 or warmup=0.05)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if isinstance(default, float) and isinstance(value, int):
+                value = float(value)
+            return math.isfinite(value), value
+        return False, value
+    if kind == "tuple":
+        if not isinstance(value, (tuple, list)) or len(value) != len(default):
+            return False, value
+        items = []
+        for item, item_default in zip(value, default):
+            ok, item = _convert(_kind(item_default), item, item_default)
+            if not ok:
+                return False, value
+            items.append(item)
+        return True, tuple(items)
+    return isinstance(value, str), value
+
+
+def check_parameter_types(solver_name, defaults, values):
+    """Check a solver's parameter ``values`` against the types of their
+    ``defaults``; return the values converted (ints given for floats become
+    floats, lists given for tuples become tuples).
+
+    ``defaults``: name -> default value, or the solver's ``parameters`` dict
+    (a list of candidate values per name: each candidate's type is
+    accepted). A default of None alone accepts anything, None beside typed
+    candidates (``[None, 3.0]``) makes them None-able; numbers accept ints and
+    floats (a step count such as ``warmup`` may also be a fraction); bools
+    accept True/False (and the strings "true"/"false"); tuples accept tuples
+    or lists of the same length and item types. Raises one ``ValueError``
+    naming the solver, every wrong parameter, its value and the expected
+    type.
+    """
+    problems, out = [], {}
+    for name, value in values.items():
+        if name not in defaults:
+            problems.append(
+                f"unknown parameter {name}={value!r}; {solver_name}'s parameters "
+                f"are: {', '.join(sorted(defaults))}"
+            )
+            continue
+        default = defaults[name]
+        candidates = (default if isinstance(default, list) else [default]) or [None]
+        typed = [c for c in candidates if c is not None]
+        if value is None and len(typed) < len(candidates):
+            out[name] = None  # None is one of the defaults
+            continue
+        for candidate in typed or [None]:
+            ok, converted = _convert(_kind(candidate), value, candidate)
+            if ok:
+                out[name] = converted
+                break
+        else:
+            kinds = []
+            for candidate in candidates:
+                kind = KIND_NAMES[_kind(candidate)] if candidate is not None else "None"
+                if _kind(candidate) == "tuple":
+                    kind = f"a tuple of {len(candidate)} like {candidate!r}"
+                if kind not in kinds:
+                    kinds.append(kind)
+            example = candidates[0]
+            shown = example if isinstance(example, str) else repr(example)
+            note = ""
+            if isinstance(example, tuple):
+                # benchopt reads a bare list or tuple as one run per item
+                shown = f"[{example!r}]"
+                note = " (in brackets: a bare tuple or list is one run per item)"
+            problems.append(
+                f"{name}={value!r} ({type(value).__name__}) must be "
+                f"{' or '.join(kinds)} (default {example!r}), e.g. "
+                f'-s "{solver_name}[{name}={shown}]"{note}'
+            )
+    if problems:
+        raise SettingsError(
+            f"solver {solver_name!r}: invalid parameter(s):\n  " + "\n  ".join(problems)
+        )
+    return out
