@@ -1,53 +1,65 @@
-"""Parameter grouping shared by the optimizer solvers.
+"""Track 3 parameter grouping shared by the optimizer solvers.
 
 A solver receives the model's :class:`~benchmark_utils.models.ParameterGroups`
-(hidden_matrices, embedding, head, scalars) and must give every tensor to
-exactly one optimizer (``trainer.check_optimizers`` enforces it). The two
-groupings that several solvers need live here, once:
+(hidden_matrices, embedding, head, scalars: Track 3's grouping, the one every
+published Track 3 script uses) and must give every tensor to exactly one
+optimizer (``trainer.check_optimizers`` enforces it). Two helpers:
 
-- :func:`decay_groups`: one optimizer for everything, weight decay on the
-  matrices only (GPT-2 / llm.c recipe: no decay on norm gains and biases).
-- :func:`adamw_for_non_hidden`: the AdamW half of a hybrid optimizer such as
-  Muon ("hidden matrices to X, the rest to AdamW"), with one learning rate per
-  role. With the classic tied model the embedding *is* the output head, so
-  the ``embedding`` group gets ``embedding_lr`` and ``head`` is empty.
+- :func:`role_groups`: param-group dicts with options per role, for an
+  optimizer that takes several roles with different settings.
+- :func:`aux_adamw`: Track 3's auxiliary AdamW over everything but the hidden
+  matrices (the embedding, the head, and every tensor with fewer than two
+  dimensions: norm gains and all biases), one learning rate per role. The
+  weight decay applies to all three groups, as in the published scripts
+  (``AdamW([...], weight_decay=...)``).
+
+The classic GPT-2 model ties the token embedding to the output head: its
+``head`` is empty and the tied tensor is in ``embedding``. It then takes the
+head's options, the conservative ones (Track 3's embedding learning rates,
+0.3 to 0.7, are far too large for an output layer).
 """
 
 import torch
 
-
-def _non_empty(param_groups):
-    return [group for group in param_groups if group["params"]]
+ROLES = ("hidden_matrices", "embedding", "head", "scalars")
 
 
-def decay_groups(groups, weight_decay, **options):
-    """Param-group dicts covering every parameter: the 2-D tensors (hidden
-    matrices, embeddings, untied head) with ``weight_decay``, the scalars
-    (norm gains, biases) without. ``options`` are added to both groups."""
-    matrices = groups.hidden_matrices + groups.embedding + groups.head
-    return _non_empty(
-        [
-            dict(params=matrices, weight_decay=weight_decay, **options),
-            dict(params=groups.scalars, weight_decay=0.0, **options),
-        ]
-    )
+def role_groups(groups, **options):
+    """Param-group dicts, one per role named in ``options`` (a dict of group
+    options such as ``lr``) that has tensors, in the order of ``ROLES``. A
+    tied embedding (empty ``head``) takes the ``head`` options when given."""
+    unknown = set(options) - set(ROLES)
+    if unknown:
+        raise ValueError(f"unknown roles {sorted(unknown)}: choose from {ROLES}")
+    param_groups = []
+    for role in ROLES:
+        if role not in options:
+            continue
+        params = list(getattr(groups, role))
+        if not params:
+            continue
+        role_options = options[role]
+        if role == "embedding" and not groups.head and "head" in options:
+            role_options = options["head"]
+        param_groups.append(dict(params=params, **role_options))
+    return param_groups
 
 
-def adamw_for_non_hidden(
+def aux_adamw(
     groups, *, embedding_lr, head_lr, scalar_lr, betas, eps, weight_decay, device
 ):
-    """AdamW over ``embedding``, ``head`` and ``scalars`` (everything but the
-    hidden matrices), one param group and learning rate per role. The
-    trainer's schedule scales each group's LR by the same multiplier."""
+    """AdamW over ``embedding``, ``head`` and ``scalars`` with one learning
+    rate per role and the same betas, eps and weight decay for all (fused on
+    CUDA, as in the published scripts). The trainer's schedule scales each
+    group's learning rate by the same multiplier."""
     return torch.optim.AdamW(
-        _non_empty(
-            [
-                dict(params=groups.embedding, lr=embedding_lr),
-                dict(params=groups.head, lr=head_lr),
-                dict(params=groups.scalars, lr=scalar_lr),
-            ]
+        role_groups(
+            groups,
+            embedding=dict(lr=embedding_lr),
+            head=dict(lr=head_lr),
+            scalars=dict(lr=scalar_lr),
         ),
-        lr=embedding_lr,
+        lr=head_lr,  # every group sets its own
         betas=betas,
         eps=eps,
         weight_decay=weight_decay,

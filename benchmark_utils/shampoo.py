@@ -26,13 +26,39 @@ every block ``B`` of at most ``max_preconditioner_dim`` along each dimension::
     m = b1 m + (1 - b1) g;        m_hat = m / (1 - b1^t)     (filtered grad)
     v = bg v + (1 - bg) g^2;      a = m_hat / (sqrt(v / (1 - bg^t)) + eps_g)
     L_k = b2 L_k + (1 - b2) G_(k) G_(k)^T      for every dimension k of B
-    every f steps: P_k = (L_k / (1 - b2^t) + eps I)^(-e),  e = 1 / (2 order)
+    if t == start or (t > start and t % f == 0):
+        P_k = root(L_k / (1 - b2^t)),  e = 1 / (2 order)
     t < start:  d = a                                   (Adam, the graft)
-    t >= start: s = m_hat_B x_1 P_1 ... x_k P_k;  d_B = s ||a_B|| / ||s||
-    p = p (1 - lr wd) - lr d
+    t >= start: s = m_hat_B x_1 P_1 ... x_k P_k;  d_B = s ||a_B|| / (||s|| + 1e-16)
+    p = p - lr (d + wd p)                               (decoupled decay)
 
-``G_(k)`` is the block unfolded along dimension ``k``; ``start`` defaults to
-``f`` as in DistributedShampoo.
+``G_(k)`` is the block unfolded along dimension ``k``. ``root(A)`` is
+DistributedShampoo's default (``EigenConfig`` with its perturbation rule):
+the eigenvalues ``l`` of ``A + eps I``; if ``min l < eps`` (the factor is
+rank deficient, or rounding made an eigenvalue negative) all are shifted to
+``l - min l + eps``; then ``Q diag(l^(-e)) Q^T``.
+
+These are DistributedShampoo's semantics (the version vendored with Track 3
+result #21, ``records/track_3_optimization/results/20260513_shampoo_1_4_power``):
+``start_preconditioning_step=-1`` means ``= precondition_frequency``, a
+start below the frequency is an error, bias correction of the filtered
+gradient, the factors and the graft, epsilon 1e-12, the grafting norm ratio
+with ``+ 1e-16``, decoupled weight decay added to the search direction before
+the learning rate. Differences that remain:
+
+- DistributedShampoo first merges adjacent dimensions whose product is at
+  most ``max_preconditioner_dim`` (its ``target_parameter_dimensionality=1``):
+  a 64 x 64 matrix with the 8192 limit becomes one vector of 4096 with a full
+  4096 x 4096 preconditioner. This class never merges. No Track 3 matrix is
+  affected at full size (the smallest is 768 x 768 = 589,824 > 8192); the
+  tiny test models are.
+- Step counters are per parameter here, per param group there: the same
+  when every parameter gets a gradient at every step, as in this benchmark.
+- A failed eigendecomposition is retried in float64 (as there); if that
+  fails too it raises here, where DistributedShampoo keeps the previous root
+  for up to 3 failures.
+- ``inverse_exponent_override`` is one exponent for every dimension of every
+  block (there: a dict per order and dimension).
 """
 
 import itertools
@@ -50,13 +76,19 @@ def _block_slices(shape, max_dim):
 
 
 def _inverse_root(matrix, exponent, epsilon):
-    """``(matrix + epsilon I)^(-exponent)`` of a symmetric PSD matrix."""
+    """``(matrix + epsilon I)^(-exponent)`` of a symmetric PSD matrix, with
+    DistributedShampoo's perturbation rule (see the module docstring)."""
+    ridge = matrix + epsilon * torch.eye(
+        matrix.shape[0], dtype=matrix.dtype, device=matrix.device
+    )
     try:
-        eigenvalues, eigenvectors = torch.linalg.eigh(matrix)
+        eigenvalues, eigenvectors = torch.linalg.eigh(ridge)
     except RuntimeError:  # ill-conditioned in float32: retry in float64
-        eigenvalues, eigenvectors = torch.linalg.eigh(matrix.double())
-    eigenvalues = eigenvalues.clamp_min(0.0).add(epsilon).pow(-exponent)
-    root = (eigenvectors * eigenvalues) @ eigenvectors.T
+        eigenvalues, eigenvectors = torch.linalg.eigh(ridge.double())
+    smallest = eigenvalues.min()
+    if smallest < epsilon:
+        eigenvalues = eigenvalues - smallest + epsilon
+    root = (eigenvectors * eigenvalues.pow(-exponent)) @ eigenvectors.T
     return root.to(matrix.dtype)
 
 
@@ -72,14 +104,14 @@ class Shampoo(torch.optim.Optimizer):
         weight_decay=0.0,
         max_preconditioner_dim=8192,
         precondition_frequency=5,
-        start_preconditioning_step=None,
+        start_preconditioning_step=-1,
         inverse_exponent_override=0.0,
         grafting_beta2=0.95,
         grafting_epsilon=1e-10,
     ):
         start = (
             precondition_frequency
-            if start_preconditioning_step is None
+            if start_preconditioning_step == -1
             else start_preconditioning_step
         )
         if start < precondition_frequency:
@@ -155,8 +187,11 @@ class Shampoo(torch.optim.Optimizer):
                     group["grafting_epsilon"]
                 )
 
-                compute_roots = t % group["precondition_frequency"] == 0
-                use_shampoo = t >= group["start_preconditioning_step"]
+                start = group["start_preconditioning_step"]
+                compute_roots = t == start or (
+                    t > start and t % group["precondition_frequency"] == 0
+                )
+                use_shampoo = t >= start
                 direction = adam if not use_shampoo else torch.empty_like(adam)
                 for block in state["blocks"]:
                     g_block = grad[block["index"]]
@@ -183,10 +218,10 @@ class Shampoo(torch.optim.Optimizer):
                             shampoo = torch.tensordot(shampoo, root, ([0], [0]))
                         graft_norm = adam[block["index"]].norm()
                         direction[block["index"]] = shampoo * (
-                            graft_norm / shampoo.norm().clamp_min(1e-30)
+                            graft_norm / (shampoo.norm() + 1e-16)
                         )
 
-                if group["weight_decay"]:
-                    p.mul_(1 - lr * group["weight_decay"])
+                if group["weight_decay"]:  # decoupled: not preconditioned
+                    direction.add_(p, alpha=group["weight_decay"])
                 p.add_(direction.to(p.dtype), alpha=-lr)
         return loss

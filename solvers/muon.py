@@ -1,20 +1,33 @@
 import torch
 
-from benchmark_utils.optim_groups import adamw_for_non_hidden
-from benchmark_utils.trainer import TrainerSolver
+from benchmark_utils.optim_groups import aux_adamw
+from benchmark_utils.trainer import TRACK3_SCHEDULE, TrainerSolver
 
 
 class Solver(TrainerSolver):
     """Muon (torch.optim.Muon) on the hidden matrices, AdamW on the
     embedding, head and scalars.
 
-    Defaults: modded-nanogpt Track 3 baseline (DESIGN.md section 4): Muon lr
-    0.025, wd 0.05, momentum 0.95, Nesterov, 5 Newton-Schulz steps, "original"
-    shape scaling sqrt(max(1, rows/cols)); Adam betas (0.8, 0.95), eps 1e-10,
-    wd 0.001, scalars lr 0.015; LR constant then linear decay to 0 over the
-    last 70% of the steps. The classic model ties embedding and head: the tied
-    tensor gets one Adam group at the head's moderate LR (0.004), not the
-    untied embedding's 0.7.
+    Defaults: modded-nanogpt Track 3 result #36, the tuned baseline
+    (``records/track_3_optimization/train_gpt_simple.py``; 3250 steps, mean
+    3.2787 over n=10). Muon lr 0.025, weight decay 0.05, momentum 0.95 as an
+    EMA with Nesterov, 12 Newton-Schulz iterations of the quintic with
+    coefficients (2, -1.5, 0.5) in bf16 after Frobenius normalisation, update
+    scaled by sqrt(max(1, rows/cols)) ("original"), decoupled decay with the
+    unscaled lr. torch.optim.Muon with these arguments computes #36's update
+    (checked in its source and by tests/test_presets.py): ``buf.lerp_(g,
+    1 - mu)``, ``g.lerp(buf, mu)``, the same iteration and scaling,
+    ``p *= 1 - lr wd``. Aux AdamW (fused on CUDA): embedding lr 0.7, head lr
+    0.004, scalars (gains and biases) lr 0.015, betas (0.8, 0.95), eps 1e-10,
+    weight decay 0.001 on all three. Baseline init; LR constant, then linear
+    to 0 over the last 70% of the steps; no warmup, no clipping; N = 3250.
+
+    Rounding-level differences from #36's own Muon: it normalises by
+    ``norm + 1e-7`` where torch divides by ``max(norm, 1e-7)`` (equal unless
+    the norm is ~1e-7), it forms ``b A + c A A`` with separate bf16 ops where
+    torch uses one ``addmm``, and it multiplies the bf16 update by the shape
+    factor where torch folds it into the step size (exact at full size: the
+    factors are 1 and 2).
     """
 
     name = "muon"
@@ -23,19 +36,18 @@ class Solver(TrainerSolver):
         "weight_decay": [0.05],
         "momentum": [0.95],
         "nesterov": [True],
-        "ns_steps": [5],
+        "ns_coefficients": [(2.0, -1.5, 0.5)],
+        "ns_steps": [12],
         "adjust_lr_fn": ["original"],  # or "match_rms_adamw"
-        "embedding_lr": [0.004],  # the tied embedding/head tensor
-        "head_lr": [0.004],  # used only by an untied head
+        "embedding_lr": [0.7],
+        "head_lr": [0.004],  # also a tied embedding's (classic GPT-2)
         "scalar_lr": [0.015],
         "adam_betas": [(0.8, 0.95)],
         "adam_eps": [1e-10],
         "adam_weight_decay": [0.001],
-        "schedule": ["wsd"],
-        "decay_fraction": [0.7],
-        "min_lr_ratio": [0.0],
-        "warmup": [0],
-        "grad_clip": [0.0],
+        "train_steps": [3250],
+        "init": ["baseline"],
+        **TRACK3_SCHEDULE,  # constant, linear to 0 over the last 70%
     }
 
     def build_optimizers(self, groups):
@@ -45,10 +57,11 @@ class Solver(TrainerSolver):
             weight_decay=self.weight_decay,
             momentum=self.momentum,
             nesterov=self.nesterov,
+            ns_coefficients=tuple(self.ns_coefficients),
             ns_steps=self.ns_steps,
             adjust_lr_fn=self.adjust_lr_fn,
         )
-        adam = adamw_for_non_hidden(
+        adam = aux_adamw(
             groups,
             embedding_lr=self.embedding_lr,
             head_lr=self.head_lr,

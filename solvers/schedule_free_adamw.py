@@ -1,38 +1,67 @@
 from schedulefree import AdamWScheduleFree
 
-from benchmark_utils.optim_groups import decay_groups
+from benchmark_utils.optim_groups import role_groups
 from benchmark_utils.trainer import TrainerSolver
 
 
 class Solver(TrainerSolver):
     """Schedule-Free AdamW (Defazio et al. 2024), the official ``schedulefree``
-    package. Training steps see the interpolated point y; evaluation must see
-    the averaged weights x, so the optimizer is switched to ``eval()`` around
-    every evaluation and back to ``train()`` before training resumes.
+    package, on every parameter, with Track 3's grouping as param groups.
 
-    Defaults (DESIGN.md section 4, AlgoPerf): lr 2.5e-3, betas (0.9, 0.9955),
-    warmup 2% (the trainer's warmup; equivalent to the package's own),
-    constant LR (no schedule: that is the point); weight decay 0.1 on matrices
-    and clipping 1.0 as in the AdamW solver.
+    Training steps see the interpolated point y; evaluation must see the
+    averaged weights x, so the optimizer is switched to ``eval()`` around
+    every evaluation and back to ``train()`` before training resumes. It
+    takes every parameter, not only the hidden matrices: (1) the evaluated
+    model must be the average for all of its tensors (an aux optimizer's
+    plain iterate next to averaged hidden matrices is a point no method
+    produced); (2) schedule-free replaces the LR decay, while an aux AdamW
+    needs one, and the trainer applies one schedule to every group. Its
+    per-step averaging weight ``c_t = lr_max_t^2 / sum`` is the same in every
+    group, since all groups share the schedule's multiplier.
+
+    No Track 3 result uses Schedule-Free: a starting point with the settings
+    of Track 3's AdamW result #2 per role, the decay removed: hidden matrices
+    lr 0.0015, weight decay 0.1; embedding lr 0.3, head lr 1/320, scalars
+    (gains and biases) lr 0.01, no weight decay; eps 1e-10; betas (0.9,
+    0.95) for every group (beta1 is schedule-free's interpolation, 0.9 its
+    default; #2's beta2); r = 0, weight_lr_power 2 (the package's defaults).
+    #2's warmup of 250 steps through the trainer (the package's own warmup,
+    ``(k + 1) / warmup``, scales the same lr), then a constant LR; no
+    clipping. The paper finds schedule-free's best lr somewhat larger than a
+    scheduled AdamW's: the lrs are the first thing to tune. Baseline init.
+    N = 5625: AdamW #2's step count (none exists for schedule-free).
     """
 
     name = "schedule_free_adamw"
     requirements = ["pip::schedulefree"]
     parameters = {
-        "lr": [2.5e-3],
-        "betas": [(0.9, 0.9955)],
-        "eps": [1e-8],
+        "lr": [0.0015],
         "weight_decay": [0.1],
+        "embedding_lr": [0.3],
+        "head_lr": [1 / 320],  # also a tied embedding's (classic GPT-2)
+        "scalar_lr": [0.01],
+        "aux_weight_decay": [0.0],
+        "betas": [(0.9, 0.95)],
+        "eps": [1e-10],
         "r": [0.0],
         "weight_lr_power": [2.0],
-        "warmup": [0.02],
+        "train_steps": [5625],
+        "init": ["baseline"],
         "schedule": ["constant"],
-        "grad_clip": [1.0],
+        "warmup": [250],
+        "grad_clip": [0.0],
     }
 
     def build_optimizers(self, groups):
+        aux = dict(weight_decay=self.aux_weight_decay)
         optimizer = AdamWScheduleFree(
-            decay_groups(groups, self.weight_decay),
+            role_groups(
+                groups,
+                hidden_matrices=dict(lr=self.lr, weight_decay=self.weight_decay),
+                embedding=dict(lr=self.embedding_lr, **aux),
+                head=dict(lr=self.head_lr, **aux),
+                scalars=dict(lr=self.scalar_lr, **aux),
+            ),
             lr=self.lr,
             betas=self.betas,
             eps=self.eps,

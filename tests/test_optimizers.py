@@ -39,6 +39,11 @@ def run_optimizer(make, weights, grads, lrs=None, dtype=torch.float32):
     return [p.detach().double().numpy() for p in params], optimizer, params
 
 
+def lr_at(lr, step):
+    """``lr`` is a float or one learning rate per step (0-based ``step``)."""
+    return lr if np.isscalar(lr) else lr[step]
+
+
 def relative_error(result, reference, start):
     """||result - reference|| / ||reference - start||: the error relative
     to how far the reference moved the parameters."""
@@ -114,11 +119,19 @@ def test_muon_matches_newton_schulz_reference(shape, nesterov, adjust):
         assert relative_error(result, unscaled, w) > 0.2
 
 
-def test_muon_solver_wiring(make_problem):
+@pytest.mark.parametrize("model", ["track3-tiny", "gpt2-tiny"])
+def test_muon_solver_wiring(make_problem, markov_source, model):
     """Muon gets exactly the hidden matrices, AdamW the rest, each group
-    with its own learning rate."""
-    solver = make_solver("muon", lr=0.03, embedding_lr=0.005, scalar_lr=0.02)
-    solver.set_objective(make_problem(max_steps=2))
+    with its own learning rate (tests/test_presets.py checks the update).
+    The classic model ties its embedding to the head: the tied tensor takes
+    the head's learning rate."""
+    from benchmark_utils.models import make_config
+
+    solver = make_solver(
+        "muon", lr=0.03, embedding_lr=0.6, head_lr=0.005, scalar_lr=0.02
+    )
+    config = make_config(model, markov_source.vocab_size, 32)
+    solver.set_objective(make_problem(max_steps=2, model_config=config))
     muon, adam = solver.optimizers
     groups = solver.model.parameter_groups()
     assert isinstance(muon, torch.optim.Muon)
@@ -126,9 +139,15 @@ def test_muon_solver_wiring(make_problem):
         id(p) for p in groups.hidden_matrices
     ]
     assert muon.param_groups[0]["adjust_lr_fn"] == "original"
+    assert muon.param_groups[0]["ns_coefficients"] == (2.0, -1.5, 0.5)
+    assert muon.param_groups[0]["ns_steps"] == 12
     assert isinstance(adam, torch.optim.AdamW)
     lrs = {id(p): g["lr"] for g in adam.param_groups for p in g["params"]}
-    assert all(lrs[id(p)] == 0.005 for p in groups.embedding)
+    tied = not groups.head
+    assert tied == (model == "gpt2-tiny")
+    embedding_lr = 0.005 if tied else 0.6
+    assert all(lrs[id(p)] == embedding_lr for p in groups.embedding)
+    assert all(lrs[id(p)] == 0.005 for p in groups.head)
     assert all(lrs[id(p)] == 0.02 for p in groups.scalars)
     assert adam.param_groups[0]["betas"] == (0.8, 0.95)
 
@@ -137,8 +156,13 @@ def test_muon_solver_wiring(make_problem):
 
 
 def inverse_root(matrix, exponent, eps):
-    values, vectors = np.linalg.eigh(matrix)
-    return (vectors * (np.maximum(values, 0) + eps) ** -exponent) @ vectors.T
+    """DistributedShampoo's root (EigenConfig, perturbation before the
+    eigendecomposition): eigenvalues l of A + eps I, shifted to
+    l - min(l) + eps when min(l) < eps."""
+    values, vectors = np.linalg.eigh(matrix + eps * np.eye(len(matrix)))
+    if values.min() < eps:
+        values = values - values.min() + eps
+    return (vectors * values**-exponent) @ vectors.T
 
 
 def shampoo_reference(
@@ -153,9 +177,15 @@ def shampoo_reference(
     graft_beta2,
     graft_eps,
     exponent_override=0.0,
+    start=None,
 ):
     """Adam-grafted blocked Shampoo (Gupta et al. 2018; Anil et al. 2020;
-    Shi et al. 2023), written with explicit matrix inverse roots."""
+    Shi et al. 2023), written with explicit matrix inverse roots, with
+    DistributedShampoo's schedule: roots at step ``start`` (default: the
+    frequency) and at every multiple of the frequency after it, the Shampoo
+    direction from ``start`` on, Adam (the graft) before. ``lr``: a float or
+    one per step."""
+    start = start or freq
     b1, b2 = betas
     w = w.copy()
     m, v = np.zeros_like(w), np.zeros_like(w)
@@ -184,15 +214,17 @@ def shampoo_reference(
             old = factors[b] or [np.zeros_like(s) for s in stats]
             factors[b] = [b2 * f + (1 - b2) * s for f, s in zip(old, stats)]
             exponent = exponent_override or 1 / (2 * gb.ndim)
-            if t % freq == 0:
+            if t == start or (t > start and t % freq == 0):
                 roots[b] = [
                     inverse_root(f / (1 - b2**t), exponent, eps) for f in factors[b]
                 ]
-            if t >= freq:  # start_preconditioning_step = freq
+            if t >= start:
                 mb = m_hat[index]
                 s = roots[b][0] @ mb if mb.ndim == 1 else roots[b][0] @ mb @ roots[b][1]
-                direction[index] = s * np.linalg.norm(adam[index]) / np.linalg.norm(s)
-        w = w * (1 - lr * wd) - lr * direction
+                direction[index] = (
+                    s * np.linalg.norm(adam[index]) / (np.linalg.norm(s) + 1e-16)
+                )
+        w = w - lr_at(lr, t - 1) * (direction + wd * w)
     return w
 
 
@@ -208,7 +240,7 @@ SHAMPOO = dict(
 )
 
 
-def _shampoo_reference(weights, grads, exponent_override=0.0, **kw):
+def _shampoo_reference(weights, grads, exponent_override=0.0, start=None, **kw):
     o = dict(SHAMPOO, **kw)
     return [
         shampoo_reference(
@@ -223,6 +255,7 @@ def _shampoo_reference(weights, grads, exponent_override=0.0, **kw):
             o["grafting_beta2"],
             o["grafting_epsilon"],
             exponent_override,
+            start,
         )
         for i, w in enumerate(weights)
     ]
@@ -266,6 +299,38 @@ def test_shampoo_uses_adam_before_the_first_root():
     adam = g / (np.abs(g) + SHAMPOO["grafting_epsilon"])  # bias-corrected
     expected = weights[0] * (1 - 0.01 * 0.1) - 0.01 * adam
     np.testing.assert_allclose(result, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_shampoo_start_step_follows_distributed_shampoo():
+    """``start_preconditioning_step=-1`` means the frequency; a later start
+    that is not a multiple of the frequency computes its roots at the start
+    step itself (as DistributedShampoo does), then every frequency steps; a
+    start before the frequency is refused."""
+    weights, grads = random_problem([(6, 5)], 7)
+    default, *_ = run_optimizer(
+        lambda ps: Shampoo(ps, start_preconditioning_step=-1, **SHAMPOO),
+        weights,
+        grads,
+        dtype=torch.float64,
+    )
+    reference = _shampoo_reference(weights, grads)
+    assert relative_error(default[0], reference[0], weights[0]) < 1e-9
+    late, *_ = run_optimizer(
+        lambda ps: Shampoo(ps, start_preconditioning_step=3, **SHAMPOO),
+        weights,
+        grads,
+        dtype=torch.float64,
+    )
+    reference = _shampoo_reference(weights, grads, start=3)
+    assert relative_error(late[0], reference[0], weights[0]) < 1e-9
+    # the start matters
+    assert relative_error(late[0], default[0], weights[0]) > 1e-3
+    with pytest.raises(ValueError, match="must be >="):
+        Shampoo(
+            [torch.nn.Parameter(torch.zeros(2, 2))],
+            **dict(SHAMPOO, precondition_frequency=4),
+            start_preconditioning_step=3,
+        )
 
 
 def _scalable_shampoo(ps):
@@ -345,14 +410,18 @@ def test_shampoo_library_candidates(make):
 # -- SOAP -------------------------------------------------------------------
 
 
-def soap_reference(w, grads, lr, betas, shampoo_beta, eps, wd, freq):
+def soap_reference(w, grads, lr, betas, shampoo_beta, eps, wd, freq, bases=None):
     """SOAP (Vyas et al. 2024, Algorithm 3, with the official
     implementation's details): the first gradient only initialises the
     eigenbases (no update); then Adam on the gradient rotated into the
     eigenbases of L = EMA(G G^T) and R = EMA(G^T G); the bases are refreshed
     every ``freq`` Adam steps by one power iteration + QR, with the second
     moment re-ordered by the estimated eigenvalues. Vectors: identity basis
-    (plain Adam). Momentum is kept in the original space."""
+    (plain Adam). Momentum is kept in the original space. ``lr``: a float
+    or one per step (the first, skipped step included). ``bases``: the
+    initial (Q_L, Q_R) to use instead of this function's eigenvectors, for
+    factors with a degenerate (e.g. null) eigenspace, whose basis is
+    arbitrary; they must be eigenvectors of the first factors (checked)."""
     b1, b2 = betas
     w = w.copy()
     matrix = w.ndim == 2
@@ -364,14 +433,22 @@ def soap_reference(w, grads, lr, betas, shampoo_beta, eps, wd, freq):
         if t == 1:
             if matrix:
                 lf, rf = (1 - shampoo_beta) * g @ g.T, (1 - shampoo_beta) * g.T @ g
-                ql, qr = np.linalg.eigh(lf)[1], np.linalg.eigh(rf)[1]
+                if bases is None:
+                    ql, qr = np.linalg.eigh(lf)[1], np.linalg.eigh(rf)[1]
+                else:
+                    ql, qr = bases
+                    for f, q in ((lf, ql), (rf, qr)):
+                        rotated = q.T @ f @ q  # diagonal for an eigenbasis
+                        off = rotated - np.diag(np.diag(rotated))
+                        assert np.linalg.norm(off) < 1e-5 * np.linalg.norm(f)
             continue
         n = t - 1  # Adam steps so far
         m = b1 * m + (1 - b1) * g
         v = b2 * v + (1 - b2) * rotate(g, ql, qr) ** 2
         update = back(rotate(m, ql, qr) / (np.sqrt(v) + eps), ql, qr)
-        w = w - lr * np.sqrt(1 - b2**n) / (1 - b1**n) * update
-        w = w * (1 - lr * wd)
+        lr_t = lr_at(lr, t - 1)
+        w = w - lr_t * np.sqrt(1 - b2**n) / (1 - b1**n) * update
+        w = w * (1 - lr_t * wd)
         if matrix:
             lf = shampoo_beta * lf + (1 - shampoo_beta) * g @ g.T
             rf = shampoo_beta * rf + (1 - shampoo_beta) * g.T @ g
