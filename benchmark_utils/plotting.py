@@ -35,7 +35,24 @@ from .tracking import split_name
 # Metrics drawn first, in this order; other numeric objective columns follow
 # unless they are bookkeeping (SKIPPED_METRICS).
 PREFERRED_METRICS = ("val_loss", "train_loss", "excess_loss", "hellaswag")
-SKIPPED_METRICS = ("value", "step", "tokens", "reached_target", "budget_used")
+# Bookkeeping and throughput columns: not training curves (the report plots
+# throughput).
+SKIPPED_METRICS = (
+    "value",
+    "step",
+    "tokens",
+    "reached_target",
+    "budget_used",
+    "train_steps",
+    "target",
+    "diverged",
+    "tokens_per_second",
+    "train_flops",
+    "mfu",
+    "peak_memory_gib",
+    "world_size",
+    "peak_tflops",
+)
 METRIC_LABELS = {
     "val_loss": "Validation loss",
     "train_loss": "Training loss",

@@ -36,8 +36,9 @@ BENCHMARK_PARTS = [
     "plots",
 ]
 TINY_OBJECTIVE = (
-    "nanoGPT validation loss[model=gpt2-tiny,seq_len=64,batch_tokens=1024,"
-    "val_tokens=4096,eval_every=2,max_steps=6,micro_batch_size=8,device=cpu,"
+    "nanoGPT validation loss[model=track3-tiny,seq_len=64,batch_tokens=1024,"
+    "val_tokens=4096,eval_every=2,max_steps=6,train_steps=6,micro_batch_size=8,"
+    "device=cpu,"
     "compile=False]"
 )
 KINDS = ["training_curves", "time_to_target"]
@@ -115,7 +116,7 @@ def bench(tmp_path):
 def rich_solvers(df):
     """A: the run's AdamW; B: AdamW with another learning rate; C: Muon."""
     solver_a = df["solver_name"].iloc[0]
-    solver_b = re.sub(r"lr=[^,\]]+", "lr=0.00777", solver_a)
+    solver_b = re.sub(r"(?<=[[,])lr=[^,\]]+", "lr=0.00777", solver_a)
     assert solver_b != solver_a
     return [solver_a, solver_b, "muon[lr=0.02]"]
 

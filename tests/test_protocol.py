@@ -108,8 +108,7 @@ def test_a_diverged_run_is_kept_as_a_result(make_problem):
 
 
 def test_train_steps_come_from_the_solver_or_the_objective(make_problem):
-    solver = make_solver("adamw")
-    solver.train_steps = 20  # as benchopt sets a declared parameter
+    solver = make_solver("adamw", train_steps=20)
     solver.set_objective(make_problem(max_steps=30, train_steps=None))
     assert solver.n_steps == 20
     solver.set_objective(make_problem(max_steps=30, train_steps=25))
@@ -119,6 +118,7 @@ def test_train_steps_come_from_the_solver_or_the_objective(make_problem):
 def test_train_steps_errors_are_clear(make_problem):
     solver = make_solver("adamw")
     solver.__dict__.pop("train_steps", None)
+    solver._parameters.pop("train_steps", None)
     with pytest.raises(ValueError, match="declares no train_steps"):
         solver.set_objective(make_problem(max_steps=30, train_steps=None))
     with pytest.raises(ValueError, match="data budget is max_steps=30"):

@@ -22,7 +22,8 @@ __all__ = [
 def build_model(config, seed, init=None):
     """A freshly initialised model, identical for a given (config, seed,
     init) whatever the solver or the global random state. ``init``: a Track 3
-    init scheme (None: the baseline); the classic model has one init."""
+    init scheme (None: the baseline). The classic GPT-2 problem fixes its own
+    init (llm.c's), so a solver's Track 3 init choice does not apply to it."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         if config.family == "track3":
@@ -30,6 +31,8 @@ def build_model(config, seed, init=None):
             if init not in (None, "baseline"):
                 model.init_weights(init)
             return model
-        if init not in (None, "baseline"):
-            raise ValueError(f"the classic GPT-2 model has no init {init!r}")
+        if init not in (None, *INIT_SCHEMES):
+            raise ValueError(
+                f"unknown init {init!r}: choose one of {', '.join(INIT_SCHEMES)}"
+            )
         return GPT(config)
