@@ -715,8 +715,10 @@ def final_header(plan, ranked, results_path, seeds, out):
         f"Best: {point_label(best.point)}, final val loss "
         f"{best.val_loss_mean:.4f} (mean of {best.n_done} seed(s)).",
     ]
-    for name, values in plan.grid.items():
-        lines.append(f"  grid {name}: {', '.join(map(str, values))}")
+    lines.append("Ranked (final validation loss at the sweep's step count):")
+    lines += [
+        f"  {line}" for line in ranking_table(ranked, list(plan.grid)).split("\n")
+    ]
     lines += [
         f"This config: N={plan.full_steps}, {seeds} seeds. Track 3: re-tune lr "
         "and weight decay at full length (--fraction 1) before claiming a result.",
@@ -887,8 +889,9 @@ def main(argv=None):
         f"from {_display_path(plan.config_path)}.",
     ]
     text = config_text(config, header)
-    print(f"\nbenchopt config {config_path}:\n{text}")
-    print("command (run in " + str(ROOT) + "):\n  " + " ".join(command) + "\n")
+    where = "not written: dry run" if args.dry_run else str(config_path)
+    print(f"\nbenchopt run config ({where}):\n{text}")
+    print(f"command (in {ROOT}):\n  {' '.join(command)}\n")
     if args.dry_run:
         print(f"dry run: nothing ran; the best configuration would go to {out}")
         return 0
@@ -900,13 +903,16 @@ def main(argv=None):
         _error(f"benchopt run exited with status {completed.returncode}")
         return 1
     try:
-        runs = load_runs([results])
+        ranked = rank_points(
+            load_runs([results]),
+            plan.solver,
+            plan.points,
+            plan.seeds,
+            train_steps=plan.sweep_steps,
+        )
     except ResultsError as error:
         _error(f"no sweep results: {error}")
         return 1
-    ranked = rank_points(
-        runs, plan.solver, plan.points, plan.seeds, train_steps=plan.sweep_steps
-    )
     print(
         f"\nRanked by final validation loss at step {plan.sweep_steps} "
         f"(mean over {plan.seeds} seed(s); a failed run loses): {results}\n"
