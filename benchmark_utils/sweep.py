@@ -802,7 +802,11 @@ def build_parser():
         help=f"sweep runs train this fraction of N (default {DEFAULT_FRACTION}: "
         "Track 3 tunes on half-length runs)",
     )
-    steps.add_argument("--train-steps", type=int, help="sweep runs train N steps")
+    steps.add_argument(
+        "--train-steps",
+        type=int,
+        help="sweep runs train this many steps (not a fraction of N)",
+    )
     parser.add_argument("--seeds", type=int, default=1, help="seeds per grid point")
     parser.add_argument(
         "--max-runs",
