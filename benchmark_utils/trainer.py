@@ -196,6 +196,7 @@ class TrainerSolver(BaseSolver):
         ).items():
             setattr(self, name, value)
         self.problem = problem
+        self._warn_full_size_defaults_on_a_small_model(parameters)
         self.recipe = {
             name: self.__dict__.get(name, default)
             for name, default in self.RECIPE_DEFAULTS.items()
@@ -265,6 +266,30 @@ class TrainerSolver(BaseSolver):
         )
 
     # -- internals --------------------------------------------------------
+
+    def _warn_full_size_defaults_on_a_small_model(self, parameters):
+        """A solver's defaults reproduce a full-size entry (learning rates for
+        the 768-wide Track 3 model): on a small model, e.g. after
+        ``-s adamw -s muon`` with a CPU config (benchopt then drops the
+        config's tuned settings), say so rather than compare silently."""
+        config = self.problem.model_config
+        declared = type(self).parameters
+        defaults = {name: values[0] for name, values in declared.items()}
+        if config.n_embd >= 768 or not declared:
+            return
+        if all(
+            parameters.get(name, value) == value for name, value in defaults.items()
+        ):
+            print(
+                f"\n[{self.name}] note: running its full-size defaults (tuned "
+                f"for the 768-wide Track 3 model) on a {config.n_embd}-wide "
+                "model. For a fair small-problem comparison use the tuned "
+                "settings of configs/cpu_compare.yml (benchopt run . --config "
+                "configs/cpu_compare.yml) or tune with python -m "
+                "benchmark_utils.sweep.",
+                file=sys.stderr,
+                flush=True,
+            )
 
     def _resolve_train_steps(self, problem):
         """N: the objective's ``train_steps`` if set, else the solver's."""

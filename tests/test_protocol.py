@@ -193,3 +193,10 @@ def test_tf32_is_off_unless_asked():
 
     configure_backends(torch.device("cpu"), tf32=True)  # no effect on CPU
     assert torch.backends.cuda.matmul.allow_tf32 is False
+
+
+def test_full_size_defaults_on_a_small_model_are_pointed_out(make_problem, capfd):
+    make_solver("muon").set_objective(make_problem())
+    assert "full-size defaults" in capfd.readouterr().err
+    make_solver("muon", lr=0.05).set_objective(make_problem())
+    assert "full-size defaults" not in capfd.readouterr().err
