@@ -7,9 +7,11 @@ optimizer (``trainer.check_optimizers`` enforces it). Two helpers:
 
 - :func:`role_groups`: param-group dicts with options per role, for an
   optimizer that takes several roles with different settings.
-- :func:`aux_adamw`: Track 3's auxiliary AdamW over everything but the hidden
-  matrices (the embedding, the head, and every tensor with fewer than two
-  dimensions: norm gains and all biases), one learning rate per role. The
+- :func:`aux_adamw` (and :func:`solver_aux_adamw`, which reads the settings
+  of :data:`AUX_ADAMW_36` / :data:`AUX_ADAMW_2` from a solver): Track 3's
+  auxiliary AdamW over everything but the hidden matrices (the embedding,
+  the head, and every tensor with fewer than two dimensions: norm gains and
+  all biases), one learning rate per role. The
   weight decay applies to all three groups, as in the published scripts
   (``AdamW([...], weight_decay=...)``).
 
@@ -64,4 +66,39 @@ def aux_adamw(
         eps=eps,
         weight_decay=weight_decay,
         fused=torch.device(device).type == "cuda",
+    )
+
+
+# The aux AdamW settings of the published Track 3 entries, as solver
+# ``parameters`` (sweepable): the tuned baseline #36 and the older scripts
+# (AdamW #2, Shampoo #21).
+AUX_ADAMW_36 = {
+    "embedding_lr": [0.7],
+    "head_lr": [0.004],  # also a tied embedding's (classic GPT-2)
+    "scalar_lr": [0.015],
+    "adam_betas": [(0.8, 0.95)],
+    "adam_eps": [1e-10],
+    "adam_weight_decay": [0.001],
+}
+AUX_ADAMW_2 = {
+    "embedding_lr": [0.3],
+    "head_lr": [1 / 320],  # also a tied embedding's (classic GPT-2)
+    "scalar_lr": [0.01],
+    "adam_betas": [(0.8, 0.95)],
+    "adam_eps": [1e-10],
+    "adam_weight_decay": [0.0],
+}
+
+
+def solver_aux_adamw(solver, groups):
+    """:func:`aux_adamw` with a solver's ``AUX_ADAMW_*`` parameters."""
+    return aux_adamw(
+        groups,
+        embedding_lr=solver.embedding_lr,
+        head_lr=solver.head_lr,
+        scalar_lr=solver.scalar_lr,
+        betas=solver.adam_betas,
+        eps=solver.adam_eps,
+        weight_decay=solver.adam_weight_decay,
+        device=solver.device,
     )

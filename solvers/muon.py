@@ -1,6 +1,6 @@
 import torch
 
-from benchmark_utils.optim_groups import aux_adamw
+from benchmark_utils.optim_groups import AUX_ADAMW_36, solver_aux_adamw
 from benchmark_utils.trainer import TRACK3_SCHEDULE, TrainerSolver
 
 
@@ -39,12 +39,7 @@ class Solver(TrainerSolver):
         "ns_coefficients": [(2.0, -1.5, 0.5)],
         "ns_steps": [12],
         "adjust_lr_fn": ["original"],  # or "match_rms_adamw"
-        "embedding_lr": [0.7],
-        "head_lr": [0.004],  # also a tied embedding's (classic GPT-2)
-        "scalar_lr": [0.015],
-        "adam_betas": [(0.8, 0.95)],
-        "adam_eps": [1e-10],
-        "adam_weight_decay": [0.001],
+        **AUX_ADAMW_36,  # embedding, head, scalars: #36's aux AdamW
         "train_steps": [3250],
         "init": ["baseline"],
         **TRACK3_SCHEDULE,  # constant, linear to 0 over the last 70%
@@ -61,14 +56,5 @@ class Solver(TrainerSolver):
             ns_steps=self.ns_steps,
             adjust_lr_fn=self.adjust_lr_fn,
         )
-        adam = aux_adamw(
-            groups,
-            embedding_lr=self.embedding_lr,
-            head_lr=self.head_lr,
-            scalar_lr=self.scalar_lr,
-            betas=self.adam_betas,
-            eps=self.adam_eps,
-            weight_decay=self.adam_weight_decay,
-            device=self.device,
-        )
+        adam = solver_aux_adamw(self, groups)
         return [muon, adam]

@@ -1,6 +1,6 @@
 import importlib.util
 
-from benchmark_utils.optim_groups import aux_adamw
+from benchmark_utils.optim_groups import AUX_ADAMW_2, solver_aux_adamw
 from benchmark_utils.shampoo import Shampoo
 from benchmark_utils.trainer import TRACK3_SCHEDULE, TrainerSolver
 
@@ -44,12 +44,7 @@ class Solver(TrainerSolver):
         "inverse_exponent_override": [0.0],  # 0: 1/(2 order), 1/4 here
         "grafting_beta2": [0.95],
         "grafting_epsilon": [1e-10],
-        "embedding_lr": [0.3],
-        "head_lr": [1 / 320],  # also a tied embedding's (classic GPT-2)
-        "scalar_lr": [0.01],
-        "adam_betas": [(0.8, 0.95)],
-        "adam_eps": [1e-10],
-        "adam_weight_decay": [0.0],
+        **AUX_ADAMW_2,  # embedding, head, scalars: #2's aux AdamW
         "train_steps": [4150],
         "init": ["baseline"],
         **TRACK3_SCHEDULE,  # constant, linear to 0 over the last 70%
@@ -89,16 +84,7 @@ class Solver(TrainerSolver):
                 grafting_epsilon=self.grafting_epsilon,
                 **options,
             )
-        aux = aux_adamw(
-            groups,
-            embedding_lr=self.embedding_lr,
-            head_lr=self.head_lr,
-            scalar_lr=self.scalar_lr,
-            betas=self.adam_betas,
-            eps=self.adam_eps,
-            weight_decay=self.adam_weight_decay,
-            device=self.device,
-        )
+        aux = solver_aux_adamw(self, groups)
         return [shampoo, aux]
 
 

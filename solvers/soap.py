@@ -1,6 +1,6 @@
 from pytorch_optimizer import SOAP
 
-from benchmark_utils.optim_groups import aux_adamw
+from benchmark_utils.optim_groups import AUX_ADAMW_36, solver_aux_adamw
 from benchmark_utils.trainer import TRACK3_SCHEDULE, TrainerSolver
 
 
@@ -36,12 +36,7 @@ class Solver(TrainerSolver):
         "weight_decay": [0.01],
         "precondition_frequency": [10],
         "max_precond_dim": [10000],
-        "embedding_lr": [0.7],
-        "head_lr": [0.004],  # also a tied embedding's (classic GPT-2)
-        "scalar_lr": [0.015],
-        "adam_betas": [(0.8, 0.95)],
-        "adam_eps": [1e-10],
-        "adam_weight_decay": [0.001],
+        **AUX_ADAMW_36,  # embedding, head, scalars: #36's aux AdamW
         "train_steps": [3125],
         "init": ["baseline"],
         **TRACK3_SCHEDULE,  # constant, linear to 0 over the last 70%
@@ -58,14 +53,5 @@ class Solver(TrainerSolver):
             precondition_frequency=self.precondition_frequency,
             max_precondition_dim=self.max_precond_dim,
         )
-        aux = aux_adamw(
-            groups,
-            embedding_lr=self.embedding_lr,
-            head_lr=self.head_lr,
-            scalar_lr=self.scalar_lr,
-            betas=self.adam_betas,
-            eps=self.adam_eps,
-            weight_decay=self.adam_weight_decay,
-            device=self.device,
-        )
+        aux = solver_aux_adamw(self, groups)
         return [soap, aux]
