@@ -16,7 +16,7 @@ import math
 import torch
 from benchopt import BaseObjective
 
-from benchmark_utils.evaluation import validation_loss
+from benchmark_utils.evaluation import model_device, validation_loss
 from benchmark_utils.loader import ORDERS, BosIndex, DataExhaustedError, Track3Plan
 from benchmark_utils.models import build_model, make_config
 from benchmark_utils.runtime import resolve_device
@@ -188,18 +188,22 @@ class Objective(BaseObjective):
             "max_steps/train_steps, or set the dataset's repeat_data"
         )
 
-    def evaluate_result(self, model, step, train_loss, train_steps, diverged=False):
+    def evaluate_result(
+        self, model, step, train_loss, train_steps, diverged=False, metrics=None
+    ):
         if diverged:
             val_loss = math.nan  # the weights are not finite: nothing to measure
         else:
-            if self.val_data.device != self.torch_device:
-                self.val_data = self.val_data.to(self.torch_device)
+            # Distributed: this rank's GPU; the windows are split across ranks.
+            device = model_device(model, self.torch_device)
+            if self.val_data.device != device:
+                self.val_data = self.val_data.to(device)
             val_loss = validation_loss(
                 model,
                 self.val_data,
                 self.seq_len,
-                self.micro_batch_size,
-                self.torch_device,
+                self._eval_batch_size(metrics),
+                device,
             )
         floor = self.source.floor
         return dict(
@@ -216,7 +220,15 @@ class Objective(BaseObjective):
             if math.isfinite(self.target_loss)
             else math.nan,
             diverged=float(bool(diverged)),
+            # Throughput (benchmark_utils/metrics.py): tokens_per_second,
+            # train_flops, mfu, peak_memory_gib, world_size, ...
+            **{name: float(value) for name, value in (metrics or {}).items()},
         )
+
+    def _eval_batch_size(self, metrics):
+        if self.micro_batch_size != "auto":
+            return self.micro_batch_size
+        return int((metrics or {}).get("micro_batch_size", 1))
 
     def get_one_result(self):
         model = build_model(self.model_config, seed=0).to(self.torch_device)
