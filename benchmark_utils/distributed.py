@@ -161,7 +161,8 @@ def init_from_submitit():
     from submitit.helpers import TorchDistributedEnvironment
 
     # Keep CUDA_VISIBLE_DEVICES: the device is chosen from LOCAL_RANK.
-    TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
+    # overwrite: a MASTER_PORT set by the user is the one submitit reads.
+    TorchDistributedEnvironment().export(set_cuda_visible_devices=False, overwrite=True)
     return init("spmd")
 
 
