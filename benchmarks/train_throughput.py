@@ -5,7 +5,8 @@ Runs the real trainer (loader, accumulation, DDP gradient sum, Muon's split
 step, compile on CUDA) on random tokens, under torchrun for each rank count,
 and prints one row per (ranks, solver). Not a test: it prints figures.
 
-    python benchmarks/train_throughput.py --ranks 1 2 --solvers adamw muon  # CPU
+    OMP_NUM_THREADS=1 python benchmarks/train_throughput.py --ranks 1 2 \
+        --solvers adamw muon shampoo --steps 4                          # CPU
     python benchmarks/train_throughput.py --model track3 --seq-len 1024 \
         --batch-tokens 524288 --micro-batch-size 64 --ranks 1 2 4 8 \
         --solvers muon adamw shampoo --steps 20                          # 8 GPUs
@@ -36,10 +37,12 @@ sys.path.insert(0, str(ROOT))
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="track3-tiny")
-    parser.add_argument("--vocab", type=int, default=50257)
-    parser.add_argument("--seq-len", type=int, default=128)
-    parser.add_argument("--batch-tokens", type=int, default=8192)
-    parser.add_argument("--micro-batch-size", default="16")
+    parser.add_argument(
+        "--vocab", type=int, default=None, help="default: 50257 (GPT-2), 1024 on CPU"
+    )
+    parser.add_argument("--seq-len", type=int, default=64)
+    parser.add_argument("--batch-tokens", type=int, default=2048)
+    parser.add_argument("--micro-batch-size", default="8")
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--warmup-steps", type=int, default=3)
     parser.add_argument("--device", default="auto")
@@ -47,7 +50,13 @@ def parse_args(argv=None):
     parser.add_argument("--ranks", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--solvers", nargs="+", default=["adamw", "muon"])
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.vocab is None:
+        import torch
+
+        cpu = args.device == "cpu" or not torch.cuda.is_available()
+        args.vocab = 1024 if cpu else 50257
+    return args
 
 
 def _timed(device, fn):
