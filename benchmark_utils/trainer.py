@@ -608,6 +608,8 @@ class TrainerSolver(BaseSolver):
     def _record_status(self, status, message=""):
         """Leave a trace of how the run ended beside benchopt's results
         (benchopt drops crashed runs from its parquet)."""
+        if not getattr(self, "dist", distributed.SINGLE).is_leader:
+            return  # distributed: rank 0 alone writes files
         try:
             folder = self.get_run_output_path()
         except Exception:  # benchopt test, or no output folder: nothing to do
