@@ -17,7 +17,8 @@ import math
 import torch
 from benchopt import BaseObjective
 
-from benchmark_utils.evaluation import validation_loss
+from benchmark_utils import distributed
+from benchmark_utils.evaluation import model_device, validation_loss
 from benchmark_utils.hellaswag import (
     evaluate_hellaswag,
     load_hellaswag,
@@ -100,7 +101,7 @@ class Objective(BaseObjective):
         check_problem(
             self.seq_len,
             self.batch_tokens,
-            self.micro_batch_size,
+            1 if self.micro_batch_size == "auto" else self.micro_batch_size,
             self.max_steps,
             self.val_tokens,
             train_steps=self.train_steps,
@@ -237,18 +238,22 @@ class Objective(BaseObjective):
             "max_steps/train_steps, or set the dataset's repeat_data"
         )
 
-    def evaluate_result(self, model, step, train_loss, train_steps, diverged=False):
+    def evaluate_result(
+        self, model, step, train_loss, train_steps, diverged=False, metrics=None
+    ):
+        # Distributed: this rank's GPU; the windows are split across ranks.
+        device = model_device(model, self.torch_device)
         if diverged:
             val_loss = math.nan  # the weights are not finite: nothing to measure
         else:
-            if self.val_data.device != self.torch_device:
-                self.val_data = self.val_data.to(self.torch_device)
+            if self.val_data.device != device:
+                self.val_data = self.val_data.to(device)
             val_loss = validation_loss(
                 model,
                 self.val_data,
                 self.seq_len,
-                self.micro_batch_size,
-                self.torch_device,
+                self._eval_batch_size(metrics),
+                device,
             )
         floor = self.source.floor
         result = dict(
@@ -265,15 +270,26 @@ class Objective(BaseObjective):
             if math.isfinite(self.target_loss)
             else math.nan,
             diverged=float(bool(diverged)),
+            # Throughput (benchmark_utils/metrics.py): tokens_per_second,
+            # train_flops, mfu, peak_memory_gib, world_size, ...
+            **{name: float(value) for name, value in (metrics or {}).items()},
         )
+        ctx = distributed.current()
         if self.hellaswag_examples is not None:
             result["hellaswag"] = (
                 evaluate_hellaswag(
-                    model, self.hellaswag_examples, "gpt2", self.torch_device
+                    model,
+                    self.hellaswag_examples,
+                    "gpt2",
+                    device,
+                    rank=ctx.rank,
+                    world_size=ctx.world_size,
                 )
                 if step >= train_steps and not diverged
                 else math.nan
             )
+        if not ctx.is_leader:
+            return result  # rank 0 alone reports and logs
         self.tracking.log(
             result,
             step,
@@ -284,6 +300,11 @@ class Objective(BaseObjective):
 
     def save_final_results(self, **result):
         self.tracking.finish()  # the run's Weights & Biases run, if any
+
+    def _eval_batch_size(self, metrics):
+        if self.micro_batch_size != "auto":
+            return self.micro_batch_size
+        return int((metrics or {}).get("micro_batch_size", 1))
 
     def get_one_result(self):
         model = build_model(self.model_config, seed=0).to(self.torch_device)

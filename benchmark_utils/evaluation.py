@@ -4,6 +4,8 @@ import math
 
 import torch
 
+from . import distributed
+
 # Track 3: evaluate every ``every`` steps while step / N < 0.9, then every
 # ``every_final`` steps, and at N (and at step 0).
 FINAL_PHASE = 0.9
@@ -32,7 +34,9 @@ def validation_loss(model, tokens, seq_len, batch_size, device):
     ``tokens`` (int64, length ``n * seq_len + 1``) covers the validation
     budget; the model is put in eval mode and restored to its mode after.
     As in Track 3, the summed loss of every micro-batch is added up and
-    divided by the number of validation tokens once.
+    divided by the number of validation tokens once. Distributed, each rank
+    sums a contiguous share of the windows and the sums are all-reduced:
+    every rank returns the same value.
     """
     n_windows = (len(tokens) - 1) // seq_len
     if n_windows < 1:
@@ -42,9 +46,11 @@ def validation_loss(model, tokens, seq_len, batch_size, device):
     was_training = model.training
     model.eval()
     total = torch.zeros((), dtype=torch.float64, device=device)
+    ctx = distributed.current()
+    start, stop = distributed.share(n_windows, ctx)
     try:
-        for first in range(0, n_windows, batch_size):
-            n = min(batch_size, n_windows - first)
+        for first in range(start, stop, batch_size):
+            n = min(batch_size, stop - first)
             chunk = tokens[first * seq_len : (first + n) * seq_len + 1]
             chunk = chunk.to(device, non_blocking=True)
             x = chunk[:-1].view(n, seq_len)
@@ -52,5 +58,13 @@ def validation_loss(model, tokens, seq_len, batch_size, device):
             total += model(x, y).double()
     finally:
         model.train(was_training)
+    distributed.all_reduce(total, ctx)
     value = (total / (n_windows * seq_len)).item()
     return value if math.isfinite(value) else float("nan")
+
+
+def model_device(model, default):
+    """The device ``model`` lives on (one GPU per rank when distributed)."""
+    for p in model.parameters():
+        return p.device
+    return default

@@ -14,14 +14,18 @@ evaluated at step 0, every ``eval_every`` steps while step / N < 0.9, every
 validation loss unless the objective asks for it (``stop_at_target``).
 """
 
+import contextlib
 import math
+import os
 import sys
+import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from benchopt import BaseSolver
 
+from . import distributed, metrics
 from .evaluation import next_evaluation
 from .loader import BatchLoader
 from .models import build_model
@@ -60,6 +64,9 @@ class TrainingProblem:
     tf32: bool = False  # a hardware option Track 3 does not use
 
     def grad_accum_steps(self, world_size=1):
+        if self.micro_batch_size == "auto":  # resolved by the trainer's probe
+            self.sequences_per_rank(world_size)
+            return None
         tokens_per_micro = self.micro_batch_size * self.seq_len * world_size
         if self.batch_tokens % tokens_per_micro:
             raise ValueError(
@@ -71,6 +78,15 @@ class TrainingProblem:
                 "global batch is part of the problem and does not change."
             )
         return self.batch_tokens // tokens_per_micro
+
+    def sequences_per_rank(self, world_size=1):
+        if self.batch_tokens % (self.seq_len * world_size):
+            raise ValueError(
+                f"the global batch of {self.batch_tokens} tokens is not a "
+                f"whole number of sequences of {self.seq_len} tokens on each "
+                f"of {world_size} ranks"
+            )
+        return self.batch_tokens // (self.seq_len * world_size)
 
 
 # The GPT-2 / llm.c recipe's schedule (warmup ~250 of 6000 steps, cosine
@@ -204,32 +220,47 @@ class TrainerSolver(BaseSolver):
         self.n_steps = self._resolve_train_steps(problem)
         self.eval_every = problem.eval_every
         self.eval_every_final = problem.eval_every_final
-        self.device = resolve_device(problem.device)
+        # Distributed (benchmark_utils/distributed.py): join the ranks if
+        # launched on several, take rank 0's problem, one device per rank.
+        self.dist, problem = distributed.setup_run(self, problem)
+        self.problem = problem
+        self.device = self.dist.device_for(resolve_device(problem.device))
         configure_backends(self.device, tf32=problem.tf32)
         if self.device.type == "cpu":
             keep_freed_memory()
-        self.grad_accum = problem.grad_accum_steps()
+        if problem.micro_batch_size == "auto":
+            problem = self.problem = replace(
+                problem, micro_batch_size=self._probe_micro_batch()
+            )
+        self.grad_accum = problem.grad_accum_steps(self.dist.world_size)
         self.grad_scale = problem.model_config.grad_scale(problem.batch_tokens)
         warmup = self.recipe["warmup"]
         self.warmup_steps = int(warmup) if warmup >= 1 else round(warmup * self.n_steps)
         self.compiled = bool(problem.compile) and self.device.type == "cuda"
-        self._start_run()
-        if self.compiled:
-            self._warm_up_compilation()
+        self._peak_tflops = metrics.peak_tflops(self.device)
+        try:
+            self._start_run()
+            if self.compiled:
+                self._warm_up_compilation()
+        except Exception as error:
+            if self.dist.mode == "launcher":  # the ranks cannot stay in step
+                distributed.fatal(self.dist, f"[{self.name}] set_objective", error)
+            raise
 
     def run(self, callback):
         try:
             while True:
-                if self._evaluates_next(callback):
-                    # The callback does not synchronise: without this, queued
-                    # GPU work would be timed as evaluation.
-                    synchronize(self.device)
-                if not callback() or self.step >= self.n_steps or self.diverged:
+                if not self._consult(callback):
+                    break
+                if self.step >= self.n_steps or self.diverged:
                     break
                 self._train_step()
             synchronize(self.device)
+            self._dump_state()
         except Exception as error:
             self._record_status("error", f"{type(error).__name__}: {error}")
+            if self.dist.mode == "launcher":  # the ranks cannot stay in step
+                distributed.fatal(self.dist, f"[{self.name}] run", error)
             print(
                 f"\n[{self.name}] the run failed at step {self.step} of "
                 f"{self.n_steps}: {type(error).__name__}: {error}\n"
@@ -240,21 +271,35 @@ class TrainerSolver(BaseSolver):
                 flush=True,
             )
             raise
+        if not self.dist.is_leader and callback is not None:
+            _settle_callback(callback, self)
         self._record_status("diverged" if self.diverged else "done")
 
     def get_result(self):
         if not self._in_evaluation:
             self.before_evaluation()
             self._in_evaluation = True
+        if self._resume_time is not None:  # training time only
+            self._train_time += time.perf_counter() - self._resume_time
+            self._resume_time = None
         if self._result_step != self.step:
-            self._train_loss = (
-                (self._loss_sum / self._loss_tokens).item()
-                if self._loss_tokens
-                else float("nan")
+            # Summed over every rank's tokens: the global training loss.
+            totals = torch.stack(
+                [
+                    self._loss_sum.double(),
+                    torch.tensor(
+                        float(self._loss_tokens),
+                        dtype=torch.float64,
+                        device=self.device,
+                    ),
+                ]
             )
+            loss_sum, loss_tokens = distributed.all_reduce(totals, self.dist).tolist()
+            self._train_loss = loss_sum / loss_tokens if loss_tokens else float("nan")
             self._loss_sum.zero_()
             self._loss_tokens = 0
             self._result_step = self.step
+            self._metrics = self._throughput_metrics()
             if self.step > 0 and not math.isfinite(self._train_loss):
                 self._report_divergence()
         return dict(
@@ -263,6 +308,7 @@ class TrainerSolver(BaseSolver):
             train_loss=self._train_loss,
             train_steps=self.n_steps,
             diverged=self.diverged,
+            metrics=dict(self._metrics),
         )
 
     # -- internals --------------------------------------------------------
@@ -320,12 +366,28 @@ class TrainerSolver(BaseSolver):
             problem.model_config, problem.init_seed, init=self.recipe["init"]
         )
         self.model.to(self.device)
-        self.train_model = torch.compile(self.model) if self.compiled else self.model
-        self.eval_model = self.train_model
+        if self.dist.active:
+            # Gradients summed across ranks once per step (DDP, SUM hook);
+            # evaluation uses the bare model (no gradient hooks).
+            self.ddp_model = distributed.wrap_model(self.model, self.dist, self.device)
+            self.train_model = (
+                torch.compile(self.ddp_model) if self.compiled else self.ddp_model
+            )
+            self.eval_model = torch.compile(self.model) if self.compiled else self.model
+        else:
+            self.ddp_model = None
+            self.train_model = (
+                torch.compile(self.model) if self.compiled else self.model
+            )
+            self.eval_model = self.train_model
         self.optimizers = check_optimizers(
             self.build_optimizers(self.model.parameter_groups()),
             self.model,
             self.name,
+        )
+        # Muon-like optimizers split their step across ranks.
+        self._optimizer_steps = distributed.optimizer_steps(
+            self.optimizers, self.dist, self.device
         )
         self._base_lrs = [
             [group["lr"] for group in opt.param_groups] for opt in self.optimizers
@@ -339,8 +401,19 @@ class TrainerSolver(BaseSolver):
             order=problem.data_order,
             batch_tokens=problem.batch_tokens,
             bos_token=problem.bos_token,
+            rank=self.dist.rank,
+            world_size=self.dist.world_size,
         )
         self.step = 0
+        self._train_time = 0.0
+        self._resume_time = None
+        self._metrics = {}
+        self._last_grads = None
+        self._flops_per_token = metrics.flops_per_token(
+            self.model, problem.model_config, problem.seq_len
+        )
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
         self.diverged = False
         self._loss_sum = torch.zeros((), device=self.device)
         self._loss_tokens = 0
@@ -361,6 +434,141 @@ class TrainerSolver(BaseSolver):
         self.eval_model.train()
         synchronize(self.device)
         self._start_run()
+
+    def _consult(self, callback):
+        """Call benchopt's callback (rank 0) and return whether to go on.
+
+        Distributed: rank 0 says whether its callback evaluates now (the other
+        ranks then evaluate with it: the evaluation is split across ranks) and
+        whether to continue; every rank takes rank 0's decision."""
+        if not self.dist.active:
+            if self._evaluates_next(callback):
+                # The callback does not synchronise: without this, queued
+                # GPU work would be timed as evaluation.
+                synchronize(self.device)
+            return callback()
+        if self.dist.is_leader:
+            if self._evaluates_next(callback):
+                synchronize(self.device)
+                self.dist.broadcast_flags(1, 0)
+                keep = bool(callback())
+                self.dist.broadcast_flags(int(keep))
+                return keep
+            keep = bool(callback())
+            self.dist.broadcast_flags(0, int(keep))
+            return keep
+        evaluate, keep = self.dist.broadcast_flags(0, 0)
+        if evaluate:
+            synchronize(self.device)
+            self._evaluate_with_leader()
+            (keep,) = self.dist.broadcast_flags(0)
+        return bool(keep)
+
+    def _evaluate_with_leader(self):
+        """Ranks > 0: the evaluation rank 0's callback makes, the same calls
+        (and so the same collectives) through the same objective."""
+        result = self.get_result()
+        objective = getattr(self, "_objective", None)
+        if objective is not None:
+            objective.evaluate_result(**result)
+
+    def _throughput_metrics(self):
+        """Throughput columns (benchmark_utils/metrics.py)."""
+        problem = self.problem
+        values = metrics.throughput(
+            self.step,
+            problem.batch_tokens,
+            self._train_time,
+            self._flops_per_token,
+            self._peak_tflops,
+            self.dist.world_size,
+        )
+        memory = torch.tensor(metrics.peak_memory_gib(self.device))
+        if self.device.type == "cuda":
+            memory = distributed.all_reduce(
+                memory.to(self.device), self.dist, op=torch.distributed.ReduceOp.MAX
+            ).cpu()
+        values.update(
+            peak_memory_gib=float(memory),
+            world_size=float(self.dist.world_size),
+            micro_batch_size=float(problem.micro_batch_size),
+        )
+        return values
+
+    def _probe_micro_batch(self):
+        """``micro_batch_size="auto"``: the largest power of two dividing this
+        rank's sequences per step whose training step (forward, backward,
+        optimizer step, on a throwaway model) fits in memory; the same on
+        every rank (the smallest rank's). The global batch never changes. On
+        CPU, at most Track 3's 64 sequences."""
+        problem = self.problem
+        per_rank = problem.sequences_per_rank(self.dist.world_size)
+        cap = per_rank if self.device.type == "cuda" else min(per_rank, 64)
+        size = 1
+        while size * 2 <= cap and per_rank % (size * 2) == 0:
+            size *= 2
+        chosen = 0
+        while size >= 1:
+            if self._fits(size):
+                chosen = size
+                break
+            size //= 2
+        if self.dist.active:
+            agreed = torch.tensor([chosen if chosen else -1])
+            minimum = torch.distributed.ReduceOp.MIN
+            chosen = int(distributed.all_reduce(agreed, self.dist, minimum))
+        if chosen < 1:
+            raise RuntimeError(
+                f"micro_batch_size='auto': not even one sequence of seq_len="
+                f"{problem.seq_len} fits in the memory of {self.device} (a "
+                "forward, backward and optimizer step of the model): use a "
+                "GPU with more memory or more GPUs"
+            )
+        print(
+            f"[{self.name}] micro_batch_size='auto': {chosen} sequences per "
+            f"micro-batch ({per_rank // chosen} per step and rank)",
+            file=sys.stderr,
+            flush=True,
+        )
+        return chosen
+
+    def _fits(self, size):
+        problem = self.problem
+        model = optimizers = loss = None
+        try:
+            model = build_model(problem.model_config, problem.init_seed).to(self.device)
+            optimizers = check_optimizers(
+                self.build_optimizers(model.parameter_groups()), model, self.name
+            )
+            vocab = problem.model_config.vocab_size
+            x = torch.randint(0, vocab, (size, problem.seq_len), device=self.device)
+            loss = model(x, x)
+            (loss * problem.model_config.grad_scale(problem.batch_tokens)).backward()
+            for opt in optimizers:
+                opt.step()
+            synchronize(self.device)
+            return True
+        except torch.OutOfMemoryError:
+            return False
+        finally:
+            del model, optimizers, loss
+            if self.device.type == "cuda":
+                torch.cuda.empty_cache()
+
+    def _dump_state(self):
+        """Test hook (``NANOGPT_DIST_DUMP``): save this rank's weights and
+        last gradients."""
+        folder = os.environ.get(distributed.ENV_DUMP)
+        if not folder:
+            return
+        state = dict(
+            params={
+                n: p.detach().float().cpu() for n, p in self.model.named_parameters()
+            },
+            grads=self._last_grads,
+            step=self.step,
+        )
+        torch.save(state, os.path.join(folder, f"{self.name}_rank{self.dist.rank}.pt"))
 
     def _evaluates_next(self, callback):
         next_stop = getattr(callback, "next_stopval", None)
@@ -384,20 +592,33 @@ class TrainerSolver(BaseSolver):
         if self._in_evaluation:
             self.after_evaluation()
             self._in_evaluation = False
+        if self._resume_time is None:
+            self._resume_time = time.perf_counter()
+        distributed.maybe_inject_fault(self.dist.rank, self.step)
         self._set_learning_rates()
         try:
-            for _ in range(self.grad_accum):
+            for micro in range(self.grad_accum):
                 x, y = self.loader.next_batch()
-                loss = self.train_model(x, y)  # summed over the micro-batch
-                (loss * self.grad_scale).backward()
+                # Distributed: no communication until the last micro-batch,
+                # whose backward sums the gradients across ranks (DDP).
+                last = micro == self.grad_accum - 1
+                with self._no_sync(not last):
+                    loss = self.train_model(x, y)  # summed over the micro-batch
+                    (loss * self.grad_scale).backward()
                 self._loss_sum += loss.detach()
                 self._loss_tokens += y.numel()
             if self.recipe["grad_clip"] > 0:
                 torch.nn.utils.clip_grad_norm_(
                     self.model.parameters(), self.recipe["grad_clip"]
                 )
-            for opt in self.optimizers:
-                opt.step()
+            if os.environ.get(distributed.ENV_DUMP):
+                self._last_grads = {
+                    n: p.grad.detach().float().cpu()
+                    for n, p in self.model.named_parameters()
+                    if p.grad is not None
+                }
+            for step in self._optimizer_steps:
+                step()
         except torch.OutOfMemoryError as error:
             raise RuntimeError(
                 f"out of GPU memory with micro_batch_size="
@@ -410,6 +631,11 @@ class TrainerSolver(BaseSolver):
         # nothing may rely on gradients after the step.
         self.model.zero_grad(set_to_none=True)
         self.step += 1
+
+    def _no_sync(self, skip):
+        if skip and self.ddp_model is not None:
+            return self.ddp_model.no_sync()
+        return contextlib.nullcontext()
 
     def _report_divergence(self):
         self.diverged = True
@@ -426,6 +652,8 @@ class TrainerSolver(BaseSolver):
     def _record_status(self, status, message=""):
         """Leave a trace of how the run ended beside benchopt's results
         (benchopt drops crashed runs from its parquet)."""
+        if not getattr(self, "dist", distributed.SINGLE).is_leader:
+            return  # distributed: rank 0 alone writes files
         context = getattr(self, "_run_context", None)
         folder = run_status_folder(context)
         if folder is None:  # benchopt test, or no output folder: nothing to do
@@ -441,3 +669,21 @@ class TrainerSolver(BaseSolver):
             )
         except OSError:
             traceback.print_exc()
+
+
+def _settle_callback(callback, solver):
+    """Ranks > 0 of a SLURM job run benchopt's loop with their own callback,
+    which rank 0's decisions replace: leave it in a finished state so that
+    benchopt's bookkeeping after ``run`` does not evaluate again (its result
+    is discarded: the job's result is task 0's)."""
+    if hasattr(callback, "status"):
+        callback.status = "done"
+        callback._last_result = dict(  # no collective: rank 0 is done
+            model=solver.eval_model,
+            step=solver.step,
+            train_loss=solver._train_loss,
+            train_steps=solver.n_steps,
+            diverged=solver.diverged,
+            metrics=dict(solver._metrics),
+        )
+        callback._last_it_log = getattr(callback, "it", 0) - 1

@@ -1,77 +1,153 @@
-"""Training throughput of the shared loop: tokens/s, ms per optimizer step and
-(on CUDA) model FLOPs utilisation.
+"""Training throughput of the shared loop on 1..W ranks: tokens/s, MFU and a
+step-time breakdown, for each solver.
 
-Runs the real trainer (loader, accumulation, autocast, compile, AdamW) on
-random tokens, so it measures the benchmark's own overhead, not a toy loop.
+Runs the real trainer (loader, accumulation, DDP gradient sum, Muon's split
+step, compile on CUDA) on random tokens, under torchrun for each rank count,
+and prints one row per (ranks, solver). Not a test: it prints figures.
 
-    python benchmarks/train_throughput.py --model tiny --seq-len 128 \
-        --batch-tokens 4096 --micro-batch-size 32 --steps 20        # CPU
-    python benchmarks/train_throughput.py --model gpt2-124m \
-        --micro-batch-size 32 --steps 20 --peak-tflops 989           # H100
+    OMP_NUM_THREADS=1 python benchmarks/train_throughput.py --ranks 1 2 \
+        --solvers adamw muon shampoo --steps 4                          # CPU
+    python benchmarks/train_throughput.py --model track3 --seq-len 1024 \
+        --batch-tokens 524288 --micro-batch-size 64 --ranks 1 2 4 8 \
+        --solvers muon adamw shampoo --steps 20                          # 8 GPUs
+
+Columns: ms per step (plain training step, no extra synchronisation),
+tokens/s, MFU (NaN on CPU or an unknown GPU; NANOGPT_PEAK_TFLOPS sets the
+peak), then the breakdown of an instrumented step (synchronised between
+phases): data (loader), fwd+bwd (forward and backward of every micro-batch;
+the last backward includes DDP's gradient sum, overlapped with it), optim
+(optimizer steps, Muon's all-gather included), and reduce: a standalone
+all-reduce of the step's gradient bytes, i.e. what the gradient sum would
+cost if it were not overlapped (0 on one rank).
 """
 
 import argparse
+import json
+import os
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmark_utils.components import make_solver  # noqa: E402
-from benchmark_utils.models import make_config  # noqa: E402
-from benchmark_utils.runtime import synchronize  # noqa: E402
-from benchmark_utils.shards import write_shard  # noqa: E402
-from benchmark_utils.trainer import TrainingProblem  # noqa: E402
 
-
-def flops_per_token(config, seq_len, n_params):
-    """6N for the matmuls' forward and backward plus the attention scores
-    (PaLM appendix B estimate)."""
-    return 6 * n_params + 12 * config.n_layer * config.n_embd * seq_len
-
-
-def main():
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="track3-tiny")
-    parser.add_argument("--seq-len", type=int, default=128)
-    parser.add_argument("--batch-tokens", type=int, default=4096)
-    parser.add_argument("--micro-batch-size", type=int, default=32)
-    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument(
+        "--vocab", type=int, default=None, help="default: 50257 (GPT-2), 1024 on CPU"
+    )
+    parser.add_argument("--seq-len", type=int, default=64)
+    parser.add_argument("--batch-tokens", type=int, default=2048)
+    parser.add_argument("--micro-batch-size", default="8")
+    parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--warmup-steps", type=int, default=3)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--no-compile", action="store_true")
-    parser.add_argument(
-        "--peak-tflops",
-        type=float,
-        default=None,
-        help="the GPU's dense bf16 peak, for MFU",
-    )
-    args = parser.parse_args()
+    parser.add_argument("--ranks", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--solvers", nargs="+", default=["adamw", "muon"])
+    parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.vocab is None:
+        import torch
 
-    vocab = 50257
-    config = make_config(args.model, vocab, args.seq_len)
-    n_steps = args.steps + args.warmup_steps
-    with tempfile.TemporaryDirectory() as tmp:
-        n_tokens = n_steps * args.batch_tokens + 1
-        tokens = np.random.default_rng(0).integers(0, vocab, n_tokens)
-        shard = write_shard(Path(tmp) / "random_train_000001.bin", tokens)
+        cpu = args.device == "cpu" or not torch.cuda.is_available()
+        args.vocab = 1024 if cpu else 50257
+    return args
+
+
+def _timed(device, fn):
+    from benchmark_utils.runtime import synchronize
+
+    synchronize(device)
+    start = time.perf_counter()
+    out = fn()
+    synchronize(device)
+    return time.perf_counter() - start, out
+
+
+def instrumented_step(solver, phases):
+    """One training step of ``solver`` (the trainer's ``_train_step``, split
+    into synchronised phases)."""
+    device = solver.device
+    solver._set_learning_rates()
+    for micro in range(solver.grad_accum):
+        dt, (x, y) = _timed(device, solver.loader.next_batch)
+        phases["data"] += dt
+
+        def fwd_bwd(x=x, y=y, skip_sync=micro < solver.grad_accum - 1):
+            with solver._no_sync(skip_sync):
+                loss = solver.train_model(x, y)
+                (loss * solver.grad_scale).backward()
+
+        phases["fwd_bwd"] += _timed(device, fwd_bwd)[0]
+
+    def optim():
+        for step in solver._optimizer_steps:
+            step()
+
+    phases["optim"] += _timed(device, optim)[0]
+    solver.model.zero_grad(set_to_none=True)
+    solver.step += 1
+
+
+def standalone_reduce(solver, repeats):
+    """Seconds of one all-reduce of the step's gradient bytes."""
+    import torch
+
+    from benchmark_utils import distributed
+
+    ctx = solver.dist
+    if not ctx.active:
+        return 0.0
+    numel = {}
+    for p in solver.model.parameters():
+        numel[p.dtype] = numel.get(p.dtype, 0) + p.numel()
+    buffers = [torch.zeros(n, dtype=d, device=solver.device) for d, n in numel.items()]
+    total = 0.0
+    for _ in range(repeats + 1):
+        dt, _ = _timed(
+            solver.device,
+            lambda: [distributed.all_reduce(b, ctx) for b in buffers],
+        )
+        total += dt
+    return (total - dt) / repeats if repeats > 1 else dt
+
+
+def child(args):
+    import torch
+
+    from benchmark_utils import distributed
+    from benchmark_utils.components import make_solver
+    from benchmark_utils.metrics import peak_memory_gib, peak_tflops
+    from benchmark_utils.models import make_config
+    from benchmark_utils.runtime import synchronize
+    from benchmark_utils.trainer import TrainingProblem
+
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
+    ctx = distributed.init("spmd")
+    config = make_config(args.model, args.vocab, args.seq_len, _dtype(args))
+    total = 2 * args.steps + args.warmup_steps + 1
+    rows = []
+    for name in args.solvers:
+        mbs = args.micro_batch_size
         problem = TrainingProblem(
             model_config=config,
             init_seed=0,
-            train_files=(shard,),
+            train_files=(args.child,),
             seq_len=args.seq_len,
             batch_tokens=args.batch_tokens,
-            micro_batch_size=args.micro_batch_size,
-            max_steps=n_steps,
-            eval_every=n_steps,
+            micro_batch_size=mbs if mbs == "auto" else int(mbs),
+            max_steps=total,
+            train_steps=total,
+            eval_every=total,
             device=args.device,
             compile=not args.no_compile,
         )
-        solver = make_solver("adamw")
+        solver = make_solver(name)
         solver.set_objective(problem)
         for _ in range(args.warmup_steps):
             solver._train_step()
@@ -80,25 +156,90 @@ def main():
         for _ in range(args.steps):
             solver._train_step()
         synchronize(solver.device)
-        elapsed = time.perf_counter() - start
+        step_s = (time.perf_counter() - start) / args.steps
+        phases = dict(data=0.0, fwd_bwd=0.0, optim=0.0)
+        for _ in range(args.steps):
+            instrumented_step(solver, phases)
+        reduce_s = standalone_reduce(solver, 5)
+        flops = solver._flops_per_token * args.batch_tokens / step_s
+        peak = peak_tflops(solver.device)
+        rows.append(
+            dict(
+                ranks=ctx.world_size,
+                solver=name,
+                micro_batch=solver.problem.micro_batch_size,
+                ms_step=1000 * step_s,
+                tokens_s=args.batch_tokens / step_s,
+                mfu=flops / (ctx.world_size * peak * 1e12),
+                **{k: 1000 * v / args.steps for k, v in phases.items()},
+                reduce=1000 * reduce_s,
+                mem_gib=peak_memory_gib(solver.device),
+                device=str(solver.device),
+                params=solver.model.num_parameters(),
+            )
+        )
+    if ctx.is_leader:
+        for row in rows:
+            print("ROW " + json.dumps(row), flush=True)
+    distributed.shutdown()
 
-    n_params = solver.model.num_parameters()
-    tokens_per_s = args.steps * args.batch_tokens / elapsed
-    print(
-        f"device {solver.device}, model {args.model} ({n_params:,} "
-        f"parameters), seq_len {args.seq_len}, global batch "
-        f"{args.batch_tokens} tokens = {solver.grad_accum} x "
-        f"{args.micro_batch_size} sequences, compile {solver.compiled}"
+
+def _dtype(args):
+    import torch
+
+    cuda = args.device == "cuda" or (
+        args.device == "auto" and torch.cuda.is_available()
     )
+    return "bfloat16" if cuda and args.model.startswith("track3") else "float32"
+
+
+def main():
+    args = parse_args()
+    if args.child:
+        return child(args)
+    import numpy as np
+
+    from benchmark_utils.shards import write_shard
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        n_tokens = (2 * args.steps + args.warmup_steps + 2) * args.batch_tokens
+        tokens = np.random.default_rng(0).integers(0, args.vocab, n_tokens + 1)
+        shard = write_shard(Path(tmp) / "random_train_000001.bin", tokens)
+        for ranks in args.ranks:
+            cmd = [
+                sys.executable, "-m", "torch.distributed.run", "--standalone",
+                "--nproc-per-node", str(ranks), __file__, *sys.argv[1:],
+                "--child", str(shard),
+            ]  # fmt: skip
+            env = dict(os.environ)
+            env.setdefault("OMP_NUM_THREADS", "1")
+            proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+            if proc.returncode:
+                sys.exit(f"{ranks} ranks failed:\n{proc.stderr[-4000:]}")
+            rows += [
+                json.loads(line[4:])
+                for line in proc.stdout.splitlines()
+                if line.startswith("ROW ")
+            ]
+    first = rows[0]
     print(
-        f"{1000 * elapsed / args.steps:.1f} ms per optimizer step, "
-        f"{tokens_per_s:,.0f} tokens/s"
+        f"model {args.model} ({first['params']:,} parameters), seq_len "
+        f"{args.seq_len}, global batch {args.batch_tokens} tokens, device "
+        f"{first['device']}, compile {not args.no_compile}"
     )
-    if args.peak_tflops:
-        achieved = tokens_per_s * flops_per_token(config, args.seq_len, n_params)
+    header = (
+        f"{'ranks':>5} {'solver':<10} {'mbs':>4} {'ms/step':>9} {'tokens/s':>10} "
+        f"{'MFU':>6} | {'data':>7} {'fwd+bwd':>8} {'optim':>7} {'reduce':>7} ms"
+        f" {'mem GiB':>8}"
+    )
+    print(header)
+    for r in rows:
         print(
-            f"MFU {100 * achieved / (args.peak_tflops * 1e12):.1f}% of "
-            f"{args.peak_tflops} TFLOP/s"
+            f"{r['ranks']:>5} {r['solver']:<10} {r['micro_batch']:>4} "
+            f"{r['ms_step']:>9.1f} {r['tokens_s']:>10,.0f} {r['mfu']:>6.1%} | "
+            f"{r['data']:>7.1f} {r['fwd_bwd']:>8.1f} {r['optim']:>7.1f} "
+            f"{r['reduce']:>7.1f}    {r['mem_gib']:>8.2f}"
         )
 
 

@@ -1,0 +1,391 @@
+"""Data-parallel training on torch.distributed (one process per GPU).
+
+Semantics (modded-nanogpt Track 3): every rank builds the same model from the
+run's seed, reads only its share of every step (``BatchLoader(rank=,
+world_size=)``), accumulates its micro-batches without communicating, and the
+gradients are summed across ranks ONCE per step (DDP's bucketed all-reduce
+with a SUM hook, overlapped with the backward of the last micro-batch). The
+optimizers then see the gradient one process would see with the same global
+batch. Muon-like optimizers (``torch.optim.Muon``, or any optimizer with the
+attribute ``shard_across_ranks = True``) are split: each rank updates its
+share of the matrices and the new values are all-gathered (:class:`ShardedStep`);
+every other optimizer runs the same step on every rank.
+
+Two ways in:
+
+* ``launcher``: ``torchrun ... -m benchmark_utils.launch -- benchopt run ...``.
+  Rank 0 runs benchopt; ranks > 0 run :func:`worker_loop`: for each run,
+  rank 0's ``TrainerSolver.set_objective`` sends them the solver, objective,
+  dataset and problem, and they run the same ``TrainerSolver`` loop, following
+  rank 0's evaluate/stop decisions.
+* ``spmd``: every process runs the same code (a multi-task SLURM job from
+  benchopt's submitit backend, or a script such as the throughput
+  benchmark). Each rank has its own solver; rank 0's decisions are broadcast.
+
+Environment: RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT (torchrun
+or submitit set them); ``NANOGPT_DIST_TIMEOUT`` (seconds, default 600): the
+timeout of every collective in a run, so a dead rank ends the run on every
+rank in bounded time; ``NANOGPT_DIST_IDLE_TIMEOUT`` (default 24 h): how long
+workers wait between runs (rank 0 may be downloading data).
+"""
+
+import datetime
+import os
+import pickle
+import sys
+import traceback
+import warnings
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+ENV_LAUNCHER = "NANOGPT_DIST_LAUNCHER"
+ENV_TIMEOUT = "NANOGPT_DIST_TIMEOUT"
+ENV_IDLE_TIMEOUT = "NANOGPT_DIST_IDLE_TIMEOUT"
+# Test hooks: "RANK:STEP" raises on that rank before that training step;
+# a folder: every rank saves its weights and last gradients there.
+ENV_FAULT = "NANOGPT_FAULT_INJECT"
+ENV_DUMP = "NANOGPT_DIST_DUMP"
+
+DEFAULT_TIMEOUT_S = 600
+DEFAULT_IDLE_TIMEOUT_S = 24 * 3600
+
+
+def _env_int(name, default=None):
+    value = os.environ.get(name)
+    return default if value in (None, "") else int(value)
+
+
+def _timeout(name, default):
+    return datetime.timedelta(seconds=float(os.environ.get(name) or default))
+
+
+@dataclass
+class Context:
+    """This process's place in the job. ``world_size == 1``: no communication."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    mode: str = None  # None, "launcher" or "spmd"
+    group: object = None  # training collectives (NCCL on CUDA, else gloo)
+    cpu_group: object = None  # gloo, same timeout: flags and objects
+    idle_group: object = None  # gloo, long timeout: commands between runs
+
+    @property
+    def active(self):
+        return self.world_size > 1
+
+    @property
+    def is_leader(self):
+        return self.rank == 0
+
+    def device_for(self, device):
+        """The device of this rank: ``cuda`` becomes ``cuda:LOCAL_RANK``."""
+        if device.type != "cuda" or not self.active:
+            return device
+        index = self.local_rank % torch.cuda.device_count()
+        torch.cuda.set_device(index)
+        return torch.device("cuda", index)
+
+    def group_for(self, device):
+        """The group whose backend can reduce tensors on ``device``."""
+        if device.type == "cpu" or dist.get_backend(self.group) != "nccl":
+            return self.cpu_group
+        return self.group
+
+    def broadcast_object(self, obj, group=None):
+        box = [obj if self.is_leader else None]
+        dist.broadcast_object_list(box, src=0, group=group or self.cpu_group)
+        return box[0]
+
+    def broadcast_flags(self, *flags):
+        """Rank 0's small integers, on every rank (gloo, no GPU sync)."""
+        t = torch.tensor(flags if self.is_leader else [0] * len(flags))
+        dist.broadcast(t, src=0, group=self.cpu_group)
+        return [int(v) for v in t.tolist()]
+
+
+SINGLE = Context()
+_CONTEXT = [SINGLE]
+
+
+def current():
+    """The active context (``SINGLE`` when not distributed)."""
+    return _CONTEXT[0]
+
+
+def _submitit_task_count():
+    """Tasks of a submitit SLURM job (1 outside one)."""
+    if os.environ.get("SUBMITIT_EXECUTOR") != "slurm":
+        return 1
+    return _env_int("SLURM_NTASKS", 1)
+
+
+def init(mode, backend=None):
+    """Join the process group from the environment (idempotent)."""
+    if _CONTEXT[0].active or dist.is_initialized():
+        return _CONTEXT[0]
+    world_size = _env_int("WORLD_SIZE", 1)
+    if world_size <= 1:
+        return SINGLE
+    rank, local_rank = _env_int("RANK"), _env_int("LOCAL_RANK", 0)
+    if backend is None:
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+    timeout = _timeout(ENV_TIMEOUT, DEFAULT_TIMEOUT_S)
+    kwargs = {}
+    if backend == "nccl":
+        index = local_rank % torch.cuda.device_count()
+        torch.cuda.set_device(index)
+        kwargs["device_id"] = torch.device("cuda", index)
+    dist.init_process_group(
+        backend, rank=rank, world_size=world_size, timeout=timeout, **kwargs
+    )
+    group = dist.group.WORLD
+    cpu_group = (
+        group if backend == "gloo" else dist.new_group(backend="gloo", timeout=timeout)
+    )
+    idle_group = dist.new_group(
+        backend="gloo", timeout=_timeout(ENV_IDLE_TIMEOUT, DEFAULT_IDLE_TIMEOUT_S)
+    )
+    _CONTEXT[0] = Context(
+        rank, world_size, local_rank, mode, group, cpu_group, idle_group
+    )
+    return _CONTEXT[0]
+
+
+def init_from_submitit():
+    """A multi-task SLURM job from benchopt's submitit backend: every task runs
+    benchopt's run; export the rank variables submitit knows and join."""
+    from submitit.helpers import TorchDistributedEnvironment
+
+    # Keep CUDA_VISIBLE_DEVICES: the device is chosen from LOCAL_RANK.
+    # overwrite: a MASTER_PORT set by the user is the one submitit reads.
+    TorchDistributedEnvironment().export(set_cuda_visible_devices=False, overwrite=True)
+    return init("spmd")
+
+
+def shutdown():
+    if dist.is_initialized():
+        dist.destroy_process_group()
+    _CONTEXT[0] = SINGLE
+
+
+def setup_run(solver, problem):
+    """Called by ``TrainerSolver.set_objective`` on every rank: join the job if
+    needed, send the run to the launcher's workers (rank 0), and return the
+    context and rank 0's problem (identical on every rank)."""
+    ctx = current()
+    if not ctx.active:
+        if os.environ.get(ENV_LAUNCHER) is None and _submitit_task_count() > 1:
+            ctx = init_from_submitit()
+        elif os.environ.get(ENV_LAUNCHER) is None and _env_int("WORLD_SIZE", 1) > 1:
+            raise RuntimeError(
+                "WORLD_SIZE > 1 but the process group is not initialised: "
+                "launch benchopt through the launcher, e.g. `torchrun "
+                "--nproc-per-node 8 -m benchmark_utils.launch -- benchopt run "
+                ". --config configs/track3_8gpu.yml` (running `benchopt run` "
+                "under torchrun directly would run benchopt once per GPU)"
+            )
+    if not ctx.active:
+        return ctx, problem
+    if ctx.mode == "launcher" and ctx.is_leader:
+        objective = getattr(solver, "_objective", None)
+        send_command(
+            ctx,
+            "run",
+            dict(
+                solver=solver,
+                objective=objective,
+                dataset=getattr(objective, "_dataset", None),
+                problem=problem,
+            ),
+        )
+    return ctx, ctx.broadcast_object(problem)
+
+
+# -- launcher protocol ---------------------------------------------------------
+
+
+def send_command(ctx, command, payload=None):
+    """Rank 0 -> workers, between runs (long timeout: rank 0 may be
+    preparing data)."""
+    data = pickle.dumps((command, payload))
+    dist.broadcast_object_list([data], src=0, group=ctx.idle_group)
+
+
+def receive_command(ctx):
+    box = [None]
+    dist.broadcast_object_list(box, src=0, group=ctx.idle_group)
+    return pickle.loads(box[0])
+
+
+def worker_loop(ctx):
+    """Ranks > 0 under the launcher: run what rank 0 runs, until told to stop."""
+    while True:
+        command, payload = receive_command(ctx)
+        if command == "stop":
+            return
+        objective, dataset = payload["objective"], payload["dataset"]
+        if objective is not None and dataset is not None:
+            objective._set_dataset(dataset)
+        solver = payload["solver"]
+        solver._objective = objective
+        solver.set_objective(payload["problem"])
+        solver.run(None)  # rank 0's callback decides for everyone
+
+
+def fatal(ctx, where, error):
+    """A rank failed during a distributed run: the ranks can no longer stay in
+    step, so the whole job ends (torchrun then stops the other ranks; a
+    collective waiting on this rank fails at once or after the timeout)."""
+    print(
+        f"\n[rank {ctx.rank} of {ctx.world_size}] {where} failed: "
+        f"{type(error).__name__}: {error}\nThe distributed run cannot "
+        "continue without this rank: all ranks stop (benchopt's results of "
+        "this invocation are not written).",
+        file=sys.stderr,
+        flush=True,
+    )
+    traceback.print_exc()
+    sys.stderr.flush()
+    sys.stdout.flush()
+    os._exit(1)
+
+
+def maybe_inject_fault(rank, step):
+    spec = os.environ.get(ENV_FAULT)
+    if spec:
+        fault_rank, fault_step = (int(v) for v in spec.split(":"))
+        if rank == fault_rank and step == fault_step:
+            raise RuntimeError(f"injected fault on rank {rank} at step {step}")
+
+
+# -- gradients and optimizers --------------------------------------------------
+
+
+def _sum_hook(group, bucket):
+    """DDP communication hook: SUM (DDP's default averages; Track 3 sums, the
+    loss being the sum over the global batch)."""
+    fut = dist.all_reduce(bucket.buffer(), group=group, async_op=True).get_future()
+    return fut.then(lambda f: f.value()[0])
+
+
+def wrap_model(model, ctx, device):
+    """DDP over ``model`` with summed gradients (bucketed, overlapped with the
+    backward of the step's last micro-batch; ``no_sync`` on the others)."""
+    from torch.nn.parallel import DistributedDataParallel
+
+    group = ctx.group_for(device)
+    with warnings.catch_warnings():  # broadcast_buffers' deprecation notice
+        warnings.simplefilter("ignore", FutureWarning)
+        ddp = DistributedDataParallel(
+            model,
+            device_ids=[device.index] if device.type == "cuda" else None,
+            process_group=group,
+            broadcast_buffers=False,  # buffers are built identically per rank
+            gradient_as_bucket_view=True,
+        )
+    ddp.register_comm_hook(group, _sum_hook)
+    return ddp
+
+
+def is_sharded(optimizer):
+    """Optimizers whose update of each tensor depends only on that tensor's
+    gradient and state, and is expensive enough to split across ranks."""
+    return isinstance(optimizer, torch.optim.Muon) or bool(
+        getattr(optimizer, "shard_across_ranks", False)
+    )
+
+
+class ShardedStep:
+    """``optimizer.step()`` split across ranks, as Track 3 does for Muon.
+
+    Each parameter has one owner (largest first, to the least-loaded rank);
+    a rank steps only the parameters it owns (the others' gradients are hidden
+    for the step, so their state is never created there), then every rank
+    all-gathers the owners' new values. The update is the one a single process
+    computes from the same gradient, bit for bit.
+    """
+
+    def __init__(self, optimizer, ctx, device):
+        self.optimizer, self.ctx = optimizer, ctx
+        self.group = ctx.group_for(device)
+        params = [p for g in optimizer.param_groups for p in g["params"]]
+        load = [0] * ctx.world_size
+        owner = {}
+        for p in sorted(params, key=lambda p: -p.numel()):
+            r = min(range(ctx.world_size), key=lambda i: (load[i], i))
+            owner[id(p)] = r
+            load[r] += p.numel()
+        self.params = params
+        self.mine = {id(p) for p in params if owner[id(p)] == ctx.rank}
+        self.by_rank = [
+            [p for p in params if owner[id(p)] == r] for r in range(ctx.world_size)
+        ]
+
+    def __call__(self):
+        hidden = []
+        for p in self.params:
+            if id(p) not in self.mine and p.grad is not None:
+                hidden.append((p, p.grad))
+                p.grad = None
+        try:
+            self.optimizer.step()
+        finally:
+            for p, grad in hidden:
+                p.grad = grad
+        self.gather()
+
+    @torch.no_grad()
+    def gather(self):
+        dtypes = sorted({p.dtype for p in self.params}, key=str)
+        for dtype in dtypes:
+            shares = [[p for p in ps if p.dtype == dtype] for ps in self.by_rank]
+            length = max(sum(p.numel() for p in ps) for ps in shares)
+            if length == 0:
+                continue
+            device = self.params[0].device
+            mine = torch.zeros(length, dtype=dtype, device=device)
+            offset = 0
+            for p in shares[self.ctx.rank]:
+                mine[offset : offset + p.numel()].copy_(p.reshape(-1))
+                offset += p.numel()
+            parts = [torch.empty_like(mine) for _ in shares]
+            dist.all_gather(parts, mine, group=self.group)
+            for r, ps in enumerate(shares):
+                if r == self.ctx.rank:
+                    continue
+                offset = 0
+                for p in ps:
+                    p.copy_(parts[r][offset : offset + p.numel()].view_as(p))
+                    offset += p.numel()
+
+
+def optimizer_steps(optimizers, ctx, device):
+    """The callables that step ``optimizers`` on this rank."""
+    if not ctx.active:
+        return [opt.step for opt in optimizers]
+    return [
+        ShardedStep(opt, ctx, device) if is_sharded(opt) else opt.step
+        for opt in optimizers
+    ]
+
+
+def all_reduce(tensor, ctx, op=None):
+    """In-place SUM (or ``op``) across ranks on the group that fits the
+    tensor's device; a no-op when not distributed."""
+    if ctx.active:
+        dist.all_reduce(
+            tensor, op=op or dist.ReduceOp.SUM, group=ctx.group_for(tensor.device)
+        )
+    return tensor
+
+
+def share(n_items, ctx):
+    """This rank's contiguous share ``[start, stop)`` of ``n_items``."""
+    return (
+        ctx.rank * n_items // ctx.world_size,
+        (ctx.rank + 1) * n_items // ctx.world_size,
+    )
