@@ -19,8 +19,9 @@ difference from one process. What the optimizer makes of it differs:
   8.7e-3), which feeds back through the next gradients: weights within 1e-2
   (a few updates of lr 0.02), gradients within 5%.
 * Shampoo's inverse 4th roots of nearly singular statistics amplify it too
-  (measured ~4e-4 on the weights after its first preconditioned step):
-  weights within 2e-3 (one step of lr 2e-3), gradients within 1%.
+  (measured ~4e-4 on the weights after its first preconditioned step, up to
+  2.05e-3 on one element after the roots of step 5 precondition steps 5
+  and 6): weights within 4e-3 (two steps of lr 2e-3), gradients within 1%.
 
 The split itself is exact: every rank ends with bit-identical weights, and
 (test_sharded_step_is_exact) a Muon step split over ranks equals the step of
@@ -47,12 +48,17 @@ OBJECTIVE = (
     "micro_batch_size=4,device=cpu,compile=False]"
 )
 DATASET = "simulated[vocab_size=64]"
-SOLVERS = ["adamw[lr=0.002]", "muon[lr=0.02]", "shampoo[lr=0.002]"]
+# Muon's aux AdamW takes the gains and biases with eps 1e-10: on a near-zero
+# gradient its step is ~ +-lr whatever the gradient, so where Muon's bf16
+# rounding noise (above) flips that gradient's sign the element moves by up
+# to 2 lr. The preset's scalar lr 0.015 would need a tolerance that hides
+# real errors; 0.002 keeps the weights comparison meaningful.
+SOLVERS = ["adamw[lr=0.002]", "muon[lr=0.02,scalar_lr=0.002]", "shampoo[lr=0.002]"]
 SOLVER_NAMES = ["adamw", "muon", "shampoo"]
 N_STEPS = 6  # Shampoo preconditions from step 5 (precondition_frequency 5)
 # Weights: (rtol, atol); last gradients: max over tensors of the relative
 # Frobenius error ||g - g_1|| / ||g_1||; losses: absolute.
-WEIGHT_TOL = {"adamw": (1e-4, 1e-5), "muon": (0, 1e-2), "shampoo": (0, 2e-3)}
+WEIGHT_TOL = {"adamw": (1e-4, 1e-5), "muon": (0, 1e-2), "shampoo": (0, 4e-3)}
 GRAD_TOL = {"adamw": 1e-5, "muon": 5e-2, "shampoo": 1e-2}
 LOSS_TOL = 1e-4
 RUN_TIMEOUT = 240
