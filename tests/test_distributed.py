@@ -19,9 +19,11 @@ difference from one process. What the optimizer makes of it differs:
   8.7e-3), which feeds back through the next gradients: weights within 1e-2
   (a few updates of lr 0.02), gradients within 5%.
 * Shampoo's inverse 4th roots of nearly singular statistics amplify it too
-  (measured ~4e-4 on the weights after its first preconditioned step, up to
-  2.05e-3 on one element after the roots of step 5 precondition steps 5
-  and 6): weights within 4e-3 (two steps of lr 2e-3), gradients within 1%.
+  (its statistics after 5 steps are rank-deficient and the roots use eps
+  1e-12): single elements along the null directions move by up to 4.5e-3
+  (measured with 4 ranks; the runs are deterministic), while Adam grafting
+  fixes each update's norm: weights within 1e-2 (5 steps of lr 2e-3),
+  gradients within 1%.
 
 The split itself is exact: every rank ends with bit-identical weights, and
 (test_sharded_step_is_exact) a Muon step split over ranks equals the step of
@@ -58,7 +60,7 @@ SOLVER_NAMES = ["adamw", "muon", "shampoo"]
 N_STEPS = 6  # Shampoo preconditions from step 5 (precondition_frequency 5)
 # Weights: (rtol, atol); last gradients: max over tensors of the relative
 # Frobenius error ||g - g_1|| / ||g_1||; losses: absolute.
-WEIGHT_TOL = {"adamw": (1e-4, 1e-5), "muon": (0, 1e-2), "shampoo": (0, 4e-3)}
+WEIGHT_TOL = {"adamw": (1e-4, 1e-5), "muon": (0, 1e-2), "shampoo": (0, 1e-2)}
 GRAD_TOL = {"adamw": 1e-5, "muon": 5e-2, "shampoo": 1e-2}
 LOSS_TOL = 1e-4
 RUN_TIMEOUT = 240
@@ -134,12 +136,12 @@ def _rel_fro(a, b):
 def test_ranks_match_one_process(runs, solver, nproc):
     ref = _state(runs[1][1], solver)
     assert ref["step"] == N_STEPS
-    rtol, atol = WEIGHT_TOL[solver]
     for rank in range(nproc):
         got = _state(runs[nproc][1], solver, rank)
         assert got["step"] == N_STEPS
         assert set(got["grads"]) == set(ref["grads"])
         assert _rel_fro(got["grads"], ref["grads"]) < GRAD_TOL[solver]
+        rtol, atol = WEIGHT_TOL[solver]
         for name, value in ref["params"].items():
             torch.testing.assert_close(got["params"][name], value, rtol=rtol, atol=atol)
         # Every rank holds the same weights (Muon's gathered shares included).
