@@ -96,7 +96,8 @@ class Curve:
 
     row: object  # results.ResultRow
     label: str  # legend label
-    colour_key: tuple  # (config, N): the same colour in every figure
+    colour_key: str  # the configuration: the same colour in every figure
+    style_index: int = 0  # rank of N among the configuration's N values
     completed: list = field(default_factory=list)  # DataFrames
     failed: list = field(default_factory=list)  # (Run, DataFrame or None)
 
@@ -197,11 +198,12 @@ def problem_titles(tables):
     objectives = short_names(sorted({t.objective_name for t in tables}))
     titles = []
     for table in tables:
-        title = datasets[table.dataset_name]
-        objective = objectives[table.objective_name]
-        if objective != split_name(table.objective_name)[0]:
-            title += " | " + objective
-        titles.append(title)
+        base, params = split_name(objectives[table.objective_name])
+        parts = [datasets[table.dataset_name]]
+        if len({split_name(t.objective_name)[0] for t in tables}) > 1:
+            parts.append(base)
+        parts += [f"{key}={value}" for key, value in params.items()]
+        titles.append(", ".join(parts))
     return titles
 
 
@@ -211,7 +213,7 @@ class ReportData:
     df: pd.DataFrame
     runs: list
     problems: list
-    colours: dict = field(default_factory=dict)  # colour_key -> index
+    colours: dict = field(default_factory=dict)  # configuration -> index
 
 
 def load_report_data(paths, target=None, baseline=None, full_names=False):
@@ -236,7 +238,10 @@ def load_report_data(paths, target=None, baseline=None, full_names=False):
             curve = Curve(
                 row=row,
                 label=labels[id(row)],
-                colour_key=(row.config, row.train_steps),
+                colour_key=row.config,
+                style_index=sorted(
+                    {r.train_steps or 0 for r in table.rows if r.config == row.config}
+                ).index(row.train_steps or 0),
             )
             for run in row.runs:
                 frame = frames.get(
@@ -259,7 +264,7 @@ def load_report_data(paths, target=None, baseline=None, full_names=False):
     data = ReportData(list(paths), df, runs, problems)
     keys = sorted(
         {curve.colour_key for p in problems for curve in p.curves},
-        key=lambda k: (split_name(k[0])[0], k[0], -1 if k[1] is None else k[1]),
+        key=lambda config: (split_name(config)[0], config),
     )
     data.colours = {key: i for i, key in enumerate(keys)}
     return data

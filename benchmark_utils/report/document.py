@@ -176,6 +176,28 @@ def failed_runs_table(problems):
     return Table(header, rows)
 
 
+def summary_line(problem):
+    """The fastest passing configuration of a problem, or that none passes."""
+    table = problem.table
+    passing = [row for row in table.rows if row.verdict == "PASS"]
+    head = f"Problem {problem.index} ({problem.title}; target {table.target:g}): "
+    if not passing:
+        return head + f"no configuration passes ({len(table.rows)} tried)."
+    best = min(passing, key=lambda r: (r.train_steps or math.inf, r.val_loss_mean))
+    earliest = (
+        f", mean first passing at step {best.earliest_pass_step}"
+        if best.earliest_pass_step is not None
+        and best.earliest_pass_step != best.train_steps
+        else ""
+    )
+    return (
+        head + f"fewest steps among the {len(passing)} passing configuration(s): "
+        f"**{best.label}** at N={best.train_steps} (mean final loss "
+        f"{best.val_loss_mean:.4f} over {best.n_runs} run(s), margin "
+        f"{best.rule_margin:.4f}{earliest})."
+    )
+
+
 def _problem_section(doc, problem, figures, several_files, figures_folder):
     table = problem.table
     doc.add(Heading(2, f"Problem {problem.index}: {problem.title}", problem.slug))
@@ -189,11 +211,7 @@ def _problem_section(doc, problem, figures, several_files, figures_folder):
                 f"target: {problem.target_note}",
                 f"runs: {len(problem.runs)} ({n_failed} failed), "
                 f"{len(table.rows)} configuration(s)"
-                + (
-                    f", from {len(files)} files: " + ", ".join(files)
-                    if several_files
-                    else ""
-                ),
+                + (", from file(s) " + ", ".join(files) if several_files else ""),
             ]
         )
     )
@@ -250,6 +268,7 @@ def _differences(doc, data):
                 )
             )
     if len(files) > 1:
+        doc.add(Para("Input files and their problems:"))
         doc.add(
             Bullets(
                 [
@@ -339,8 +358,9 @@ def build_document(data, figures, root, command, title=TITLE, figures_folder="fi
     if not data.problems:
         doc.add(Para("No runs in the result files."))
     _differences(doc, data)
-    if len(data.problems) > 1:
-        doc.add(Bullets([f"Problem {p.index}: {p.title}" for p in data.problems]))
+    if data.problems:
+        doc.add(Heading(2, "Summary", "summary"))
+        doc.add(Bullets([summary_line(p) for p in data.problems]))
     several_files = len(data.paths) > 1
     for problem in data.problems:
         _problem_section(

@@ -91,6 +91,8 @@ LABEL_WIDTH = 34  # legend labels are wrapped at this many characters
 ZOOM_MIN_SPAN = 0.03
 ZOOM_MAX_ABOVE = 0.1
 BAND = "min-max over seeds"
+#: Tick spacings (times a power of 10) for linear axes.
+ROUND_STEPS = (1, 2, 2.5, 5, 10)
 
 
 @dataclass
@@ -106,11 +108,15 @@ class FigureFile:
     size: tuple = (0, 0)  # PNG pixels (width, height)
 
 
-def style_of(colours, key):
-    index = colours.get(key, 0)
+def style_of(colours, curve):
+    """A curve's colour (its configuration's, the same in every figure and
+    problem) and line style (its N's rank among the configuration's step
+    counts in the problem; past the palette, the colours repeat with the
+    next style)."""
+    index = colours.get(curve.colour_key, 0)
     return (
         COLOURS[index % len(COLOURS)],
-        LINESTYLES[(index // len(COLOURS)) % len(LINESTYLES)],
+        LINESTYLES[(index // len(COLOURS) + curve.style_index) % len(LINESTYLES)],
     )
 
 
@@ -126,7 +132,7 @@ def _si(value, _pos=None):
     return f"{value:g}"
 
 
-NICE = (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8)
+NICE = (1, 1.2, 1.5, 2, 2.5, 3, 3.5, 4, 5, 6, 7, 8)
 
 
 def log_ticks(lo, hi, max_ticks=6):
@@ -143,7 +149,7 @@ def log_ticks(lo, hi, max_ticks=6):
     gap = (math.log(hi) - math.log(lo)) / max_ticks
     ticks = []
     for value in candidates:
-        if not ticks or math.log(value) - math.log(ticks[-1]) >= 0.9 * gap:
+        if not ticks or math.log(value) - math.log(ticks[-1]) >= 0.75 * gap:
             ticks.append(value)
     if len(ticks) < 3:  # a narrow range: plain round values
         ticks = [t for t in MaxNLocator(5).tick_values(lo, hi) if lo <= t <= hi]
@@ -164,7 +170,7 @@ def _format_x(ax, x):
         ax.xaxis.set_major_formatter(FuncFormatter(_si))
     elif x == "flops":
         ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 0), useMathText=True)
-    ax.xaxis.set_major_locator(MaxNLocator(6))
+    ax.xaxis.set_major_locator(MaxNLocator(6, steps=ROUND_STEPS))
     ax.set_xlabel(X_LABELS[x])
 
 
@@ -181,8 +187,8 @@ def _legend(fig, ax, handles, loc="upper right"):
     if len(handles) <= INSIDE_ENTRIES and longest <= INSIDE_LABEL_CHARS:
         ax.legend(handles=handles, loc=loc, framealpha=0.9, edgecolor="0.8")
         return
-    ncol = 2 if longest <= 24 else 1
-    wrapped = [_wrap(label, 44 if ncol == 1 else 24) for label in labels]
+    ncol = 2 if longest <= 30 else 1
+    wrapped = [_wrap(label, 44 if ncol == 1 else 30) for label in labels]
     lines = sum(
         max(wrapped[i].count("\n") + 1 for i in range(j, min(j + ncol, len(wrapped))))
         for j in range(0, len(wrapped), ncol)
@@ -232,17 +238,17 @@ def _failed_handle():
         marker="x",
         lw=0.9,
         ms=5,
-        label="failed run (x: last finite value)",
+        label="failed run (x: last value)",
     )
 
 
 def _plot_curves(ax, problem, colours, x, y):
     """Mean curves with their band, and failed runs dotted. Returns the
-    legend handles, the y values of the means (after step 0) and whether a
-    failed run was drawn."""
-    handles, values, any_failed = [], [], False
+    legend handles, the y values of the means (after step 0) and the points
+    (x, y arrays) of the failed runs drawn."""
+    handles, values, failed = [], [], []
     for curve in problem.curves:
-        colour, style = style_of(colours, curve.colour_key)
+        colour, style = style_of(colours, curve)
         mean = curve.mean(x, y)
         label = curve.label + ("" if curve.completed else " (no completed run)")
         marker = "o" if 0 < len(mean) <= 12 else None
@@ -276,7 +282,7 @@ def _plot_curves(ax, problem, colours, x, y):
             points = frame[ok]
             if points.empty:
                 continue
-            any_failed = True
+            failed.append((points[x].to_numpy(), points[y].to_numpy()))
             ax.plot(points[x], points[y], color=colour, ls=":", lw=0.9, zorder=2)
             ax.plot(
                 points[x].iloc[-1],
@@ -288,7 +294,7 @@ def _plot_curves(ax, problem, colours, x, y):
                 ls="none",
                 zorder=4,
             )
-    return handles, values, any_failed
+    return handles, values, failed
 
 
 def curve_figure(problem, colours, x, y):
@@ -296,10 +302,10 @@ def curve_figure(problem, colours, x, y):
     over seeds with a min-max band; log y axis when the range is wide."""
     fig = _new_figure()
     ax = fig.add_subplot()
-    handles, values, any_failed = _plot_curves(ax, problem, colours, x, y)
+    handles, values, failed = _plot_curves(ax, problem, colours, x, y)
     if y == "val_loss":
         handles += _target_handles(ax, problem, with_thresholds=False)
-    if any_failed:
+    if failed:
         handles.append(_failed_handle())
     values = [v for v in values if math.isfinite(v)]
     if values:
@@ -339,9 +345,7 @@ def zoom_figure(problem, colours):
     pass thresholds and each row's earliest passing step."""
     fig = _new_figure()
     ax = fig.add_subplot()
-    handles, _values, any_failed = _plot_curves(
-        ax, problem, colours, "step", "val_loss"
-    )
+    handles, _values, failed = _plot_curves(ax, problem, colours, "step", "val_loss")
     means = [curve.mean("step", "val_loss") for curve in problem.curves]
     limits = zoom_limits(problem, means)
     handles += _target_handles(ax, problem, with_thresholds=True)
@@ -350,7 +354,7 @@ def zoom_figure(problem, colours):
         step = curve.row.earliest_pass_step
         at = mean[mean["step"] == step] if step is not None else mean.iloc[:0]
         if len(at):
-            colour, _ = style_of(colours, curve.colour_key)
+            colour, _ = style_of(colours, curve)
             ax.plot(
                 at["x"],
                 at["y"],
@@ -376,8 +380,6 @@ def zoom_figure(problem, colours):
                 label="earliest passing step",
             )
         )
-    if any_failed:
-        handles.append(_failed_handle())
     if limits is not None:
         ax.set_ylim(*limits)
         top = limits[1]
@@ -388,6 +390,14 @@ def zoom_figure(problem, colours):
             left, right = min(starts), max(ends)
             pad = 0.04 * (right - left) or 1
             ax.set_xlim(max(0.0, left - pad), right + pad)
+        for handle, mean in zip(handles, means):
+            if len(mean) and not (mean["y"] <= top).any():
+                handle.set_label(handle.get_label() + " (above the range)")
+    (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
+    if any(
+        ((xs >= x0) & (xs <= x1) & (ys >= y0) & (ys <= y1)).any() for xs, ys in failed
+    ):
+        handles.append(_failed_handle())
     ax.set_ylabel(Y_LABELS["val_loss"])
     ax.yaxis.set_major_locator(MaxNLocator(6))
     _format_x(ax, "step")
@@ -424,7 +434,7 @@ def steps_figure(problem, colours):
     any_pass_marker = False
     for i, curve in enumerate(curves):
         row = curve.row
-        colour, _ = style_of(colours, curve.colour_key)
+        colour, _ = style_of(colours, curve)
         n_steps = row.train_steps
         ok = row.verdict == "PASS"
         if n_steps is not None:
@@ -452,13 +462,13 @@ def steps_figure(problem, colours):
             )
             any_pass_marker = True
         text = _verdict_text(row, baseline)
-        where = n_steps if n_steps is not None else 0
         if n_steps is None:
             text = "N unknown; " + text
-        ax.text(
-            where + 0.02 * longest,
-            i,
+        ax.annotate(
             text,
+            xy=(n_steps or 0, i),
+            xytext=(7, 0),
+            textcoords="offset points",
             va="center",
             ha="left",
             fontsize=6.5,
@@ -468,7 +478,7 @@ def steps_figure(problem, colours):
     ax.set_yticks(range(len(curves)), [_wrap(c.label, 22) for c in curves])
     ax.set_ylim(len(curves) - 0.5, -0.5)
     ax.set_xlim(0, longest * 1.75)
-    ax.xaxis.set_major_locator(MaxNLocator(4))
+    ax.xaxis.set_major_locator(MaxNLocator(4, steps=ROUND_STEPS))
     ax.set_xlabel("optimizer steps N (bar)")
     ax.grid(axis="y", visible=False)
     ax.tick_params(axis="y", length=0)
@@ -489,13 +499,14 @@ def steps_figure(problem, colours):
                 label="earliest passing step",
             )
         )
-    ax.legend(
+    fig.legend(
         handles=handles,
-        loc="lower right",
-        framealpha=0.9,
-        edgecolor="0.8",
+        loc="outside lower center",
+        ncol=len(handles),
+        frameon=False,
         fontsize=6.5,
     )
+    fig.set_figheight(fig.get_figheight() + 0.2)
     return fig
 
 
@@ -516,14 +527,14 @@ def final_loss_figure(problem, colours):
         return None
     lo, hi = min(reference), max(reference)
     if target is not None:
-        lo = min(lo, target - THRESHOLD * 1.5)
+        lo = min(lo, target - THRESHOLD * 1.05)
     span = (hi - lo) or 0.01
     lo, hi = lo - 0.08 * span, hi + 0.08 * span
     failed_x = hi + 0.06 * span
     any_failed = False
     rng = np.random.default_rng(0)
     for i, curve in enumerate(curves):
-        colour, _ = style_of(colours, curve.colour_key)
+        colour, _ = style_of(colours, curve)
         done = [r.final_val_loss for r in curve.row.runs if not r.failed]
         done = [v for v in done if math.isfinite(v)]
         jitter = rng.uniform(-0.13, 0.13, len(done))
@@ -558,19 +569,31 @@ def final_loss_figure(problem, colours):
                 target, color="0.15", ls="--", lw=0.9, label=f"target {target:g}"
             )
         )
-        seeds = problem.seeds
-        if 0 < len(seeds) <= 3:
-            for n, style in zip(seeds, ((0, (1, 1.5)), (0, (3, 1, 1, 1)), (0, (1, 3)))):
+        levels = False
+        for i, curve in enumerate(curves):
+            n = curve.row.n_completed
+            if n:
                 level = target - THRESHOLD / math.sqrt(n)
-                handles.append(
-                    ax.axvline(
-                        level,
-                        color="0.45",
-                        ls=style,
-                        lw=0.9,
-                        label=f"pass if mean < {level:.4f} (n={n})",
-                    )
+                ax.plot(
+                    [level, level],
+                    [i - 0.42, i + 0.42],
+                    color="0.35",
+                    ls=(0, (1, 1.2)),
+                    lw=1.2,
+                    zorder=2,
                 )
+                levels = True
+        if levels:
+            handles.append(
+                Line2D(
+                    [],
+                    [],
+                    color="0.35",
+                    ls=(0, (1, 1.2)),
+                    lw=1.2,
+                    label=f"pass level: target - {THRESHOLD}/sqrt(n)",
+                )
+            )
     if any_failed:
         handles.append(
             Line2D([], [], color="0.3", marker="x", ls="none", ms=5, label="failed")
@@ -580,7 +603,7 @@ def final_loss_figure(problem, colours):
     ax.set_ylim(len(curves) - 0.5, -0.5)
     ax.grid(axis="y", visible=False)
     ax.tick_params(axis="y", length=0)
-    ax.xaxis.set_major_locator(MaxNLocator(5))
+    ax.xaxis.set_major_locator(MaxNLocator(5, steps=ROUND_STEPS))
     ax.set_xlabel("final validation loss (at N)")
     fig.legend(
         handles=handles,
@@ -682,8 +705,9 @@ def problem_figures(problem, colours, folder, formats):
             "Final validation loss per seed",
             "Final validation loss (at N) of every seed (dots, jittered "
             "vertically), the mean of the completed seeds (black bar), failed "
-            "seeds (x at the right), the target (dashed) and the rule's pass "
-            "level for the mean of n seeds (dotted).",
+            "seeds (x at the right), the target (dashed) and, per row, the "
+            "level its mean must beat for the rule to pass with its n "
+            f"completed seeds, target - {THRESHOLD}/sqrt(n) (dotted).",
             lambda: final_loss_figure(problem, colours),
         )
     )
