@@ -94,7 +94,8 @@ def _clean(folder):
 
 
 def main(argv=None, prog=None):
-    """Write the report; return the exit status (2: no or bad input)."""
+    """Write the report; return the exit status (2: no or bad input, 1: a
+    figure failed: the report is written without it)."""
     parser = build_parser(prog)
     args = parser.parse_args(argv)
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -127,11 +128,18 @@ def main(argv=None, prog=None):
         print(f"{parser.prog}: error: {out}: {error}", file=sys.stderr)
         return 2
     formats = list(dict.fromkeys(args.formats))
-    figures = all_figures(data, out / FIGURES, formats)
+    errors = []
+    figures = all_figures(data, out / FIGURES, formats, errors)
+    for stem, message in errors:
+        print(
+            f"{parser.prog}: warning: figure {stem} failed: {message}", file=sys.stderr
+        )
     command = " ".join(
         ["python -m benchmark_utils.report", *map(shlex.quote, map(str, argv))]
     )
-    doc = build_document(data, figures, ROOT, command, title=args.title)
+    doc = build_document(
+        data, figures, ROOT, command, title=args.title, figure_errors=errors
+    )
     (out / "report.md").write_text(to_markdown(doc), encoding="utf-8")
     (out / "report.html").write_text(to_html(doc), encoding="utf-8")
     n_figures = sum(len(v) for v in figures.values())
@@ -140,4 +148,4 @@ def main(argv=None, prog=None):
         f"({', '.join(formats)}) in {out / FIGURES}: {len(data.runs)} run(s), "
         f"{len(data.problems)} problem(s)"
     )
-    return 0
+    return 1 if errors else 0

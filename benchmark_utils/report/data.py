@@ -9,6 +9,7 @@ attaches the evaluations of each run to its row.
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -209,7 +210,7 @@ def problem_titles(tables):
 
 @dataclass
 class ReportData:
-    paths: list
+    paths: list  # the input files (str), each once
     df: pd.DataFrame
     runs: list
     problems: list
@@ -261,7 +262,12 @@ def load_report_data(paths, target=None, baseline=None, full_names=False):
         line, note = _target_line(table)
         problem_runs = [run for row in table.rows for run in row.runs]
         problems.append(Problem(index, table, title, curves, line, note, problem_runs))
-    data = ReportData(list(paths), df, runs, problems)
+    unique, seen = [], set()
+    for path in paths:  # as load_results: a file named twice counts once
+        if Path(path).resolve() not in seen:
+            seen.add(Path(path).resolve())
+            unique.append(str(path))
+    data = ReportData(unique, df, runs, problems)
     keys = sorted(
         {curve.colour_key for p in problems for curve in p.curves},
         key=lambda config: (split_name(config)[0], config),

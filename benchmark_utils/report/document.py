@@ -287,8 +287,12 @@ def _metadata_section(doc, data, root, command):
         Table(["component", "version", "source"], [list(v) for v in versions(data.df)])
     )
     doc.add(Heading(3, "Device"))
-    doc.add(Bullets([f"`{name}`: {line}" for name, line in device_summary(data.df)]))
-    rows = device_rows(data.df)
+    doc.add(
+        Bullets(
+            [f"`{name}`: {line}" for name, line in device_summary(data.df, data.paths)]
+        )
+    )
+    rows = device_rows(data.df, data.paths)
     if rows:
         doc.add(Table(["file", "setting", "value(s)"], [list(r) for r in rows]))
     doc.add(Heading(3, "Benchmark and input files"))
@@ -341,7 +345,15 @@ def _metadata_section(doc, data, root, command):
     )
 
 
-def build_document(data, figures, root, command, title=TITLE, figures_folder="figures"):
+def build_document(
+    data,
+    figures,
+    root,
+    command,
+    title=TITLE,
+    figures_folder="figures",
+    figure_errors=(),
+):
     """The whole report. ``figures``: {problem index: [FigureFile]};
     ``root``: the benchmark folder (for its git commit); ``command``: the
     command line that made the report."""
@@ -357,6 +369,9 @@ def build_document(data, figures, root, command, title=TITLE, figures_folder="fi
     )
     if not data.problems:
         doc.add(Para("No runs in the result files."))
+    if figure_errors:
+        doc.add(Para("**Figures that failed** (left out of this report):"))
+        doc.add(Bullets([f"`{stem}`: {message}" for stem, message in figure_errors]))
     _differences(doc, data)
     if data.problems:
         doc.add(Heading(2, "Summary", "summary"))

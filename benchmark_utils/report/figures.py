@@ -124,6 +124,11 @@ def _wrap(label, width=LABEL_WIDTH):
     return "\n".join(textwrap.wrap(label, width, break_on_hyphens=False)) or label
 
 
+def _plain(text):
+    """``text`` shown as is by matplotlib (a ``$`` would start math)."""
+    return str(text).replace("$", r"\$")
+
+
 def _si(value, _pos=None):
     """1500000000 -> '1.5B' (tokens)."""
     for div, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k")):
@@ -250,7 +255,12 @@ def _plot_curves(ax, problem, colours, x, y):
     for curve in problem.curves:
         colour, style = style_of(colours, curve)
         mean = curve.mean(x, y)
-        label = curve.label + ("" if curve.completed else " (no completed run)")
+        if not curve.completed:
+            label = _plain(curve.label) + " (no completed run)"
+        elif mean.empty:
+            label = _plain(curve.label) + " (not recorded)"
+        else:
+            label = _plain(curve.label)
         marker = "o" if 0 < len(mean) <= 12 else None
         (line,) = ax.plot(
             mean["x"],
@@ -418,7 +428,7 @@ def _verdict_text(row, baseline):
         return first
     if row.pairwise_verdict == "baseline":
         return first + "\nbaseline"
-    return first + f"\nvs {baseline}: {row.pairwise_verdict}"
+    return first + f"\nvs {_plain(baseline)}: {row.pairwise_verdict}"
 
 
 def steps_figure(problem, colours):
@@ -475,7 +485,7 @@ def steps_figure(problem, colours):
             linespacing=1.1,
             zorder=5,
         )
-    ax.set_yticks(range(len(curves)), [_wrap(c.label, 22) for c in curves])
+    ax.set_yticks(range(len(curves)), [_wrap(_plain(c.label), 22) for c in curves])
     ax.set_ylim(len(curves) - 0.5, -0.5)
     ax.set_xlim(0, longest * 1.75)
     ax.xaxis.set_major_locator(MaxNLocator(4, steps=ROUND_STEPS))
@@ -599,7 +609,7 @@ def final_loss_figure(problem, colours):
             Line2D([], [], color="0.3", marker="x", ls="none", ms=5, label="failed")
         )
     ax.set_xlim(lo, failed_x + 0.06 * span if any_failed else hi)
-    ax.set_yticks(range(len(curves)), [_wrap(c.label, 22) for c in curves])
+    ax.set_yticks(range(len(curves)), [_wrap(_plain(c.label), 22) for c in curves])
     ax.set_ylim(len(curves) - 0.5, -0.5)
     ax.grid(axis="y", visible=False)
     ax.tick_params(axis="y", length=0)
@@ -638,8 +648,10 @@ def save_figure(fig, folder, stem, formats):
     return files, png, size
 
 
-def problem_figures(problem, colours, folder, formats):
-    """Every figure of one problem: a list of :class:`FigureFile`."""
+def problem_figures(problem, colours, folder, formats, errors=None):
+    """Every figure of one problem: a list of :class:`FigureFile`. A figure
+    that raises is left out and its error appended to ``errors`` (a list of
+    (stem, message)); without ``errors`` the exception propagates."""
     specs = []
     band = f"Lines: mean over the completed seeds; shaded: {BAND}"
     failed = "; dotted with an x: failed runs (diverged, crashed or incomplete)"
@@ -733,19 +745,28 @@ def problem_figures(problem, colours, folder, formats):
         )
     out = []
     for name, title, caption, build in specs:
-        fig = build()
-        if fig is None:
-            continue
         stem = f"{problem.slug}_{name}"
-        files, png, size = save_figure(fig, folder, stem, formats)
+        try:
+            fig = build()
+            if fig is None:
+                continue
+            files, png, size = save_figure(fig, folder, stem, formats)
+        except Exception as error:
+            if errors is None:
+                raise
+            errors.append((stem, f"{type(error).__name__}: {error}"))
+            continue
         out.append(FigureFile(stem, title, caption, files, png, size))
     return out
 
 
-def all_figures(data, folder, formats):
-    """Figures of every problem: {problem index: [FigureFile, ...]}."""
+def all_figures(data, folder, formats, errors=None):
+    """Figures of every problem: {problem index: [FigureFile, ...]}; see
+    :func:`problem_figures` for ``errors``."""
     with matplotlib.rc_context(STYLE):
         return {
-            problem.index: problem_figures(problem, data.colours, folder, formats)
+            problem.index: problem_figures(
+                problem, data.colours, folder, formats, errors
+            )
             for problem in data.problems
         }

@@ -99,7 +99,7 @@ def file_summaries(data):
         for run in problem.runs:
             problem_of.setdefault(run.source_file, set()).add(problem.index)
     out = []
-    for source in data.df["source_file"].unique():
+    for source in data.paths:
         path = Path(source)
         rows = data.df[data.df["source_file"] == source]
         runs = [run for run in data.runs if run.source_file == source]
@@ -148,7 +148,7 @@ def versions(df):
         if component == "python":
             here = platform.python_version()
         elif component == "CUDA":
-            if column in df.columns:  # recorded as null: no CUDA
+            if column in df.columns and len(df):  # recorded as null: no CUDA
                 out.append((component, "none", "result files"))
             continue
         else:
@@ -158,12 +158,12 @@ def versions(df):
     return out
 
 
-def device_rows(df):
-    """(file name, setting, value(s)) describing the machine of each file:
-    the objective's hardware parameters, world size and benchopt's
-    system-info columns."""
+def device_rows(df, paths):
+    """(file name, setting, value(s)) describing the machine of each file of
+    ``paths``: the objective's hardware parameters, world size and
+    benchopt's system-info columns."""
     out = []
-    for source in df["source_file"].unique():
+    for source in paths:
         rows = df[df["source_file"] == source]
         name = Path(source).name
         for column in DEVICE_PARAMETERS:
@@ -182,11 +182,15 @@ def device_rows(df):
     return out
 
 
-def device_summary(df):
-    """One line per file: device, processor, CPUs, RAM, CUDA, world size."""
+def device_summary(df, paths):
+    """One line per file of ``paths``: device, world size, CUDA, processor,
+    CPUs, RAM, system."""
     out = []
-    for source in df["source_file"].unique():
+    for source in paths:
         rows = df[df["source_file"] == source]
+        if rows.empty:
+            out.append((Path(source).name, "no rows"))
+            continue
         parts = []
         device = values_of(rows, "p_obj_device")
         if device:
