@@ -31,6 +31,8 @@ from .metadata import (
 
 TITLE = "Track 3 optimizer benchmark report"
 MESSAGE_CHARS = 300
+#: A table cell that is a number (right-aligned in HTML).
+NUMBER = re.compile(r"[-+]?[\d,]*\.?\d+(e[-+]?\d+)?%?")
 
 
 @dataclass
@@ -463,6 +465,7 @@ table { border-collapse: collapse; margin: .6rem 0; font-size: .85rem;
 th, td { border: 1px solid #d8d8d8; padding: .2rem .45rem; text-align: left;
   vertical-align: top; }
 th { background: #f5f5f5; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
 td.pass { background: #e3f4e3; color: #185c18; font-weight: 600; }
 td.fail { background: #fbe4e1; color: #8a1c10; font-weight: 600; }
 figure { margin: 1.2rem 0; }
@@ -496,6 +499,8 @@ def _html_table(block):
             css = ""
             if block.verdicts and cell in ("PASS", "FAIL"):
                 css = f' class="{cell.lower()}"'
+            elif NUMBER.fullmatch(str(cell)):
+                css = ' class="num"'
             cells.append(f"<td{css}>{html.escape(str(cell))}</td>")
         out.append("<tr>" + "".join(cells) + "</tr>")
     out += ["</tbody>", "</table>"]
