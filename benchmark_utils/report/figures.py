@@ -175,7 +175,9 @@ def _format_x(ax, x):
         ax.xaxis.set_major_formatter(FuncFormatter(_si))
     elif x == "flops":
         ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 0), useMathText=True)
-    ax.xaxis.set_major_locator(MaxNLocator(6, steps=ROUND_STEPS))
+    ax.xaxis.set_major_locator(
+        MaxNLocator(7, steps=ROUND_STEPS, integer=x in ("step", "tokens"))
+    )
     ax.set_xlabel(X_LABELS[x])
 
 
@@ -183,7 +185,7 @@ def _new_figure(height=HEIGHT):
     return Figure(figsize=(WIDTH, height), layout="constrained")
 
 
-def _legend(fig, ax, handles, loc="upper right"):
+def _legend(fig, ax, handles, loc="best"):
     """Inside the axes when short, else below them (the figure grows)."""
     if not handles:
         return
@@ -335,8 +337,9 @@ def curve_figure(problem, colours, x, y):
 
 def zoom_limits(problem, means):
     """y range of the zoom near the target: from a little below the lowest
-    of the target and the mean curves to some way above the target or the
-    worst final mean loss (at most :data:`ZOOM_MAX_ABOVE` above)."""
+    of the target and the mean curves to some way above the target and the
+    final mean losses, leaving out those more than
+    :data:`ZOOM_MAX_ABOVE` above the target (or the best final loss)."""
     finals = [m["y"].iloc[-1] for m in means if len(m)]
     lows = [m["y"].min() for m in means if len(m)]
     target = problem.target_line
@@ -344,8 +347,7 @@ def zoom_limits(problem, means):
     if anchor is None:
         return None
     lo = min([anchor, *lows])
-    hi = max([anchor, *finals])
-    hi = min(hi, anchor + ZOOM_MAX_ABOVE)
+    hi = max([anchor, *(f for f in finals if f <= anchor + ZOOM_MAX_ABOVE)])
     span = max(hi - lo, ZOOM_MIN_SPAN)
     return lo - 0.15 * span, hi + 0.6 * span
 
@@ -428,7 +430,7 @@ def _verdict_text(row, baseline):
         return first
     if row.pairwise_verdict == "baseline":
         return first + "\nbaseline"
-    return first + f"\nvs {_plain(baseline)}: {row.pairwise_verdict}"
+    return first + f"\nvs baseline: {row.pairwise_verdict}"
 
 
 def steps_figure(problem, colours):
@@ -654,7 +656,12 @@ def problem_figures(problem, colours, folder, formats, errors=None):
     (stem, message)); without ``errors`` the exception propagates."""
     specs = []
     band = f"Lines: mean over the completed seeds; shaded: {BAND}"
-    failed = "; dotted with an x: failed runs (diverged, crashed or incomplete)"
+    drawn = any(f is not None for c in problem.curves for _, f in c.failed)
+    failed = (
+        "; dotted with an x at their last value: failed runs (diverged or incomplete)"
+        if drawn
+        else ""
+    )
     target_line = (
         f"; dashed: the target {problem.target_line:g}"
         if problem.target_line is not None

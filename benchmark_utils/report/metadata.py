@@ -262,7 +262,7 @@ def problem_differences(problems):
         for _, params in parsed:
             keys += [k for k in params if k not in keys]
         for key in keys:
-            values = [params.get(key, "-") for _, params in parsed]
+            values = [params.get(key, "(absent)") for _, params in parsed]
             if len(set(values)) > 1:
                 hardware = component == "objective" and key in HARDWARE_PARAMETERS
                 out.append((component, key, values, hardware))
