@@ -27,8 +27,8 @@ from matplotlib.ticker import (
 
 from ..results import THRESHOLD
 
-WIDTH = 4.0  # inches: one paper column at about 0.8x
-HEIGHT = 2.9
+WIDTH = 3.5  # inches: about one paper column (3.25-3.5 in)
+HEIGHT = 2.6
 DPI = 200
 FORMATS = ("png", "pdf", "svg")
 
