@@ -567,3 +567,30 @@ def test_zoom_limits_show_the_target_and_the_final_losses(tmp_path):
     assert lo < min(finals) and lo < 3.28 - 0.004
     assert hi > max(finals) and hi > 3.28
     assert hi - lo < 0.1  # a zoom, not the whole curve
+
+
+def test_throughput_columns_as_the_trainer_names_them(tmp_path):
+    """objective_train_flops and objective_peak_memory_gib (the trainer's
+    names) are read like objective_flops and objective_peak_memory_gb."""
+    from benchmark_utils.report.document import throughput_table
+
+    rows = run_rows(MUON, 0, 500, 3.27)
+    for row in rows:
+        row["objective_train_flops"] = row.pop("objective_flops")
+        row["objective_peak_memory_gib"] = row.pop("objective_peak_memory_gb")
+        row["objective_mfu"] = math.nan  # a CPU run: no known peak
+    path = tmp_path / "x.parquet"
+    pd.DataFrame(rows).to_parquet(path)
+    [problem] = load_report_data([path]).problems
+    assert problem.has("flops") and not problem.has("mfu")
+    table = throughput_table(problem)
+    assert table.header == [
+        "solver",
+        "N",
+        "time to N (s)",
+        "ms/step",
+        "tokens/s",
+        "peak memory (GiB)",
+        "world size",
+    ]
+    assert table.rows[0][-2:] == ["52.3", "8"]
