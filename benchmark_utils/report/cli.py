@@ -1,0 +1,151 @@
+"""Command line: benchopt result files -> an offline report (Markdown, one
+self-contained HTML page, and every figure as PNG and PDF)."""
+
+import argparse
+import re
+import shlex
+import sys
+from pathlib import Path
+
+from ..results import ResultsError, newest_result
+from ..results.cli import ROOT
+from .data import load_report_data
+from .document import TITLE, build_document, to_html, to_markdown
+from .figures import FORMATS, all_figures
+
+FIGURES = "figures"
+#: Figure files this command writes; older ones are removed before a new run.
+FIGURE_FILE = re.compile(r"problem\d+_[a-z_]+\.(png|pdf|svg)")
+
+USAGE_EPILOG = """\
+examples:
+  python -m benchmark_utils.report                       # newest outputs/*.parquet
+  python -m benchmark_utils.report outputs/a.parquet outputs/b.parquet \\
+      --out report/ --baseline muon --formats png pdf
+
+writes OUT/report.md, OUT/report.html (self-contained: figures embedded, no
+external resource) and OUT/figures/problem<k>_<figure>.<format>. Problems
+(objective and dataset) are never mixed: each has its own table and figures.
+The tables are those of python -m benchmark_utils.results.
+"""
+
+
+def build_parser(prog=None):
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description=(
+            "Offline report of benchopt result files: the Track 3 table, "
+            "figures (validation loss against steps, tokens, time and FLOPs, "
+            "zoom near the target, steps to target, final loss per seed, "
+            "training loss), failed runs and run metadata, per problem."
+        ),
+        epilog=USAGE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "parquet",
+        nargs="*",
+        type=Path,
+        help="benchopt result files, combined (default: the newest "
+        "outputs/*.parquet of the benchmark)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("report"),
+        help="output folder (default: ./report)",
+    )
+    parser.add_argument(
+        "--baseline",
+        metavar="LABEL",
+        help="test every row against this solver (Track 3 pairwise rule); "
+        "LABEL as for python -m benchmark_utils.results",
+    )
+    parser.add_argument(
+        "--target",
+        type=float,
+        help="target validation loss (default: the objective_target the runs "
+        "recorded, else 3.28)",
+    )
+    parser.add_argument(
+        "--formats",
+        nargs="+",
+        choices=FORMATS,
+        default=["png", "pdf"],
+        metavar="FORMAT",
+        help=f"figure files to write, among {', '.join(FORMATS)} (default: "
+        "png pdf; the HTML page embeds PNG either way)",
+    )
+    parser.add_argument(
+        "--full-names",
+        action="store_true",
+        help="solver names with all their parameters",
+    )
+    parser.add_argument("--title", default=TITLE, help="the report's title")
+    return parser
+
+
+def _clean(folder):
+    """Remove the figure files of an earlier report in ``folder``."""
+    if folder.is_dir():
+        for path in folder.iterdir():
+            if path.is_file() and FIGURE_FILE.fullmatch(path.name):
+                path.unlink()
+
+
+def main(argv=None, prog=None):
+    """Write the report; return the exit status (2: no or bad input, 1: a
+    figure failed: the report is written without it)."""
+    parser = build_parser(prog)
+    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    paths = list(args.parquet)
+    if not paths:
+        newest = newest_result(ROOT / "outputs")
+        if newest is None:
+            print(
+                f"{parser.prog}: error: no result file in {ROOT / 'outputs'}: "
+                "run benchopt first or name a file",
+                file=sys.stderr,
+            )
+            return 2
+        paths = [newest]
+    try:
+        data = load_report_data(
+            paths,
+            target=args.target,
+            baseline=args.baseline,
+            full_names=args.full_names,
+        )
+    except ResultsError as error:
+        print(f"{parser.prog}: error: {error}", file=sys.stderr)
+        return 2
+    out = args.out
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        _clean(out / FIGURES)
+    except OSError as error:
+        print(f"{parser.prog}: error: {out}: {error}", file=sys.stderr)
+        return 2
+    formats = list(dict.fromkeys(args.formats))
+    errors = []
+    figures = all_figures(data, out / FIGURES, formats, errors)
+    for stem, message in errors:
+        print(
+            f"{parser.prog}: warning: figure {stem} failed: {message}", file=sys.stderr
+        )
+    command = " ".join(
+        ["python -m benchmark_utils.report", *map(shlex.quote, map(str, argv))]
+    )
+    doc = build_document(
+        data, figures, ROOT, command, title=args.title, figure_errors=errors
+    )
+    (out / "report.md").write_text(to_markdown(doc), encoding="utf-8")
+    (out / "report.html").write_text(to_html(doc), encoding="utf-8")
+    n_figures = sum(len(v) for v in figures.values())
+    print(
+        f"{out / 'report.md'}, {out / 'report.html'} and {n_figures} figure(s) "
+        f"({', '.join(formats)}) in {out / FIGURES}: {len(data.runs)} run(s), "
+        f"{len(data.problems)} problem(s)"
+    )
+    return 1 if errors else 0
