@@ -29,7 +29,7 @@ from benchmark_utils.loader import (
     BosIndex,
     DataExhaustedError,
     Track3Plan,
-    track3_steps_in_shard,
+    track3_tokens_needed,
 )
 from benchmark_utils.models import build_model, make_config
 from benchmark_utils.runtime import resolve_device
@@ -200,16 +200,12 @@ class Objective(BaseObjective):
         return self.train_steps or self.max_steps
 
     def _train_tokens_needed(self):
-        """Training tokens the budget reads: in Track 3's order each shard's
-        tail shorter than a step is skipped, so count whole shards."""
+        """Training tokens the budget reads (Track 3's order: whole shards)."""
         n_steps = self._budget_steps()
-        tokens = n_steps * self.batch_tokens + 1
+        if self.data_order != "track3":
+            return n_steps * self.batch_tokens + 1
         shard_tokens = getattr(self.source, "shard_tokens", None)
-        if self.data_order == "track3" and shard_tokens:
-            per_shard = track3_steps_in_shard(shard_tokens, self.batch_tokens)
-            if per_shard:
-                tokens = max(tokens, -(-n_steps // per_shard) * shard_tokens)
-        return tokens
+        return track3_tokens_needed(n_steps, self.batch_tokens, shard_tokens)
 
     def _fetch_train_files(self):
         """The training shards the step budget needs (downloaded or generated

@@ -1,7 +1,8 @@
 """Fetch the shards a run needs: ``python -m benchmark_utils.download``.
 
 Downloads the validation shard and the training shards that a budget of
-``--train-tokens`` (or ``--steps`` x ``--batch-tokens``) needs into the
+``--train-tokens`` (or ``--steps`` of ``--batch-tokens`` in Track 3's order:
+whole shards) needs into the
 dataset's folder (where ``benchopt run`` looks for them), validating each
 file; files already there are kept, so an interrupted download resumes.
 
@@ -18,12 +19,14 @@ import sys
 from pathlib import Path
 
 from .hub import (
+    DEFAULT_STEPS,
     DEFAULT_TRAIN_TOKENS,
     HUB_DATASETS,
     TOKENS_PER_SHARD,
     MissingDataError,
     hub_source,
 )
+from .loader import track3_tokens_needed
 from .paths import DATA_ENV
 from .shards import HEADER_BYTES, ShardError
 
@@ -57,10 +60,15 @@ def parse_args(argv=None):
     budget.add_argument(
         "--train-tokens",
         type=int,
-        help="training tokens the run consumes (max_steps x batch_tokens + 1); "
-        f"default {DEFAULT_TRAIN_TOKENS:,}, the objective's default budget",
+        help="training tokens the run reads; default "
+        f"{DEFAULT_TRAIN_TOKENS:,}: the objective's default data budget "
+        f"(max_steps={DEFAULT_STEPS} in Track 3's order, whole shards)",
     )
-    budget.add_argument("--steps", type=int, help="the run's max_steps")
+    budget.add_argument(
+        "--steps",
+        type=int,
+        help="the run's max_steps (or train_steps) in Track 3's order",
+    )
     parser.add_argument(
         "--batch-tokens",
         type=int,
@@ -82,16 +90,17 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    local_dir = args.local_dir or benchmark_data_dir(args.dataset)
+    source = hub_source(args.dataset, local_dir=local_dir)
     if args.steps is not None:
-        n_tokens = args.steps * args.batch_tokens + 1
+        n_tokens = track3_tokens_needed(
+            args.steps, args.batch_tokens, source.shard_tokens
+        )
     elif args.train_tokens is not None:
         n_tokens = args.train_tokens
     else:
         n_tokens = DEFAULT_TRAIN_TOKENS
-    local_dir = args.local_dir or benchmark_data_dir(args.dataset)
-    source = hub_source(
-        args.dataset, local_dir=local_dir, default_train_tokens=n_tokens
-    )
+    source.default_train_tokens = n_tokens  # named in the offline message
     try:
         names = source.files_for(n_tokens)
     except ValueError as error:

@@ -33,13 +33,17 @@ from pathlib import Path
 import huggingface_hub
 import huggingface_hub.constants
 
+from .loader import track3_tokens_needed
 from .paths import data_dir
 from .shards import HEADER_BYTES, ShardError, read_header
 from .sources import OFFLINE_DEMO, MissingDataError, ShardSource
 
 TOKENS_PER_SHARD = 100_000_000
-# The objective's default problem: 6000 steps x 524,288 tokens (+1 target).
-DEFAULT_TRAIN_TOKENS = 6000 * 524_288 + 1
+# The objective's default data budget: max_steps = 7,600 steps of 524,288
+# tokens in Track 3's order, i.e. 40 whole shards (4B tokens, as Track 3's
+# quickstart downloads).
+DEFAULT_STEPS = 7600
+DEFAULT_TRAIN_TOKENS = track3_tokens_needed(DEFAULT_STEPS, 524_288, TOKENS_PER_SHARD)
 ETAG_TIMEOUT = 10.0  # seconds for one metadata request (HF_HUB_ETAG_TIMEOUT)
 DOWNLOAD_TIMEOUT = 30.0  # seconds without data in a transfer (HF_HUB_DOWNLOAD_TIMEOUT)
 MAX_LISTED = 12  # files named in a message; the download command fetches all

@@ -188,6 +188,17 @@ def track3_steps_in_shard(n_tokens, batch_tokens):
     return max(0, -(-(n_tokens - batch_tokens - 1) // batch_tokens))
 
 
+def track3_tokens_needed(n_steps, batch_tokens, shard_tokens=None):
+    """Training tokens ``n_steps`` of Track 3's order read: whole shards of
+    ``shard_tokens`` (each shard's tail shorter than a step is skipped), or
+    ``n_steps x batch_tokens + 1`` when the shard size is unknown."""
+    tokens = n_steps * batch_tokens + 1
+    per_shard = track3_steps_in_shard(shard_tokens or 0, batch_tokens)
+    if per_shard:
+        tokens = max(tokens, -(-n_steps // per_shard) * shard_tokens)
+    return tokens
+
+
 class Track3Plan:
     """Where each step of Track 3's order starts: ``(shard, position)``."""
 

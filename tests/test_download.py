@@ -203,12 +203,19 @@ def test_download_command(remote, tmp_path, monkeypatch, capsys):
     argv = ["toy", "--steps", "3", "--batch-tokens", "500", "--local-dir", str(local)]
     assert download.main([*argv, "--dry-run"]) == 0
     out = capsys.readouterr().out
-    assert "missing  toy_train_000002.bin" in out and "toy_train_000003" not in out
+    # Track 3's order: a 1,000-token shard holds one step of 500 tokens (its
+    # tail is skipped), so 3 steps need 3 shards (contiguous tokens: 2).
+    assert "missing  toy_train_000003.bin" in out and "toy_train_000004" not in out
     assert remote.calls == []
     assert download.main(argv) == 0
+    # Shard 2 holds 600 tokens, not 1,000: the download counts tokens, so it
+    # fetches a fourth shard to make up the 3,000 (the objective then checks
+    # the steps the files hold in Track 3's order).
     assert sorted(p.name for p in local.glob("*.bin")) == [
         "toy_train_000001.bin",
         "toy_train_000002.bin",
+        "toy_train_000003.bin",
+        "toy_train_000004.bin",
         "toy_val_000000.bin",
     ]
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
