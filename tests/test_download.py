@@ -220,7 +220,7 @@ def test_download_command(remote, tmp_path, monkeypatch, capsys):
     ]
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     assert (
-        download.main(["toy", "--train-tokens", "2600", "--local-dir", str(local)]) == 1
+        download.main(["toy", "--train-tokens", "4100", "--local-dir", str(local)]) == 1
     )
     err = capsys.readouterr().err
-    assert "toy_train_000003.bin" in err and "--train-tokens 2600" in err
+    assert "toy_train_000005.bin" in err and "--train-tokens 4100" in err
