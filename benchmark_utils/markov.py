@@ -1,95 +1,253 @@
 """A synthetic language with an exactly known loss floor.
 
-A sparse random first-order Markov chain over ``V`` tokens: each state has
-``K`` successors with Dirichlet weights. Its entropy rate
-``H = sum_i pi_i * H(P_i)`` (``pi`` the stationary distribution) is the best
-validation loss any model can reach, so results can report ``loss - H``.
+A sparse random Markov chain of order ``n`` (1 or 2) over ``V`` tokens: each
+context (the previous ``n`` tokens, one of ``V**n`` states) has ``K``
+distinct successors with Dirichlet weights. Its entropy rate
+``H = sum_s pi_s * H(P(. | s))`` (``pi`` the stationary distribution of the
+chain on contexts) is the best validation loss any model can reach, so
+results can report ``loss - H``.
+
+Why order 2: a first-order chain is learnt to its floor by a bigram model
+(embedding and output head alone), so the transformer blocks never matter.
+In a second-order chain the next token depends on the previous two tokens,
+which a model can only combine through attention; ``context_entropy(chain,
+1)`` is the exact best loss of any predictor that sees one previous token.
 """
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
+ORDERS = (1, 2)
+
 
 @dataclass(frozen=True)
 class MarkovChain:
-    successors: np.ndarray  # (V, K) int: the K possible next tokens of each state
-    probs: np.ndarray  # (V, K) float: their probabilities
+    successors: np.ndarray  # (V**order, K) int: the K possible next tokens
+    probs: np.ndarray  # (V**order, K) float: their probabilities
+    order: int = 1
+
+    @property
+    def n_states(self):
+        return self.successors.shape[0]
 
     @property
     def vocab_size(self):
-        return self.successors.shape[0]
+        if self.order == 1:
+            return self.n_states
+        return math.isqrt(self.n_states)
+
+    def next_states(self):
+        """(V**order, K): the context reached by each successor. Context
+        ``s`` of order 2 is the pair ``(a, b) = divmod(s, V)``; emitting
+        ``c`` moves it to ``(b, c)``."""
+        V = self.vocab_size
+        return (np.arange(self.n_states) % V ** (self.order - 1))[
+            :, None
+        ] * V + self.successors
 
     def transition_matrix(self):
+        """Dense (V, V) token transition matrix (order 1 only)."""
+        if self.order != 1:
+            raise ValueError("a dense transition matrix exists for order 1 only")
         V = self.vocab_size
         P = np.zeros((V, V))
         rows = np.repeat(np.arange(V), self.successors.shape[1])
         np.add.at(P, (rows, self.successors.ravel()), self.probs.ravel())
         return P
 
+    def step_distribution(self, weights):
+        """``weights`` (a distribution over contexts) one step later:
+        ``weights @ P`` for the sparse chain on contexts."""
+        return np.bincount(
+            self.next_states().ravel(),
+            weights=(weights[:, None] * self.probs).ravel(),
+            minlength=self.n_states,
+        )
 
-def make_chain(vocab_size, n_successors, seed, concentration=1.0):
-    """Random chain; successors are distinct and include a random cycle so
-    that the chain is irreducible (a unique stationary distribution)."""
+
+def make_chain(vocab_size, n_successors, seed, concentration=1.0, order=1):
+    """Random chain of order 1 or 2 whose chain on contexts is irreducible,
+    so that it has a unique stationary distribution.
+
+    Order 1: the successors of each state include a random cycle through all
+    ``V`` states. Order 2: the successors of each pair include one that
+    makes the pair chain follow a cycle through all ``V**2`` pairs. It is
+    read off a random Eulerian circuit ``t_0 t_1 ... t_{N-1}`` (cyclic,
+    ``N = V**2``) of the complete directed graph with loops on the ``V``
+    tokens (every vertex has in- and out-degree ``V``, so one exists;
+    Hierholzer's algorithm finds it). Every ordered pair occurs exactly once
+    as ``(t_i, t_{i+1})``; giving pair ``(t_i, t_{i+1})`` the successor
+    ``t_{i+2}`` moves it to ``(t_{i+1}, t_{i+2})``, the next pair of the
+    circuit, so the pair chain has a Hamiltonian cycle: it is irreducible.
+    The other ``K - 1`` successors are distinct, uniformly random, and every
+    Dirichlet weight is checked positive.
+    """
+    if order not in ORDERS:
+        raise ValueError(f"order must be one of {ORDERS}, got {order!r}")
     if not 1 <= n_successors <= vocab_size:
         raise ValueError("n_successors must lie in [1, vocab_size]")
     rng = np.random.default_rng(seed)
     V, K = vocab_size, n_successors
-    cycle = rng.permutation(V)
-    next_in_cycle = np.empty(V, dtype=np.int64)
-    next_in_cycle[cycle] = np.roll(cycle, -1)
-    successors = np.empty((V, K), dtype=np.int64)
-    for state in range(V):
-        others = rng.permutation(V)
-        others = others[others != next_in_cycle[state]][: K - 1]
-        successors[state] = np.concatenate([[next_in_cycle[state]], others])
-    probs = rng.dirichlet(np.full(K, concentration), size=V)
-    return MarkovChain(successors, probs)
+    if order == 1:
+        cycle = rng.permutation(V)
+        next_in_cycle = np.empty(V, dtype=np.int64)
+        next_in_cycle[cycle] = np.roll(cycle, -1)
+        successors = np.empty((V, K), dtype=np.int64)
+        for state in range(V):
+            others = rng.permutation(V)
+            others = others[others != next_in_cycle[state]][: K - 1]
+            successors[state] = np.concatenate([[next_in_cycle[state]], others])
+    else:
+        circuit = _eulerian_circuit(V, rng)
+        N = V * V
+        next_in_cycle = np.empty(N, dtype=np.int64)
+        next_in_cycle[circuit * V + np.roll(circuit, -1)] = np.roll(circuit, -2)
+        others = _distinct_others(next_in_cycle, V, K - 1, rng)
+        successors = np.concatenate([next_in_cycle[:, None], others], axis=1)
+    probs = rng.dirichlet(np.full(K, concentration), size=successors.shape[0])
+    if not (probs > 0).all():
+        raise ValueError(
+            f"concentration {concentration:g} is too small: a transition "
+            "probability underflowed to 0"
+        )
+    return MarkovChain(successors, probs, order)
 
 
-def stationary_distribution(chain):
-    """Left eigenvector of the transition matrix for eigenvalue 1."""
-    P = chain.transition_matrix()
-    values, vectors = np.linalg.eig(P.T)
-    pi = np.real(vectors[:, np.argmin(np.abs(values - 1))])
-    pi = np.abs(pi)
-    return pi / pi.sum()
+def _eulerian_circuit(V, rng):
+    """Tokens ``t_0 .. t_{V*V-1}`` of a random Eulerian circuit of the
+    complete directed graph with loops on ``V`` vertices (closing back to
+    ``t_0``): every ordered pair ``(t_i, t_{i+1 mod V*V})`` occurs once."""
+    remaining = [list(row) for row in rng.random((V, V)).argsort(axis=1)]
+    stack, circuit = [0], []
+    while stack:  # Hierholzer: walk unused edges, back up when stuck
+        vertex = stack[-1]
+        if remaining[vertex]:
+            stack.append(int(remaining[vertex].pop()))
+        else:
+            circuit.append(stack.pop())
+    circuit.reverse()  # V*V + 1 vertices, first == last
+    assert len(circuit) == V * V + 1 and circuit[0] == circuit[-1]
+    return np.asarray(circuit[:-1], dtype=np.int64)
 
 
-def entropy_rate(chain):
-    """Entropy rate in nats per token: the exact floor of the validation loss."""
-    pi = stationary_distribution(chain)
-    p = chain.probs
-    row_entropy = -(p * np.log(np.where(p > 0, p, 1.0))).sum(axis=1)
-    return float(pi @ row_entropy)
+def _distinct_others(excluded, V, n, rng, rows_per_chunk=4096):
+    """(len(excluded), n): for each row, ``n`` distinct tokens drawn
+    uniformly from ``range(V)`` without ``excluded[row]``."""
+    out = np.empty((len(excluded), n), dtype=np.int64)
+    if n == 0:
+        return out
+    for first in range(0, len(excluded), rows_per_chunk):
+        rows = slice(first, first + rows_per_chunk)
+        keys = rng.random((len(out[rows]), V - 1))
+        picked = np.argpartition(keys, n - 1, axis=1)[:, :n]  # a random n-subset
+        out[rows] = picked + (picked >= excluded[rows, None])  # skip excluded
+    return out
 
 
-def sample(chain, n_tokens, seed, n_chains=256):
+def stationary_distribution(chain, tol=1e-13, max_iter=200_000):
+    """Stationary distribution over contexts (``V**order`` of them), by
+    power iteration of the lazy chain ``(I + P) / 2`` (same stationary
+    distribution, aperiodic, so it converges for any irreducible chain)
+    until the L1 change per step is below ``tol``."""
+    pi = np.full(chain.n_states, 1.0 / chain.n_states)
+    for _ in range(max_iter):
+        new = 0.5 * (pi + chain.step_distribution(pi))
+        new /= new.sum()
+        change = np.abs(new - pi).sum()
+        pi = new
+        if change < tol:
+            return pi
+    raise RuntimeError("power iteration did not converge")
+
+
+def _entropy(p, axis=-1):
+    return -(p * np.log(np.where(p > 0, p, 1.0))).sum(axis=axis)
+
+
+def entropy_rate(chain, pi=None):
+    """Entropy rate in nats per token: the exact floor of the validation loss
+    (of positions that see at least ``order`` previous tokens)."""
+    pi = stationary_distribution(chain) if pi is None else pi
+    return float(pi @ _entropy(chain.probs))
+
+
+def context_entropy(chain, n_context, pi=None):
+    """Exact ``H(x_t | x_{t-n_context} .. x_{t-1})`` of the stationary chain,
+    in nats: the best loss of any predictor that sees only the previous
+    ``n_context`` tokens (0: unigram, 1: bigram model). Equals the entropy
+    rate for ``n_context >= order``."""
+    if n_context >= chain.order:
+        return entropy_rate(chain, pi)
+    pi = stationary_distribution(chain) if pi is None else pi
+    V, width = chain.vocab_size, chain.vocab_size**n_context
+    kept = np.arange(chain.n_states) % width  # the last n_context tokens
+    joint = np.bincount(
+        (kept[:, None] * V + chain.successors).ravel(),
+        weights=(pi[:, None] * chain.probs).ravel(),
+        minlength=width * V,
+    ).reshape(width, V)
+    return float(_entropy(joint.ravel()) - _entropy(joint.sum(axis=1)))
+
+
+def window_floor(chain, seq_len, pi=None):
+    """Best mean loss over a window of ``seq_len`` predictions whose first
+    sees one token, the second two, and so on (how validation windows are
+    scored): the entropy rate plus a ``O(order / seq_len)`` excess."""
+    pi = stationary_distribution(chain) if pi is None else pi
+    seen = np.minimum(np.arange(1, seq_len + 1), chain.order)
+    losses = {n: context_entropy(chain, n, pi) for n in np.unique(seen)}
+    return float(np.mean([losses[n] for n in seen]))
+
+
+def sample(chain, n_tokens, seed, n_chains=None, chain_length=16_384, pi=None):
     """``n_tokens`` tokens as ``n_chains`` independent stationary trajectories
-    laid end to end (vectorised across trajectories).
+    laid end to end (vectorised across trajectories; by default as many as
+    make trajectories of about ``chain_length`` tokens).
 
-    Only the first token of each trajectory (one in ``n_tokens / n_chains``)
-    does not follow the chain's transition, which shifts the achievable loss
-    by a negligible amount for the lengths used here.
+    Only the first ``order`` tokens of each trajectory do not follow the
+    chain's transition from the tokens before them: about ``order`` tokens in
+    ``chain_length``, a negligible shift of the achievable loss, and none in
+    a validation prefix shorter than one trajectory.
     """
     rng = np.random.default_rng(seed)
+    if n_chains is None:
+        n_chains = -(-n_tokens // chain_length)
     n_chains = max(1, min(n_chains, n_tokens))
-    length = -(-n_tokens // n_chains)
-    cumulative = np.cumsum(chain.probs, axis=1)
-    cumulative[:, -1] = 1.0
-    pi = stationary_distribution(chain)
-    state = rng.choice(chain.vocab_size, size=n_chains, p=pi)
-    out = np.empty((n_chains, length), dtype=np.int64)
-    for t in range(length):
-        out[:, t] = state
-        u = rng.random(n_chains)
-        choice = (u[:, None] > cumulative[state]).sum(axis=1)
-        state = chain.successors[state, choice]
-    return out.reshape(-1)[:n_tokens]
+    length = max(-(-n_tokens // n_chains), chain.order)
+    V, K = chain.vocab_size, chain.probs.shape[1]
+    cumulative = np.cumsum(chain.probs, axis=1)[:, :-1]  # the last one is 1
+    flat_successors = chain.successors.ravel()
+    flat_next = chain.next_states().ravel()
+    pi = stationary_distribution(chain) if pi is None else pi
+    state = rng.choice(chain.n_states, size=n_chains, p=pi)
+    out = np.empty((length, n_chains), dtype=np.int64)
+    for t in range(chain.order):  # the tokens of the starting context
+        out[t] = state // V ** (chain.order - 1 - t) % V
+    uniforms = rng.random((length - chain.order, n_chains))
+    for t, u in enumerate(uniforms, start=chain.order):
+        index = state * K + (u[:, None] > cumulative[state]).sum(axis=1)
+        out[t] = flat_successors[index]
+        state = flat_next[index]
+    return out.T.reshape(-1)[:n_tokens]
+
+
+def token_log_probs(chain, tokens):
+    """``log P(x[t] | previous order tokens)`` for ``t >= order`` (-inf for a
+    transition the chain cannot make)."""
+    tokens = np.asarray(tokens, dtype=np.int64)
+    V, n = chain.vocab_size, chain.order
+    state = np.zeros(len(tokens) - n, dtype=np.int64)
+    for lag in range(n, 0, -1):
+        state = state * V + tokens[n - lag : len(tokens) - lag]
+    nxt = tokens[n:]
+    p = (chain.probs[state] * (chain.successors[state] == nxt[:, None])).sum(axis=1)
+    with np.errstate(divide="ignore"):
+        return np.log(p)
 
 
 def empirical_loss(chain, tokens):
-    """Mean ``-log P(x[t+1] | x[t])`` of a token sequence under the chain."""
-    P = chain.transition_matrix()
-    p = P[tokens[:-1], tokens[1:]]
-    return float(-np.log(p).mean())
+    """Mean ``-log P(x[t] | x[t-order] .. x[t-1])`` of a token sequence under
+    the chain (over the positions ``t >= order``)."""
+    return float(-token_log_probs(chain, tokens).mean())

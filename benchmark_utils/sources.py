@@ -5,11 +5,19 @@ token budget needs, so a run fetches or generates only what it will use.
 """
 
 import json
+import math
 import re
 import shlex
 from pathlib import Path
 
-from .markov import entropy_rate, make_chain, sample
+from .markov import (
+    context_entropy,
+    entropy_rate,
+    make_chain,
+    sample,
+    stationary_distribution,
+    window_floor,
+)
 from .shards import (
     MAX_TOKEN_ID,
     ShardError,
@@ -332,9 +340,21 @@ def folder_source(
 class MarkovSource(ShardSource):
     """The synthetic Markov language, generated into ``cache_dir`` on demand.
 
+    ``order`` 1: the next token depends on the previous one only, which an
+    embedding and output head alone (a bigram model) learn to the floor.
+    ``order`` 2: it depends on the previous two, so a model needs attention;
+    ``bigram_loss`` is the best loss of a model that sees one previous token.
+    The default stays 1 (what the constructor always built, and what the
+    tests' tiny problems expect); the ``simulated`` dataset asks for 2.
+
     Shard ``i`` depends only on (parameters, seed, i): generation is
     deterministic, reuses valid files already there, and regenerates a file
-    that is missing or corrupt.
+    that is missing or corrupt. The cache folder's name holds every
+    parameter, the order included.
+
+    ``floor`` is the chain's entropy rate. A validation window's first
+    prediction sees one token only (its second, two), so even the exact
+    chain scores slightly above it: ``window_floor(seq_len)``.
     """
 
     name = "simulated"
@@ -350,23 +370,39 @@ class MarkovSource(ShardSource):
         shard_tokens=1_000_000,
         n_val_tokens=200_000,
         target_margin=0.1,
+        order=1,
     ):
         self.vocab_size = vocab_size
+        self.order = order
         self.shard_tokens = shard_tokens
         self.n_val_tokens = n_val_tokens
         self.seed = seed
-        self.chain = make_chain(vocab_size, n_successors, seed, concentration)
-        self.floor = entropy_rate(self.chain)
+        self.chain = make_chain(
+            vocab_size, n_successors, seed, concentration, order=order
+        )
+        self._pi = stationary_distribution(self.chain)
+        self.floor = entropy_rate(self.chain, self._pi)
+        self.bigram_loss = context_entropy(self.chain, 1, self._pi)
         self.target = self.floor + target_margin
         key = (
-            f"markov_V{vocab_size}_K{n_successors}_a{concentration:g}_"
+            f"markov_o{order}_V{vocab_size}_K{n_successors}_a{concentration:g}_"
             f"seed{seed}_shard{shard_tokens}_val{n_val_tokens}"
         )
         self.cache_dir = Path(cache_dir) / key
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         meta = self.cache_dir / "meta.json"
         if not meta.exists():
-            meta.write_text(json.dumps({"floor_nats": self.floor}, indent=1))
+            info = {
+                "order": order,
+                "floor_nats": self.floor,
+                "bigram_nats": self.bigram_loss,
+                "uniform_nats": math.log(vocab_size),
+            }
+            meta.write_text(json.dumps(info, indent=1))
+
+    def window_floor(self, seq_len):
+        """Best mean loss over validation windows of ``seq_len`` tokens."""
+        return window_floor(self.chain, seq_len, self._pi)
 
     def _ensure(self, path, n_tokens, seed):
         try:
@@ -374,7 +410,7 @@ class MarkovSource(ShardSource):
                 return path
         except ShardError:
             pass
-        write_shard(path, sample(self.chain, n_tokens, seed))
+        write_shard(path, sample(self.chain, n_tokens, seed, pi=self._pi))
         return path
 
     def val_file(self):
