@@ -449,8 +449,9 @@ def test_bad_inputs_exit_2(tmp_path):
 
 def test_default_input_is_the_newest_result(tmp_path, monkeypatch, capsys):
     from benchmark_utils.report import cli as report_cli
+    from benchmark_utils.results import cli as results_cli
 
-    monkeypatch.setattr(report_cli, "ROOT", tmp_path)
+    monkeypatch.setattr(results_cli, "ROOT", tmp_path)  # where outputs/ is
     assert report_cli.main(["--out", str(tmp_path / "none")]) == 2
     assert "no result file in" in capsys.readouterr().err
     (tmp_path / "outputs").mkdir()

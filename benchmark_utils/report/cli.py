@@ -7,8 +7,8 @@ import shlex
 import sys
 from pathlib import Path
 
-from ..results import ResultsError, newest_result
-from ..results.cli import ROOT
+from ..results import ResultsError
+from ..results.cli import ROOT, input_paths
 from .data import load_report_data
 from .document import TITLE, build_document, to_html, to_markdown
 from .figures import FORMATS, all_figures
@@ -99,17 +99,9 @@ def main(argv=None, prog=None):
     parser = build_parser(prog)
     args = parser.parse_args(argv)
     argv = sys.argv[1:] if argv is None else list(argv)
-    paths = list(args.parquet)
+    paths = input_paths(parser.prog, args.parquet)
     if not paths:
-        newest = newest_result(ROOT / "outputs")
-        if newest is None:
-            print(
-                f"{parser.prog}: error: no result file in {ROOT / 'outputs'}: "
-                "run benchopt first or name a file",
-                file=sys.stderr,
-            )
-            return 2
-        paths = [newest]
+        return 2
     try:
         data = load_report_data(
             paths,

@@ -69,21 +69,30 @@ def build_parser(prog=None):
     return parser
 
 
+def input_paths(prog, paths):
+    """The result files named, else the newest ``outputs/*.parquet``; None
+    (after saying why) when there is none."""
+    paths = list(paths)
+    if paths:
+        return paths
+    newest = newest_result(ROOT / "outputs")
+    if newest is None:
+        print(
+            f"{prog}: error: no result file in {ROOT / 'outputs'}: "
+            "run benchopt first or name a file",
+            file=sys.stderr,
+        )
+        return None
+    return [newest]
+
+
 def main(argv=None, prog=None):
     """Print the tables; return the exit status (2: no or bad input)."""
     parser = build_parser(prog)
     args = parser.parse_args(argv)
-    paths = list(args.parquet)
+    paths = input_paths(parser.prog, args.parquet)
     if not paths:
-        newest = newest_result(ROOT / "outputs")
-        if newest is None:
-            print(
-                f"{parser.prog}: error: no result file in {ROOT / 'outputs'}: "
-                "run benchopt first or name a file",
-                file=sys.stderr,
-            )
-            return 2
-        paths = [newest]
+        return 2
     try:
         runs = load_runs(paths)
         tables = results_tables(
