@@ -24,6 +24,7 @@ grid around the best values) before the multi-seed run of the written config.
 import argparse
 import itertools
 import math
+import shutil
 import statistics
 import subprocess
 import sys
@@ -38,7 +39,13 @@ from benchopt.utils.parametrized_name_mixin import (
 )
 
 from .components import BENCHMARK_DIR, load_benchmark_module, load_solver_class
-from .results import ResultsError, load_runs, results_tables, split_name
+from .results import (
+    ResultsError,
+    ledger_folder,
+    load_runs,
+    results_tables,
+    split_name,
+)
 from .settings import SettingsError, check_parameter_types
 
 ROOT = BENCHMARK_DIR
@@ -572,6 +579,16 @@ def config_text(config, header=()):
     return "".join(f"# {line}".rstrip() + "\n" for line in header) + body
 
 
+def clear_results(results):
+    """Remove a previous sweep's result file and run statuses from a reused
+    work folder: benchopt would write ``results_1.parquet`` beside the old
+    file and the ranking would read stale rows. Finished runs stay in
+    benchopt's cache, so a repeated point costs nothing."""
+    results = Path(results)
+    results.unlink(missing_ok=True)
+    shutil.rmtree(ledger_folder(results), ignore_errors=True)
+
+
 def benchopt_command(config_path, output, no_cache=False):
     """``benchopt run`` in a subprocess rather than ``benchopt.run_benchmark``:
     it is the very command a user re-runs with the written config (same
@@ -902,6 +919,7 @@ def main(argv=None):
 
     work.mkdir(parents=True, exist_ok=True)
     config_path.write_text(text)
+    clear_results(results)
     completed = subprocess.run(command, cwd=ROOT)
     if completed.returncode != 0:
         _error(f"benchopt run exited with status {completed.returncode}")

@@ -367,3 +367,20 @@ def test_tiny_sweep_through_benchopt(tmp_path, monkeypatch, capsys):
     final = df.sort_values("objective_step").groupby("solver_name").last()
     best_name = final["objective_val_loss"].idxmin()
     assert f"lr={params['lr']}," in best_name
+
+
+def test_a_reused_work_folder_starts_clean(tmp_path):
+    """benchopt would write results_1.parquet beside an old results.parquet
+    and the ranking would read the old rows: the old file and its run
+    statuses go first."""
+    from benchmark_utils.results import ledger_folder
+    from benchmark_utils.sweep import clear_results
+
+    results = tmp_path / "results.parquet"
+    results.write_bytes(b"old")
+    status = ledger_folder(results) / "runs" / "abc" / "run_status.json"
+    status.parent.mkdir(parents=True)
+    status.write_text("{}")
+    clear_results(results)
+    assert not results.exists() and not status.exists()
+    clear_results(results)  # nothing there: no error
