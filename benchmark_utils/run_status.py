@@ -9,13 +9,40 @@ those full strings, which exceed the 255-byte file-name limit), which
 ``python -m benchmark_utils.results`` reads with the parquet.
 """
 
+import atexit
 import hashlib
 import json
 import os
+import sys
 from pathlib import Path
 
 STATUS_FILE = "run_status.json"
 STATUSES = ("done", "diverged", "error")
+_FAILED_RUNS = []
+
+
+def exit_nonzero_at_the_end(run):
+    """Make this ``benchopt run`` exit with status 1 once it has finished:
+    benchopt reports a crashed run, keeps the others and exits 0, so a
+    script or CI would not notice. The hook runs after benchopt has saved its
+    results (they are written before the interpreter exits); a diverged run
+    is a result and does not count. In a sequential run only: with
+    ``--parallel-config`` the runs crash in worker processes."""
+    if not _FAILED_RUNS:
+        atexit.register(_exit_if_a_run_failed)
+    _FAILED_RUNS.append(run)
+
+
+def _exit_if_a_run_failed():
+    print(
+        f"\n{len(_FAILED_RUNS)} run(s) failed: {', '.join(_FAILED_RUNS)}; "
+        "the other results are saved. Exit status 1 "
+        "(python -m benchmark_utils.results lists them).",
+        file=sys.stderr,
+        flush=True,
+    )
+    sys.stdout.flush()
+    os._exit(1)
 
 
 def run_status_folder(context):

@@ -24,12 +24,13 @@ from dataclasses import dataclass, replace
 
 import torch
 from benchopt import BaseSolver
+from benchopt.utils.run_context import RunContext
 
 from . import distributed, metrics
 from .evaluation import next_evaluation
 from .loader import BatchLoader
 from .models import build_model
-from .run_status import run_status_folder, write_run_status
+from .run_status import exit_nonzero_at_the_end, run_status_folder, write_run_status
 from .runtime import (
     configure_backends,
     keep_freed_memory,
@@ -200,6 +201,15 @@ class TrainerSolver(BaseSolver):
     # -- benchopt API -----------------------------------------------------
 
     def set_objective(self, problem):
+        try:
+            self._set_up(problem)
+        except Exception as error:
+            self.step = getattr(self, "step", 0)
+            self.n_steps = getattr(self, "n_steps", 0)
+            self._record_status("error", f"{type(error).__name__}: {error}")
+            raise
+
+    def _set_up(self, problem):
         # A clear error for e.g. -s "muon[lr=abc]", with the values converted
         # (an int given for a float, a list for a tuple).
         declared = {
@@ -665,10 +675,12 @@ class TrainerSolver(BaseSolver):
                 step=self.step,
                 train_steps=self.n_steps,
                 message=message,
-                context=getattr(self, "_run_context", None),
+                context=context,
             )
         except OSError:
             traceback.print_exc()
+        if status == "error" and isinstance(context, RunContext):
+            exit_nonzero_at_the_end(f"{self.name} (step {self.step})")
 
 
 def _settle_callback(callback, solver):

@@ -1,11 +1,15 @@
-"""End to end: the CPU demo through benchopt's own runner."""
+"""End to end through benchopt's own runner: the CPU demo (Track 3 protocol)
+and a run where one solver crashes."""
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pandas as pd
+
+from benchmark_utils.results import load_runs, results_tables
 
 ROOT = Path(__file__).resolve().parents[1]
 METRICS = [
@@ -17,41 +21,84 @@ METRICS = [
     "excess_loss",
     "reached_target",
     "budget_used",
+    "train_steps",
+    "target",
+    "diverged",
+    "tokens_per_second",
+    "train_flops",
+    "world_size",
 ]
+# configs/cpu_demo.yml: N = 200, every 50 steps, every 10 after 90% of N.
+DEMO_STEPS = [0, 50, 100, 150, 180, 190, 200]
 
 
-def test_cpu_demo_reaches_its_target_and_writes_float_results(tmp_path):
-    output = tmp_path / "demo.parquet"
+def benchopt_run(tmp_path, *args, output="run.parquet"):
+    output = tmp_path / output
     env = dict(os.environ, NANOGPT_BENCH_DATA=str(tmp_path / "data"))
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "benchopt",
-            "run",
-            str(ROOT),
-            "--config",
-            str(ROOT / "configs" / "cpu_demo.yml"),
-            "--no-plot",
-            "--no-cache",
-            "--output",
-            str(output),
-        ],
+        [sys.executable, "-m", "benchopt", "run", str(ROOT), *map(str, args)]
+        + ["--no-plot", "--no-cache", "--output", str(output)],
         env=env,
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=900,
+    )
+    return result, output
+
+
+def test_cpu_demo_trains_to_n_and_writes_float_results(tmp_path):
+    result, output = benchopt_run(
+        tmp_path, "--config", ROOT / "configs" / "cpu_demo.yml"
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     df = pd.read_parquet(output)
     for metric in METRICS:
         assert df[f"objective_{metric}"].dtype == "float64", metric
-    assert df["objective_step"].iloc[0] == 0
-    assert df["objective_step"].is_monotonic_increasing
-    assert df["time"].is_monotonic_increasing
-    # Stopped at the first evaluation at or below the target, not before.
-    reached = df["objective_reached_target"].to_numpy()
-    assert reached[-1] == 1 and not reached[:-1].any()
-    assert df["objective_val_loss"].iloc[-1] < df["objective_val_loss"].iloc[0]
-    excess = df["objective_excess_loss"].iloc[-1]
-    assert 0 < excess <= 0.1 + 1e-9  # the simulated target: floor + 0.1
+    for solver, run in df.groupby("solver_name"):
+        # Track 3's schedule, and no early stop: every run trains to N.
+        assert run["objective_step"].tolist() == DEMO_STEPS, solver
+        assert run["time"].is_monotonic_increasing
+        assert (run["objective_train_steps"] == 200).all()
+        assert run["objective_val_loss"].iloc[-1] < run["objective_val_loss"].iloc[0]
+    (table,) = results_tables(load_runs([output]))
+    rows = {row.label.split("[")[0]: row for row in table.rows}
+    # Muon with the CPU learning rate passes the target (floor + 0.1) at N:
+    # measured 1.121 against 1.148 on this machine.
+    assert rows["muon"].verdict == "PASS" and rows["muon"].n_runs == 1
+
+
+def test_a_crashed_solver_is_recorded_and_fails_the_command(tmp_path):
+    objective = (
+        "nanoGPT validation loss[model=track3-tiny,seq_len=64,batch_tokens=1024,"
+        "micro_batch_size=16,val_tokens=4096,train_steps=6,max_steps=6,"
+        "eval_every=3,eval_every_final=3,device=cpu]"
+    )
+    result, output = benchopt_run(
+        tmp_path,
+        "-d",
+        "simulated",
+        "-o",
+        objective,
+        "-s",
+        "adamw[lr=0.001]",
+        "-s",
+        "muon[lr=abc]",
+    )
+    log = result.stdout[-3000:] + result.stderr[-3000:]
+    assert result.returncode == 1, log
+    assert "1 run(s) failed: muon" in result.stderr, log
+    assert "lr='abc'" in result.stderr, log  # the parameter and its value
+    df = pd.read_parquet(output)  # the finished run is kept
+    assert df["solver_name"].str.startswith("adamw").all()
+    assert df["objective_step"].max() == 6
+    statuses = {
+        json.loads(path.read_text())["solver_name"].split("[")[0]: json.loads(
+            path.read_text()
+        )
+        for path in output.with_suffix("").glob("runs/*/run_status.json")
+    }
+    assert statuses["adamw"]["status"] == "done"
+    assert statuses["muon"]["status"] == "error" and statuses["muon"]["step"] == 0
+    (table,) = results_tables(load_runs([output]))
+    failed = {row.label.split("[")[0]: row.n_failed for row in table.rows}
+    assert failed == {"adamw": 0, "muon": 1}
