@@ -199,7 +199,7 @@ class HubShardSource(ShardSource):
 
     def require(self, n_tokens):
         """The validation shard and the training shards of a budget of
-        ``n_tokens`` training tokens (max_steps x batch_tokens + 1), checked:
+        ``n_tokens`` training tokens (the objective's data budget), checked:
         downloads the missing ones, or raises one :class:`MissingDataError`
         that lists every file this run needs and how to fetch them."""
         names = self.files_for(n_tokens)
@@ -360,8 +360,9 @@ class HubShardSource(ShardSource):
             f"the default budget of {n_tokens:,} training tokens (a shorter "
             "run needs fewer: --steps MAX_STEPS --batch-tokens BATCH_TOKENS)"
             if default_budget
-            else f"a budget of {n_tokens:,} training tokens = max_steps x "
-            "batch_tokens + 1"
+            else f"a budget of {n_tokens:,} training tokens: the objective's "
+            "max_steps in Track 3's order, whole shards; a lower max_steps "
+            "(e.g. -o '...[max_steps=3250]' for muon's N) needs fewer"
         )
         return MissingDataError(
             f"{self.name}: {len(names)} file(s) needed are not in "
