@@ -14,6 +14,7 @@ from pathlib import Path
 
 import matplotlib
 import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
@@ -444,6 +445,7 @@ def steps_figure(problem, colours):
     steps = [c.row.train_steps for c in curves if c.row.train_steps is not None]
     longest = max(steps, default=1)
     any_pass_marker = False
+    notes = []
     for i, curve in enumerate(curves):
         row = curve.row
         colour, _ = style_of(colours, curve)
@@ -476,20 +478,22 @@ def steps_figure(problem, colours):
         text = _verdict_text(row, baseline)
         if n_steps is None:
             text = "N unknown; " + text
-        ax.annotate(
-            text,
-            xy=(n_steps or 0, i),
-            xytext=(7, 0),
-            textcoords="offset points",
-            va="center",
-            ha="left",
-            fontsize=6.5,
-            linespacing=1.1,
-            zorder=5,
+        notes.append(
+            ax.annotate(
+                text,
+                xy=(n_steps or 0, i),
+                xytext=(7, 0),
+                textcoords="offset points",
+                va="center",
+                ha="left",
+                fontsize=6.5,
+                linespacing=1.1,
+                zorder=5,
+            )
         )
     ax.set_yticks(range(len(curves)), [_wrap(_plain(c.label), 22) for c in curves])
     ax.set_ylim(len(curves) - 0.5, -0.5)
-    ax.set_xlim(0, longest * 1.75)
+    ax.set_xlim(0, _right_limit_for_notes(fig, ax, notes, longest * 1.75))
     ax.xaxis.set_major_locator(MaxNLocator(4, steps=ROUND_STEPS))
     ax.set_xlabel("optimizer steps N (bar)")
     ax.grid(axis="y", visible=False)
@@ -777,3 +781,23 @@ def all_figures(data, folder, formats, errors=None):
             )
             for problem in data.problems
         }
+
+
+def _right_limit_for_notes(fig, ax, notes, minimum):
+    """The x limit at which every annotation (text of a fixed width in
+    points, starting just after its bar's end in data units) ends inside the
+    axes: with limit R and axes width W pixels, a note of width w starting
+    at bar end x plus an offset o ends at x W / R + o + w <= W."""
+    canvas = FigureCanvasAgg(fig)  # measuring text needs a renderer
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    width = ax.get_window_extent(renderer).width
+    needed = minimum
+    for note in notes:
+        x = note.xy[0]
+        offset = note.get_window_extent(renderer).x0 - ax.transData.transform((x, 0))[0]
+        room = width - offset - note.get_window_extent(renderer).width
+        if x > 0 and room > 0:
+            # 5% slack: the legend added later may narrow the axes a little.
+            needed = max(needed, 1.05 * x * width / room)
+    return needed
