@@ -52,6 +52,9 @@ SKIPPED_METRICS = (
     "peak_memory_gib",
     "world_size",
     "peak_tflops",
+    "flops_per_token",
+    "micro_batch_size",
+    "train_time",
 )
 METRIC_LABELS = {
     "val_loss": "Validation loss",
