@@ -191,9 +191,11 @@ def test_cli_prints_the_budget_and_refuses_before_running(
 
 
 def test_plan_errors_are_clear(tmp_path, gpu_config):
+    # No N on the objective: the solver's own (every preset declares one).
     no_n = write_config(tmp_path / "no_n.yml", ["batch_tokens=4096"])
-    with pytest.raises(SweepError, match="N is unknown"):
-        make_plan("adamw", ["lr=0.01"], no_n)
+    plan = make_plan("adamw", ["lr=0.01"], no_n)
+    assert (plan.full_steps, plan.sweep_steps) == (5625, 2812)
+    assert not plan.n_on_objective
     two = write_config(tmp_path / "two.yml", ["train_steps=10", "max_steps=[10, 20]"])
     with pytest.raises(SweepError, match="one problem"):
         make_plan("adamw", ["lr=0.01"], two)
