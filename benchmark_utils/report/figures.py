@@ -381,18 +381,7 @@ def zoom_figure(problem, colours):
             )
             passed = True
     if passed:
-        handles.append(
-            Line2D(
-                [],
-                [],
-                marker="D",
-                ms=5,
-                color="white",
-                mec="black",
-                ls="none",
-                label="earliest passing step",
-            )
-        )
+        handles.append(_earliest_pass_handle())
     if limits is not None:
         ax.set_ylim(*limits)
         top = limits[1]
@@ -503,18 +492,7 @@ def steps_figure(problem, colours):
         Patch(facecolor="white", edgecolor="0.5", hatch="////", label="FAIL"),
     ]
     if any_pass_marker:
-        handles.append(
-            Line2D(
-                [],
-                [],
-                marker="D",
-                ms=5,
-                color="white",
-                mec="black",
-                ls="none",
-                label="earliest passing step",
-            )
-        )
+        handles.append(_earliest_pass_handle())
     fig.legend(
         handles=handles,
         loc="outside lower center",
@@ -801,3 +779,17 @@ def _right_limit_for_notes(fig, ax, notes, minimum):
             # 5% slack: the legend added later may narrow the axes a little.
             needed = max(needed, 1.05 * x * width / room)
     return needed
+
+
+def _earliest_pass_handle():
+    """Legend entry of the diamond that marks the earliest passing step."""
+    return Line2D(
+        [],
+        [],
+        marker="D",
+        ms=5,
+        color="white",
+        mec="black",
+        ls="none",
+        label="earliest passing step",
+    )
