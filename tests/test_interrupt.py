@@ -38,6 +38,10 @@ def command(bench, output, *extra):
     ]  # fmt: skip
 
 
+def default_sigint():
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def finished_statuses(output):
     for path in output.with_suffix("").glob("runs/*/run_status.json"):
         yield json.loads(path.read_text())
@@ -60,6 +64,9 @@ def test_ctrl_c_keeps_the_finished_runs(tmp_path):
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
+        # A shell that runs the tests in the background (CI) ignores SIGINT
+        # and children inherit that: give benchopt a terminal's Ctrl-C.
+        preexec_fn=default_sigint,
     )
     deadline = time.time() + 300
     while not any(
