@@ -116,7 +116,7 @@ def bench(tmp_path):
 def rich_solvers(df):
     """A: the run's AdamW; B: AdamW with another learning rate; C: Muon."""
     solver_a = df["solver_name"].iloc[0]
-    solver_b = re.sub(r"(?<=[[,])lr=[^,\]]+", "lr=0.00777", solver_a)
+    solver_b = re.sub(r"(?<=[\[,])lr=[^,\]]+", "lr=0.00777", solver_a)
     assert solver_b != solver_a
     return [solver_a, solver_b, "muon[lr=0.02]"]
 
