@@ -7,6 +7,7 @@ import math
 import pickle
 import subprocess
 import sys
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -199,6 +200,18 @@ def read_run(run_dir):
     return run, config, history
 
 
+def read_complete_run(run_dir, n_rows, timeout=20.0):
+    """``read_run`` once wandb's service process has written the run record
+    and ``n_rows`` history rows (it writes the offline log asynchronously:
+    under load, right after ``finish()`` the file can still be incomplete)."""
+    deadline = time.time() + timeout
+    while True:
+        run, config, history = read_run(run_dir)
+        if (run is not None and len(history) >= n_rows) or time.time() > deadline:
+            return run, config, history
+        time.sleep(0.2)
+
+
 @pytest.fixture
 def offline_wandb(tmp_path, monkeypatch):
     """wandb in offline mode, writing only under tmp_path."""
@@ -238,7 +251,7 @@ def test_offline_run_records_config_and_every_evaluation(offline_wandb):
     tracker.finish()
     tracker.finish()  # idempotent
     (run_dir,) = run_dirs(offline_wandb)
-    run, config, history = read_run(run_dir)
+    run, config, history = read_complete_run(run_dir, n_rows=3)
     assert run.display_name == "adamw-simulated-0000-rep0"
     assert run.project == "nanogpt-test" and run.run_group == "adamw-simulated-0000"
     assert config["lr"] == 0.003 and config["model"] == "gpt2-tiny"
@@ -272,7 +285,7 @@ def test_evaluation_tracker_one_run_per_benchopt_run(offline_wandb, monkeypatch)
     tracker.finish()
     dirs = run_dirs(offline_wandb)
     assert len(dirs) == 2
-    runs = [read_run(d) for d in dirs]
+    runs = [read_complete_run(d, n_rows=2) for d in dirs]
     names = sorted(run.display_name for run, _, _ in runs)
     assert names == [run_name(SOLVER, DATASET, OBJECTIVE, r) for r in (0, 1)]
     for run, config, history in runs:
