@@ -19,7 +19,7 @@ across steps and across ranks, and the position depends only on ``k`` so a run
 resumes exactly from any step. This contiguous stream is the reference
 problem (modded-nanogpt, llm.c) and the benchmark default.
 
-BOS-aligned batches (``bos_aligned=True``) make every sequence start at a
+BOS-aligned batches (``order="bos_aligned"``) make every sequence start at a
 document boundary, i.e. at a BOS token (``<|endoftext|>``, 50256, precedes
 every document). Within each shard the sequence starts are chosen greedily:
 the first start is the shard's first BOS, and each next start is the first BOS

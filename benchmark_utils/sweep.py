@@ -758,7 +758,7 @@ EPILOG = """\
 examples:
   python -m benchmark_utils.sweep adamw --config configs/cpu_compare.yml \\
       --grid lr=0.003,0.006,0.012 --grid weight_decay=0,0.1 --dry-run
-  python -m benchmark_utils.sweep muon --config configs/fineweb_1gpu.yml \\
+  python -m benchmark_utils.sweep muon --config configs/track3_1gpu.yml \\
       --grid lr=0.02,0.025,0.03 --max-tokens-per-run 900000000
 
 Track 3's advice: tune on half-length runs (--fraction 0.5, the default), then

@@ -90,15 +90,6 @@ class TrainingProblem:
         return self.batch_tokens // (self.seq_len * world_size)
 
 
-# The GPT-2 / llm.c recipe's schedule (warmup ~250 of 6000 steps, cosine
-# decay to 10%, clipping at 1.0), for classic-model recipes.
-GPT2_SCHEDULE = {
-    "warmup": [0.04],
-    "schedule": ["cosine"],
-    "min_lr_ratio": [0.1],
-    "grad_clip": [1.0],
-}
-
 # Track 3's schedule: LR constant, then linear to 0 over the last 70% of the
 # N steps; no warmup, no clipping (the baseline #36).
 TRACK3_SCHEDULE = {
