@@ -9,6 +9,7 @@ with the number or size of shards.
 import json
 import math
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,12 @@ REGENERATE = "Delete the file and download or regenerate it."
 SCAN_CHUNK_TOKENS = 1 << 23  # 16 MB of uint16 per step of a token-id scan
 CACHE_ENV = "NANOGPT_BENCH_CACHE"
 CACHE_MAX_ENTRIES = 4096
+
+
+def natural_key(path):
+    """Sort key: numbers in a path compare as numbers (``_2`` before ``_10``),
+    so shards are read in the order their names count."""
+    return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", str(path))]
 
 
 class ShardError(ValueError):
