@@ -13,12 +13,15 @@ model; the objective evaluates it the same way for everyone.
 
 import dataclasses
 import math
+import os
+import sys
 
 import torch
 from benchopt import BaseObjective
 
+from benchmark_utils import benchopt_compat as compat
 from benchmark_utils import distributed
-from benchmark_utils.evaluation import model_device, validation_loss
+from benchmark_utils.errors import Boundary, UserError
 from benchmark_utils.hellaswag import (
     evaluate_hellaswag,
     load_hellaswag,
@@ -31,19 +34,38 @@ from benchmark_utils.loader import (
     Track3Plan,
     track3_tokens_needed,
 )
-from benchmark_utils.models import build_model, make_config
-from benchmark_utils.runtime import resolve_device
-from benchmark_utils.settings import (
-    check_problem,
-    check_val_tokens,
-    install_bad_input_hook,
-)
+from benchmark_utils.models import MODEL_SIZES, build_model, make_config
+from benchmark_utils.settings import SettingsError, check_problem, check_val_tokens
 from benchmark_utils.shards import read_header, read_tokens
 from benchmark_utils.tracking import EvaluationTracker
-from benchmark_utils.trainer import TrainingProblem
+from benchmark_utils.training.evaluation import model_device, validation_loss
+from benchmark_utils.training.runtime import resolve_device
+from benchmark_utils.training.trainer import TrainingProblem
 
 GPT2_VOCAB = 50257
 PRECISIONS = ("auto", "bfloat16", "float32")
+FULL_SIZE_WIDTH = 768
+
+
+def _refuse_torchrun_without_launcher():
+    """``benchopt run`` started directly under torchrun would run the whole
+    benchmark once per GPU: refuse at start-up, once (rank 0 says why)."""
+    if (
+        int(os.environ.get("WORLD_SIZE") or 1) > 1
+        and not os.environ.get(distributed.ENV_LAUNCHER)
+        and os.environ.get("SUBMITIT_EXECUTOR") != "slurm"
+    ):
+        if os.environ.get("RANK", "0") == "0":
+            print(f"error: {distributed.TORCHRUN_WITHOUT_LAUNCHER}", file=sys.stderr)
+        sys.exit(2)
+
+
+# The entry point of `benchopt run`: benchopt imports this module before any
+# dataset code runs, so the error boundary is in place from the start (a
+# UserError prints as one message; a run that failed or did not train to its
+# N makes the command exit 1 after the results are written).
+_refuse_torchrun_without_launcher()
+BOUNDARY = Boundary().install()
 
 
 class Objective(BaseObjective):
@@ -96,30 +118,23 @@ class Objective(BaseObjective):
         device="cpu",
     )
 
+    def __init__(self, **parameters):
+        # Settings are checked when benchopt builds the objective, before any
+        # data is read, generated or downloaded.
+        super().__init__(**parameters)
+        check_settings({**{k: v[0] for k, v in self.parameters.items()}, **parameters})
+
     def set_data(self, source):
-        install_bad_input_hook()  # documented errors: one message, no traceback
-        check_problem(
-            self.seq_len,
-            self.batch_tokens,
-            1 if self.micro_batch_size == "auto" else self.micro_batch_size,
-            self.max_steps,
-            self.val_tokens,
-            train_steps=self.train_steps,
-            eval_every=self.eval_every,
-        )
         self.source = source
+        self.torch_device = resolve_device(self.device)
+        self._refuse_full_size_on_cpu()
         # Missing or bad data fails now, with one message listing every file.
         source.require(self._train_tokens_needed())
-        self.torch_device = resolve_device(self.device)
         self.target_loss = (
             self.target
             if self.target is not None
             else (source.target if source.target is not None else -math.inf)
         )
-        if self.data_order not in ORDERS:
-            raise ValueError(
-                f"data_order={self.data_order!r}: choose one of {', '.join(ORDERS)}"
-            )
         val_file = source.val_file()
         check_val_tokens(self.val_tokens, self.seq_len, read_header(val_file), val_file)
         n_windows = self.val_tokens // self.seq_len
@@ -127,7 +142,7 @@ class Objective(BaseObjective):
             read_tokens(val_file, 0, n_windows * self.seq_len + 1)
         )
         if self.data_order == "bos_aligned" and source.bos_token is None:
-            raise ValueError(
+            raise UserError(
                 "data_order='bos_aligned' needs documents, but dataset "
                 f"{source.name!r} has no document separator"
             )
@@ -138,7 +153,7 @@ class Objective(BaseObjective):
         self.hellaswag_examples = None
         if self.hellaswag:
             if source.vocab_size != GPT2_VOCAB:
-                raise ValueError(
+                raise UserError(
                     f"hellaswag={self.hellaswag} needs GPT-2 tokenised data; "
                     f"dataset {source.name!r} has a vocabulary of "
                     f"{source.vocab_size}: set hellaswag=0"
@@ -150,11 +165,30 @@ class Objective(BaseObjective):
         # Weights & Biases: off unless $NANOGPT_BENCH_WANDB is online/offline.
         self.tracking = EvaluationTracker()
 
+    def _refuse_full_size_on_cpu(self):
+        """benchopt's -o replaces the whole objective of a config: a CPU config
+        with -o "...[micro_batch_size=32]" is the 162M full-size problem on
+        the CPU. Say so before anything runs; device=cpu set explicitly
+        runs it anyway."""
+        width = MODEL_SIZES[self.model][2]
+        if self.torch_device.type == "cpu" and self.device == "auto":
+            if width >= FULL_SIZE_WIDTH:
+                raise UserError(
+                    f"the objective is the full-size {self.model!r} model "
+                    "(Track 3's default problem) and this machine has no GPU: "
+                    "it would take days. If you passed -o, note that -o "
+                    "replaces the config's whole objective (benchopt's rule), "
+                    "so every setting you did not repeat is back to its "
+                    "default: repeat the config's objective settings in -o "
+                    '(e.g. -o "nanoGPT validation loss[model=track3-tiny,'
+                    "seq_len=128,batch_tokens=4096,micro_batch_size=32,"
+                    "val_tokens=16384,train_steps=200,max_steps=200,"
+                    'eval_every=50,eval_every_final=10,device=cpu]"), or '
+                    "set device=cpu to run the full-size model on the CPU "
+                    "anyway"
+                )
+
     def _dtype(self):
-        if self.precision not in PRECISIONS:
-            raise ValueError(
-                f"precision={self.precision!r}: choose one of {', '.join(PRECISIONS)}"
-            )
         if self.precision != "auto":
             return self.precision
         return "bfloat16" if self.torch_device.type == "cuda" else "float32"
@@ -235,9 +269,17 @@ class Objective(BaseObjective):
         )
 
     def evaluate_result(
-        self, model, step, train_loss, train_steps, diverged=False, metrics=None
+        self,
+        model,
+        step,
+        train_loss,
+        train_steps,
+        diverged=False,
+        metrics=None,
+        dist=None,
     ):
         # Distributed: this rank's GPU; the windows are split across ranks.
+        ctx = dist or distributed.SINGLE
         device = model_device(model, self.torch_device)
         if diverged:
             val_loss = math.nan  # the weights are not finite: nothing to measure
@@ -250,6 +292,7 @@ class Objective(BaseObjective):
                 self.seq_len,
                 self._eval_batch_size(metrics),
                 device,
+                ctx,
             )
         floor = self.source.floor
         result = dict(
@@ -266,11 +309,10 @@ class Objective(BaseObjective):
             if math.isfinite(self.target_loss)
             else math.nan,
             diverged=float(bool(diverged)),
-            # Throughput (benchmark_utils/metrics.py): tokens_per_second,
+            # Throughput (benchmark_utils/training/metrics.py): tokens_per_second,
             # train_flops, mfu, peak_memory_gib, world_size, ...
             **{name: float(value) for name, value in (metrics or {}).items()},
         )
-        ctx = distributed.current()
         if self.hellaswag_examples is not None:
             result["hellaswag"] = (
                 evaluate_hellaswag(
@@ -289,13 +331,21 @@ class Objective(BaseObjective):
         self.tracking.log(
             result,
             step,
-            getattr(self, "_run_context", None),
+            compat.run_context(self),
             config=dict(model_config=dataclasses.asdict(self.model_config)),
         )
         return result
 
-    def save_final_results(self, **result):
+    def save_final_results(self, step, train_steps, diverged=False, **result):
         self.tracking.finish()  # the run's Weights & Biases run, if any
+        context = compat.run_context(self)
+        base = compat.run_output_base(context)
+        if step < train_steps and not diverged and base is not None:
+            solver = compat.run_names(context)["solver_name"]
+            BOUNDARY.run_failed(
+                f"{solver}: unfinished at step {step} of {train_steps}",
+                output_base=base,
+            )
 
     def _eval_batch_size(self, metrics):
         if self.micro_batch_size != "auto":
@@ -305,3 +355,28 @@ class Objective(BaseObjective):
     def get_one_result(self):
         model = build_model(self.model_config, seed=0).to(self.torch_device)
         return dict(model=model, step=0, train_loss=math.nan, train_steps=1)
+
+
+def check_settings(settings):
+    """The objective's settings, checked before any data work (one
+    SettingsError listing every wrong one)."""
+    problems = []
+    for name, value, choices in (
+        ("model", settings["model"], tuple(MODEL_SIZES)),
+        ("data_order", settings["data_order"], ORDERS),
+        ("precision", settings["precision"], PRECISIONS),
+    ):
+        if value not in choices:
+            problems.append(f"{name}={value!r}: choose one of {', '.join(choices)}")
+    if problems:
+        raise SettingsError("invalid objective settings:\n  " + "\n  ".join(problems))
+    mbs = settings["micro_batch_size"]
+    check_problem(
+        settings["seq_len"],
+        settings["batch_tokens"],
+        1 if mbs == "auto" else mbs,
+        settings["max_steps"],
+        settings["val_tokens"],
+        train_steps=settings["train_steps"],
+        eval_every=settings["eval_every"],
+    )

@@ -5,3 +5,128 @@ function below says what it reaches into and why, and
 ``tests/test_benchopt_compat.py`` fails if a benchopt upgrade changes it.
 Known to work with the benchopt versions pinned in ``requirements.txt``.
 """
+
+import contextlib
+
+# -- the run context -----------------------------------------------------------
+
+
+def run_context(component):
+    """The ``RunContext`` benchopt attaches to the objective, dataset and solver
+    of a run (``_run_context``: the result's output folder and the run's names,
+    which locate ``run_status.json``); None outside ``benchopt run``."""
+    return getattr(component, "_run_context", None)
+
+
+def run_names(context):
+    """The names that identify a run, as the results tools read them."""
+    return dict(
+        dataset_name=getattr(context, "dataset_name", None),
+        objective_name=getattr(context, "objective_name", None),
+        solver_name=getattr(context, "solver_name", None),
+        idx_rep=getattr(context, "repetition", None),
+    )
+
+
+def run_output_base(context):
+    """``outputs/<result stem>``: where this invocation's per-run files go."""
+    return getattr(context, "run_output_base", None)
+
+
+# -- solver and objective ------------------------------------------------------
+
+
+def solver_parameters(solver):
+    """The parameters benchopt set on a solver (``_parameters``: its defaults
+    merged with the command line), to check their types and ranges."""
+    return dict(getattr(solver, "_parameters", {}))
+
+
+def solver_objective(solver):
+    """The objective benchopt gave the solver (``_objective``): ranks > 0 of a
+    distributed run evaluate through the same objective as rank 0."""
+    return getattr(solver, "_objective", None)
+
+
+def set_solver_objective(solver, objective):
+    """Give a solver rebuilt on a rank > 0 its objective (see above)."""
+    solver._objective = objective
+
+
+def objective_dataset(objective):
+    """The dataset benchopt gave the objective (``_dataset``), sent to the
+    launcher's ranks > 0 so that they prepare the same data."""
+    return getattr(objective, "_dataset", None)
+
+
+def set_dataset(objective, dataset):
+    """``objective._set_dataset``: the launcher's ranks > 0 prepare the same
+    data as rank 0 (benchopt calls it only on rank 0)."""
+    objective._set_dataset(dataset)
+
+
+# -- the callback --------------------------------------------------------------
+
+
+def evaluates_next(callback):
+    """Whether the next ``callback()`` evaluates (``it == next_stopval``): the
+    callback never synchronises the GPU, so the trainer does just before an
+    evaluation, or queued GPU work would be timed as evaluation."""
+    next_stop = getattr(callback, "next_stopval", None)
+    return next_stop is None or getattr(callback, "it", None) == next_stop
+
+
+def callback_status(callback):
+    """Why benchopt's callback stopped the run ('timeout', 'max_runs', 'done')."""
+    return getattr(callback, "status", None)
+
+
+def settle_callback(callback, result):
+    """Ranks > 0 of a SLURM job run benchopt's loop with their own callback,
+    whose decisions rank 0's replace: mark it finished with ``result`` so that
+    benchopt's bookkeeping after ``run`` does not evaluate again (writes
+    ``status``, ``_last_result``, ``_last_it_log``)."""
+    if hasattr(callback, "status"):
+        callback.status = "done"
+        callback._last_result = result
+        callback._last_it_log = getattr(callback, "it", 0) - 1
+
+
+# -- errors inside a run -------------------------------------------------------
+
+
+def report_run_errors(is_quiet, on_error):
+    """Make benchopt's per-run error handler print a user error as one line.
+
+    benchopt runs each (dataset, objective, solver) inside
+    ``benchopt.runner.exception_handler``, which prints the traceback of any
+    exception and marks the run 'error'; it offers no hook to format errors.
+    This wraps that context manager (a module attribute, looked up at each
+    run): for an exception where ``is_quiet(error)`` is true it prints
+    ``error: <message>`` instead, and it calls ``on_error(error)`` for every
+    failed run. The run still ends as 'error' and the other runs go on.
+    Idempotent. Called by the objective module (the benchmark's entry point),
+    never by library code.
+    """
+    from benchopt import runner
+
+    original = runner.exception_handler
+    if getattr(original, "nanogpt_wrapped", False):
+        return
+
+    @contextlib.contextmanager
+    def exception_handler(terminal, pdb=False):
+        with original(terminal, pdb=pdb) as ctx:
+            try:
+                yield ctx
+            except KeyboardInterrupt:
+                raise
+            except BaseException as error:
+                on_error(error)
+                if not is_quiet(error) or pdb:
+                    raise
+                print(f"\nerror: {error}", flush=True)
+                ctx.status = "error"
+
+    exception_handler.nanogpt_wrapped = True
+    runner.exception_handler = exception_handler

@@ -14,42 +14,49 @@ every other optimizer runs the same step on every rank.
 Two ways in:
 
 * ``launcher``: ``torchrun ... -m benchmark_utils.launch -- benchopt run ...``.
-  Rank 0 runs benchopt; ranks > 0 run :func:`worker_loop`: for each run,
-  rank 0's ``TrainerSolver.set_objective`` sends them the solver, objective,
-  dataset and problem, and they run the same ``TrainerSolver`` loop, following
-  rank 0's evaluate/stop decisions.
+  Rank 0 runs benchopt; ranks > 0 run the launcher's worker loop: for each
+  run, rank 0's ``TrainerSolver.set_objective`` sends them the solver,
+  objective, dataset and problem, and they run the same loop, following rank
+  0's evaluate/stop decisions.
 * ``spmd``: every process runs the same code (a multi-task SLURM job from
   benchopt's submitit backend, or a script such as the throughput
   benchmark). Each rank has its own solver; rank 0's decisions are broadcast.
 
-Environment: RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT (torchrun
-or submitit set them); ``NANOGPT_DIST_TIMEOUT`` (seconds, default 600): the
-timeout of every collective in a run, so a dead rank ends the run on every
-rank in bounded time; ``NANOGPT_DIST_IDLE_TIMEOUT`` (default 24 h): how long
-workers wait between runs (rank 0 may be downloading data).
+The job's process group (gloo, long timeout) carries only the commands
+between runs; each run gets its own groups (NCCL on CUDA, gloo for flags),
+created by every rank in :func:`setup_run` with the run timeout, and held by
+the run's :class:`Context`, which the trainer passes to whatever needs it.
+
+Environment, read when a job or run starts: RANK, WORLD_SIZE, LOCAL_RANK,
+MASTER_ADDR, MASTER_PORT (torchrun or submitit set them);
+``NANOGPT_DIST_TIMEOUT`` (seconds, default 1800): the timeout of every
+collective in a run, so a dead rank ends the run on every rank in bounded
+time; it covers the first step's compilation (8 ranks compiling on a cold
+cache can take several minutes); ``NANOGPT_DIST_IDLE_TIMEOUT`` (default 24 h):
+how long workers wait between runs (rank 0 may be downloading data).
 """
 
 import datetime
 import os
 import pickle
-import sys
-import traceback
 import warnings
 from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
 
+from .errors import FatalError, UserError
+
 ENV_LAUNCHER = "NANOGPT_DIST_LAUNCHER"
 ENV_TIMEOUT = "NANOGPT_DIST_TIMEOUT"
 ENV_IDLE_TIMEOUT = "NANOGPT_DIST_IDLE_TIMEOUT"
-# Test hooks: "RANK:STEP" raises on that rank before that training step;
-# a folder: every rank saves its weights and last gradients there.
-ENV_FAULT = "NANOGPT_FAULT_INJECT"
-ENV_DUMP = "NANOGPT_DIST_DUMP"
-
-DEFAULT_TIMEOUT_S = 600
+DEFAULT_TIMEOUT_S = 1800
 DEFAULT_IDLE_TIMEOUT_S = 24 * 3600
+
+
+class RankFailure(FatalError):
+    """A rank failed during a distributed run: the ranks can no longer stay in
+    step, so the whole job must end (the entry point's boundary ends it)."""
 
 
 def _env_int(name, default=None):
@@ -61,17 +68,20 @@ def _timeout(name, default):
     return datetime.timedelta(seconds=float(os.environ.get(name) or default))
 
 
+def timeout_s():
+    return _timeout(ENV_TIMEOUT, DEFAULT_TIMEOUT_S).total_seconds()
+
+
 @dataclass
 class Context:
-    """This process's place in the job. ``world_size == 1``: no communication."""
+    """This process's place in a run. ``world_size == 1``: no communication."""
 
     rank: int = 0
     world_size: int = 1
     local_rank: int = 0
     mode: str = None  # None, "launcher" or "spmd"
-    group: object = None  # training collectives (NCCL on CUDA, else gloo)
+    group: object = None  # the run's training collectives (NCCL on CUDA)
     cpu_group: object = None  # gloo, same timeout: flags and objects
-    idle_group: object = None  # gloo, long timeout: commands between runs
 
     @property
     def active(self):
@@ -95,9 +105,9 @@ class Context:
             return self.cpu_group
         return self.group
 
-    def broadcast_object(self, obj, group=None):
+    def broadcast_object(self, obj):
         box = [obj if self.is_leader else None]
-        dist.broadcast_object_list(box, src=0, group=group or self.cpu_group)
+        dist.broadcast_object_list(box, src=0, group=self.cpu_group)
         return box[0]
 
     def broadcast_flags(self, *flags):
@@ -108,12 +118,6 @@ class Context:
 
 
 SINGLE = Context()
-_CONTEXT = [SINGLE]
-
-
-def current():
-    """The active context (``SINGLE`` when not distributed)."""
-    return _CONTEXT[0]
 
 
 def _submitit_task_count():
@@ -123,36 +127,28 @@ def _submitit_task_count():
     return _env_int("SLURM_NTASKS", 1)
 
 
-def init(mode, backend=None):
-    """Join the process group from the environment (idempotent)."""
-    if _CONTEXT[0].active or dist.is_initialized():
-        return _CONTEXT[0]
-    world_size = _env_int("WORLD_SIZE", 1)
-    if world_size <= 1:
-        return SINGLE
-    rank, local_rank = _env_int("RANK"), _env_int("LOCAL_RANK", 0)
-    if backend is None:
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-    timeout = _timeout(ENV_TIMEOUT, DEFAULT_TIMEOUT_S)
-    kwargs = {}
-    if backend == "nccl":
-        index = local_rank % torch.cuda.device_count()
-        torch.cuda.set_device(index)
-        kwargs["device_id"] = torch.device("cuda", index)
-    dist.init_process_group(
-        backend, rank=rank, world_size=world_size, timeout=timeout, **kwargs
+def init_job():
+    """Join the job's process group from the environment (idempotent): gloo
+    with the idle timeout, for the commands between runs. Returns the job's
+    Context (no run groups yet), or ``SINGLE``."""
+    if not dist.is_initialized():
+        world_size = _env_int("WORLD_SIZE", 1)
+        if world_size <= 1:
+            return SINGLE
+        dist.init_process_group(
+            "gloo",
+            rank=_env_int("RANK"),
+            world_size=world_size,
+            timeout=_timeout(ENV_IDLE_TIMEOUT, DEFAULT_IDLE_TIMEOUT_S),
+        )
+    return _job_context()
+
+
+def _job_context():
+    mode = "launcher" if os.environ.get(ENV_LAUNCHER) else "spmd"
+    return Context(
+        dist.get_rank(), dist.get_world_size(), _env_int("LOCAL_RANK", 0), mode
     )
-    group = dist.group.WORLD
-    cpu_group = (
-        group if backend == "gloo" else dist.new_group(backend="gloo", timeout=timeout)
-    )
-    idle_group = dist.new_group(
-        backend="gloo", timeout=_timeout(ENV_IDLE_TIMEOUT, DEFAULT_IDLE_TIMEOUT_S)
-    )
-    _CONTEXT[0] = Context(
-        rank, world_size, local_rank, mode, group, cpu_group, idle_group
-    )
-    return _CONTEXT[0]
 
 
 def init_from_submitit():
@@ -163,103 +159,123 @@ def init_from_submitit():
     # Keep CUDA_VISIBLE_DEVICES: the device is chosen from LOCAL_RANK.
     # overwrite: a MASTER_PORT set by the user is the one submitit reads.
     TorchDistributedEnvironment().export(set_cuda_visible_devices=False, overwrite=True)
-    return init("spmd")
+    return init_job()
 
 
 def shutdown():
     if dist.is_initialized():
         dist.destroy_process_group()
-    _CONTEXT[0] = SINGLE
 
 
-def setup_run(solver, problem):
+def run_groups(job, device):
+    """The run's Context: ``job`` with its own groups, created by every rank
+    (collectively) with the run timeout."""
+    if not job.active:
+        return job
+    timeout = _timeout(ENV_TIMEOUT, DEFAULT_TIMEOUT_S)
+    cpu_group = dist.new_group(backend="gloo", timeout=timeout)
+    group = cpu_group
+    if device.type == "cuda":
+        job.device_for(device)
+        group = dist.new_group(backend="nccl", timeout=timeout)
+    return Context(job.rank, job.world_size, job.local_rank, job.mode, group, cpu_group)
+
+
+def setup_run(solver, problem, device):
     """Called by ``TrainerSolver.set_objective`` on every rank: join the job if
     needed, send the run to the launcher's workers (rank 0), and return the
-    context and rank 0's problem (identical on every rank)."""
-    ctx = current()
-    if not ctx.active:
+    run's Context and rank 0's problem (identical on every rank)."""
+    if not dist.is_initialized():
         if os.environ.get(ENV_LAUNCHER) is None and _submitit_task_count() > 1:
-            ctx = init_from_submitit()
+            init_from_submitit()
         elif os.environ.get(ENV_LAUNCHER) is None and _env_int("WORLD_SIZE", 1) > 1:
-            raise RuntimeError(
-                "WORLD_SIZE > 1 but the process group is not initialised: "
-                "launch benchopt through the launcher, e.g. `torchrun "
-                "--nproc-per-node 8 -m benchmark_utils.launch -- benchopt run "
-                ". --config configs/track3_8gpu.yml` (running `benchopt run` "
-                "under torchrun directly would run benchopt once per GPU)"
-            )
-    if not ctx.active:
-        return ctx, problem
-    if ctx.mode == "launcher" and ctx.is_leader:
-        objective = getattr(solver, "_objective", None)
+            raise UserError(TORCHRUN_WITHOUT_LAUNCHER)
+    job = _job_context() if dist.is_initialized() else SINGLE
+    if not job.active:
+        return job, problem
+    if job.mode == "launcher" and job.is_leader:
+        from . import benchopt_compat as compat
+
+        objective = compat.solver_objective(solver)
         send_command(
-            ctx,
+            job,
             "run",
             dict(
                 solver=solver,
                 objective=objective,
-                dataset=getattr(objective, "_dataset", None),
+                dataset=compat.objective_dataset(objective),
                 problem=problem,
             ),
         )
+    ctx = run_groups(job, device)
     return ctx, ctx.broadcast_object(problem)
+
+
+TORCHRUN_WITHOUT_LAUNCHER = (
+    "WORLD_SIZE > 1 but benchopt was started directly under torchrun (it "
+    "would run the whole benchmark once per GPU). Launch it through the "
+    "launcher: torchrun --nproc-per-node 8 -m benchmark_utils.launch -- "
+    "benchopt run . --config configs/track3_8gpu.yml"
+)
 
 
 # -- launcher protocol ---------------------------------------------------------
 
 
-def send_command(ctx, command, payload=None):
-    """Rank 0 -> workers, between runs (long timeout: rank 0 may be
-    preparing data)."""
+def send_command(job, command, payload=None):
+    """Rank 0 -> workers, between runs, on the job's group (long timeout: rank
+    0 may be preparing data)."""
     data = pickle.dumps((command, payload))
-    dist.broadcast_object_list([data], src=0, group=ctx.idle_group)
+    dist.broadcast_object_list([data], src=0)
 
 
-def receive_command(ctx):
+def receive_command(job):
     box = [None]
-    dist.broadcast_object_list(box, src=0, group=ctx.idle_group)
+    dist.broadcast_object_list(box, src=0)
     return pickle.loads(box[0])
 
 
-def worker_loop(ctx):
-    """Ranks > 0 under the launcher: run what rank 0 runs, until told to stop."""
-    while True:
-        command, payload = receive_command(ctx)
-        if command == "stop":
-            return
-        objective, dataset = payload["objective"], payload["dataset"]
-        if objective is not None and dataset is not None:
-            objective._set_dataset(dataset)
-        solver = payload["solver"]
-        solver._objective = objective
-        solver.set_objective(payload["problem"])
-        solver.run(None)  # rank 0's callback decides for everyone
+# -- rank 0 decides ------------------------------------------------------------
 
 
-def fatal(ctx, where, error):
-    """A rank failed during a distributed run: the ranks can no longer stay in
-    step, so the whole job ends (torchrun then stops the other ranks; a
-    collective waiting on this rank fails at once or after the timeout)."""
-    print(
-        f"\n[rank {ctx.rank} of {ctx.world_size}] {where} failed: "
-        f"{type(error).__name__}: {error}\nThe distributed run cannot "
-        "continue without this rank: all ranks stop (benchopt's results of "
-        "this invocation are not written).",
-        file=sys.stderr,
-        flush=True,
-    )
-    traceback.print_exc()
-    sys.stderr.flush()
-    sys.stdout.flush()
-    os._exit(1)
+def lead_decision(ctx, evaluates, callback):
+    """Rank 0: call benchopt's ``callback`` and tell the other ranks whether it
+    evaluates (they evaluate with it) and whether to go on."""
+    if not ctx.active:
+        return bool(callback())
+    if evaluates:
+        ctx.broadcast_flags(1, 0)
+        keep = bool(callback())
+        ctx.broadcast_flags(int(keep))
+        return keep
+    keep = bool(callback())
+    ctx.broadcast_flags(0, int(keep))
+    return keep
 
 
-def maybe_inject_fault(rank, step):
-    spec = os.environ.get(ENV_FAULT)
-    if spec:
-        fault_rank, fault_step = (int(v) for v in spec.split(":"))
-        if rank == fault_rank and step == fault_step:
-            raise RuntimeError(f"injected fault on rank {rank} at step {step}")
+def follow_decision(ctx, evaluate):
+    """Ranks > 0: evaluate when rank 0 does (``evaluate()``), and return rank
+    0's decision to go on."""
+    evaluates, keep = ctx.broadcast_flags(0, 0)
+    if evaluates:
+        evaluate()
+        (keep,) = ctx.broadcast_flags(0)
+    return bool(keep)
+
+
+def explain_failure(ctx, error):
+    """A rank's view of a failed distributed run, naming what to check."""
+    text = f"{type(error).__name__}: {error}"
+    if "timed out" in text.lower() or "timeout" in text.lower():
+        text += (
+            f". A collective waited longer than {ENV_TIMEOUT}="
+            f"{timeout_s():.0f} s: another rank crashed, was killed or hangs "
+            "(its own output says why; a first step compiling on a cold "
+            f"cache may need a larger {ENV_TIMEOUT})"
+        )
+    elif "connection" in text.lower() or "closed" in text.lower():
+        text += ". Another rank's process ended (its own output says why)"
+    return f"[rank {ctx.rank} of {ctx.world_size}] {text}"
 
 
 # -- gradients and optimizers --------------------------------------------------
@@ -374,8 +390,8 @@ def optimizer_steps(optimizers, ctx, device):
 
 
 def all_reduce(tensor, ctx, op=None):
-    """In-place SUM (or ``op``) across ranks on the group that fits the
-    tensor's device; a no-op when not distributed."""
+    """In-place SUM (or ``op``) across ranks of the run on the group that fits
+    the tensor's device; a no-op when not distributed."""
     if ctx.active:
         dist.all_reduce(
             tensor, op=op or dist.ReduceOp.SUM, group=ctx.group_for(tensor.device)

@@ -8,6 +8,101 @@ without a traceback and exit non-zero; anything else is a bug and keeps its
 traceback.
 """
 
+import os
+import sys
+
 
 class UserError(Exception):
     """A bad input or setting; the message is complete advice for the user."""
+
+
+class FatalError(Exception):
+    """The process cannot go on (e.g. a distributed run whose ranks are out of
+    step): the entry point's boundary ends it."""
+
+
+class Boundary:
+    """The error boundary of an entry point (``benchopt run`` through
+    ``objective.py``, the launcher, the command-line tools).
+
+    - a :class:`UserError` that ends the process prints ``error: <message>``
+      without a traceback (exit status 1); other exceptions keep theirs;
+    - a :class:`UserError` inside one benchopt run prints one line too; the run
+      is recorded as 'error' and the other runs go on;
+    - when every run has ended, a run that failed or did not train to its N
+      makes the command exit 1, after benchopt has written the results, with
+      the command that lists them;
+    - Ctrl-C says what is kept.
+
+    Library code never installs it; an entry point does, once.
+    """
+
+    def __init__(self):
+        self.failed = []  # one line per failed or unfinished run
+        self.output_base = None
+        self.installed = False
+
+    def install(self):
+        import atexit
+
+        from . import benchopt_compat
+
+        if self.installed:
+            return self
+        self.installed = True
+        previous = sys.excepthook
+
+        def excepthook(kind, value, traceback):
+            if isinstance(value, UserError):
+                print(f"\nerror: {value}", file=sys.stderr, flush=True)
+            elif isinstance(value, KeyboardInterrupt):
+                print(f"\n{INTERRUPTED}", file=sys.stderr, flush=True)
+            else:
+                previous(kind, value, traceback)
+
+        sys.excepthook = excepthook
+        benchopt_compat.report_run_errors(
+            is_quiet=lambda error: isinstance(error, UserError),
+            on_error=self._run_error,
+        )
+        atexit.register(self._exit_status)
+        return self
+
+    def _run_error(self, error):
+        if isinstance(error, FatalError):
+            print(f"\nerror: {error}", file=sys.stderr, flush=True)
+            sys.stdout.flush()
+            os._exit(1)
+        first_line = (str(error).splitlines() or [""])[0][:200]
+        self.run_failed(f"{type(error).__name__}: {first_line}")
+
+    def run_failed(self, description, output_base=None):
+        """Record a run that failed or stopped before its N."""
+        self.failed.append(description)
+        self.output_base = output_base or self.output_base
+
+    def _exit_status(self):
+        if not self.failed:
+            return
+        where = (
+            f" python -m benchmark_tools.results {self.output_base}"
+            if self.output_base
+            else " python -m benchmark_tools.results"
+        )
+        print(
+            f"\n{len(self.failed)} run(s) failed or did not train to their N:\n  "
+            + "\n  ".join(self.failed)
+            + f"\nThe other results are saved. List them all:{where}\nExit "
+            "status 1.",
+            file=sys.stderr,
+            flush=True,
+        )
+        sys.stdout.flush()
+        os._exit(1)
+
+
+INTERRUPTED = (
+    "interrupted: the run in progress is recorded as 'unfinished'. Runs that "
+    "finished before are kept in benchopt's cache: run the same command again "
+    "to get them without training (with --no-cache they are discarded)."
+)

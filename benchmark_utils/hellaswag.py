@@ -38,6 +38,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from .errors import UserError
 from .hub import MissingDataError, offline
 from .paths import data_dir
 
@@ -50,7 +51,7 @@ N_ENDINGS = 4
 DOWNLOAD_COMMAND = "python -m benchmark_utils.hellaswag"
 
 
-class HellaSwagFileError(ValueError):
+class HellaSwagFileError(UserError, ValueError):
     """A HellaSwag file that is not what it should be."""
 
     def __init__(self, path, problem):

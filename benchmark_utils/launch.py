@@ -9,12 +9,17 @@ starts, build the same solver and train their share of every step with the
 same ``TrainerSolver`` loop (see ``benchmark_utils/distributed.py``). Without
 torchrun (WORLD_SIZE unset or 1) it simply runs the command. The command may
 also be ``python SCRIPT [ARGS]`` or ``python -m MODULE [ARGS]``.
+
+This is an entry point: it may end the process. A failed rank ends the whole
+job (the ranks can no longer stay in step; torchrun then stops the others).
 """
 
 import os
 import runpy
 import sys
+import traceback
 
+from benchmark_utils import benchopt_compat as compat
 from benchmark_utils import distributed
 
 
@@ -37,17 +42,54 @@ def _run_command(argv):
     return 0
 
 
+def worker_loop(job):
+    """Ranks > 0: run what rank 0 runs, until told to stop."""
+    while True:
+        command, payload = distributed.receive_command(job)
+        if command == "stop":
+            return
+        objective, dataset = payload["objective"], payload["dataset"]
+        if objective is not None and dataset is not None:
+            compat.set_dataset(objective, dataset)
+        solver = payload["solver"]
+        compat.set_solver_objective(solver, objective)
+        solver.set_objective(payload["problem"])
+        solver.run(None)  # rank 0's callback decides for everyone
+
+
+def fatal(job, where, error):
+    """End this rank, and so the job, after a failure."""
+    message = (
+        str(error)
+        if isinstance(error, distributed.RankFailure)
+        else distributed.explain_failure(job, error)
+    )
+    print(
+        f"\n{where} failed: {message}\nThe distributed run cannot continue "
+        "without this rank: all ranks stop. Runs that finished are in "
+        "benchopt's cache; the failed run's status is in outputs/ (python -m "
+        "benchmark_tools.results lists it).",
+        file=sys.stderr,
+        flush=True,
+    )
+    if not isinstance(error, distributed.RankFailure):
+        traceback.print_exc()
+    sys.stderr.flush()
+    sys.stdout.flush()
+    os._exit(1)
+
+
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "--":
         argv = argv[1:]
     os.environ[distributed.ENV_LAUNCHER] = "1"
-    ctx = distributed.init("launcher")
-    if not ctx.is_leader:
+    job = distributed.init_job()
+    if not job.is_leader:
         try:
-            distributed.worker_loop(ctx)
+            worker_loop(job)
         except BaseException as error:  # noqa: BLE001 - any failure ends the job
-            distributed.fatal(ctx, "worker", error)
+            fatal(job, f"rank {job.rank}", error)
         distributed.shutdown()
         return 0
     code = 1
@@ -56,12 +98,12 @@ def main(argv=None):
     except SystemExit as exit_:
         code = exit_.code
     except BaseException as error:  # noqa: BLE001
-        if ctx.active:
-            distributed.fatal(ctx, "the launched command", error)
+        if job.active:
+            fatal(job, "the launched command", error)
         raise
     finally:
-        if ctx.active:
-            distributed.send_command(ctx, "stop")
+        if job.active:
+            distributed.send_command(job, "stop")
             distributed.shutdown()
     if code not in (0, None):
         return code if isinstance(code, int) else 1

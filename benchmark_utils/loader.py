@@ -43,10 +43,11 @@ import numpy as np
 import torch
 
 from .documents import document_starts
+from .errors import UserError
 from .shards import open_shard, read_header
 
 
-class DataExhaustedError(ValueError):
+class DataExhaustedError(UserError, ValueError):
     """The shards hold fewer tokens than the run asks for."""
 
 

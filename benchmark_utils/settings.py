@@ -5,46 +5,17 @@ the valid range and what to do, instead of a ``ZeroDivisionError`` deep in
 the trainer, a run that trains zero steps and exits 0, or a ``TypeError``
 comparing a float with a string.
 
-:func:`install_bad_input_hook` makes the command line show such documented
-errors (and the data errors of the sources) as their message alone, rather
-than after a screen of benchopt's stack frames.
+Errors are :class:`~benchmark_utils.errors.UserError`: the entry point's
+boundary shows them as one message.
 """
 
 import math
-import sys
+
+from .errors import UserError
 
 
-class SettingsError(ValueError):
+class SettingsError(UserError, ValueError):
     """A run setting outside its valid range or of the wrong type."""
-
-
-def bad_input_types():
-    """The exceptions whose message says everything: what is wrong with the
-    input and what to do. Their traceback adds nothing for a user."""
-    from .shards import ShardError
-    from .sources import IncompleteCorpusError, MissingDataError
-
-    return (SettingsError, MissingDataError, ShardError, IncompleteCorpusError)
-
-
-def install_bad_input_hook():
-    """At the command line, print a bad-input error (see
-    :func:`bad_input_types`) as ``error: <message>`` without its traceback;
-    every other exception keeps the usual traceback. Exceptions are not
-    changed: code that catches them (tests, notebooks) sees them as before.
-    Idempotent."""
-    previous = sys.excepthook
-    if getattr(previous, "bad_input_hook", False):
-        return
-
-    def hook(kind, value, traceback):
-        if isinstance(value, bad_input_types()):
-            print(f"\nerror: {value}", file=sys.stderr, flush=True)
-        else:
-            previous(kind, value, traceback)
-
-    hook.bad_input_hook = True
-    sys.excepthook = hook
 
 
 def _divisors(n):

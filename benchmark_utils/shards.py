@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import UserError
+
 MAGIC = 20240520
 VERSION = 1
 HEADER_INTS = 256
@@ -34,7 +36,7 @@ def natural_key(path):
     return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", str(path))]
 
 
-class ShardError(ValueError):
+class ShardError(UserError, ValueError):
     """A shard file is missing, truncated or not in the expected format."""
 
     def __init__(self, path, problem, advice=REGENERATE):

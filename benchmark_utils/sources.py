@@ -10,6 +10,7 @@ import re
 import shlex
 from pathlib import Path
 
+from .errors import UserError
 from .markov import (
     context_entropy,
     entropy_rate,
@@ -29,7 +30,7 @@ from .shards import (
 OFFLINE_DEMO = "benchopt run . --config configs/cpu_demo.yml"
 
 
-class MissingDataError(RuntimeError):
+class MissingDataError(UserError, RuntimeError):
     """Shards that are not on disk and cannot be downloaded now."""
 
     def __init__(self, message, files=(), reason=None):
@@ -141,7 +142,7 @@ def natural_key(path):
     return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", Path(path).name)]
 
 
-class IncompleteCorpusError(ValueError):
+class IncompleteCorpusError(UserError, ValueError):
     """The tokenizer's manifest says it has not finished this folder."""
 
 

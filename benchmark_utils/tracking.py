@@ -22,6 +22,8 @@ import ast
 import hashlib
 import os
 
+from .errors import UserError
+
 MODE_ENV = "NANOGPT_BENCH_WANDB"
 PROJECT_ENV = "NANOGPT_BENCH_WANDB_PROJECT"
 DEFAULT_PROJECT = "benchmark-nanogpt"
@@ -40,7 +42,7 @@ _ALIASES = {
 }
 
 
-class TrackingError(RuntimeError):
+class TrackingError(UserError, RuntimeError):
     """Tracking was asked for but cannot be done."""
 
 

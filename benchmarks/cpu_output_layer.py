@@ -18,7 +18,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmark_utils.models import build_model, make_config  # noqa: E402
-from benchmark_utils.runtime import keep_freed_memory  # noqa: E402
+from benchmark_utils.training.runtime import keep_freed_memory  # noqa: E402
 
 
 def step_time(model, x, y, steps):

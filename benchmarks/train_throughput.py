@@ -60,7 +60,7 @@ def parse_args(argv=None):
 
 
 def _timed(device, fn):
-    from benchmark_utils.runtime import synchronize
+    from benchmark_utils.training.runtime import synchronize
 
     synchronize(device)
     start = time.perf_counter()
@@ -122,10 +122,10 @@ def child(args):
 
     from benchmark_utils import distributed
     from benchmark_utils.components import make_solver
-    from benchmark_utils.metrics import peak_memory_gib, peak_tflops
     from benchmark_utils.models import make_config
-    from benchmark_utils.runtime import synchronize
-    from benchmark_utils.trainer import TrainingProblem
+    from benchmark_utils.training.metrics import peak_memory_gib, peak_tflops
+    from benchmark_utils.training.runtime import synchronize
+    from benchmark_utils.training.trainer import TrainingProblem
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     ctx = distributed.init("spmd")

@@ -1,7 +1,7 @@
 from schedulefree import AdamWScheduleFree
 
-from benchmark_utils.optim_groups import role_groups
-from benchmark_utils.trainer import TrainerSolver
+from benchmark_utils.training.recipe import role_groups
+from benchmark_utils.training.trainer import TrainerSolver
 
 
 class Solver(TrainerSolver):

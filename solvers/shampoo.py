@@ -1,8 +1,8 @@
 import importlib.util
 
-from benchmark_utils.optim_groups import AUX_ADAMW_2, solver_aux_adamw
 from benchmark_utils.shampoo import Shampoo
-from benchmark_utils.trainer import TRACK3_SCHEDULE, TrainerSolver
+from benchmark_utils.training.recipe import AUX_ADAMW_2, solver_aux_adamw
+from benchmark_utils.training.trainer import TRACK3_SCHEDULE, TrainerSolver
 
 
 class Solver(TrainerSolver):

@@ -1,7 +1,7 @@
 from pytorch_optimizer import SOAP
 
-from benchmark_utils.optim_groups import AUX_ADAMW_36, solver_aux_adamw
-from benchmark_utils.trainer import TRACK3_SCHEDULE, TrainerSolver
+from benchmark_utils.training.recipe import AUX_ADAMW_36, solver_aux_adamw
+from benchmark_utils.training.trainer import TRACK3_SCHEDULE, TrainerSolver
 
 
 class Solver(TrainerSolver):

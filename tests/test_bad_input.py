@@ -674,8 +674,9 @@ def test_command_line_hook_prints_the_message_without_traceback(tmp_path):
 
     root = Path(__file__).resolve().parents[1]
     script = (
-        "from benchmark_utils.settings import install_bad_input_hook, check_problem\n"
-        "install_bad_input_hook(); install_bad_input_hook()\n"
+        "from benchmark_utils.errors import Boundary\n"
+        "from benchmark_utils.settings import check_problem\n"
+        "b = Boundary(); b.install(); b.install()\n"
         "def deep(): check_problem(64, 1024, 0, 4, 4096)\n"
         "deep()\n"
     )
@@ -699,11 +700,11 @@ def test_command_line_hook_prints_the_message_without_traceback(tmp_path):
 
 
 def test_missing_local_folder_is_missing_data(tmp_path):
-    from benchmark_utils.settings import bad_input_types
+    from benchmark_utils.errors import UserError
     from benchmark_utils.sources import MissingFolderError
 
     with pytest.raises(MissingFolderError) as info:
         folder_source(tmp_path / "nowhere")
     assert isinstance(info.value, FileNotFoundError)  # as before
-    assert isinstance(info.value, bad_input_types())
+    assert isinstance(info.value, UserError)
     assert "configs/cpu_demo.yml" in str(info.value)

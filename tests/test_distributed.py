@@ -202,7 +202,7 @@ sys.path.insert(0, {root!r})
 from benchmark_utils.components import make_solver
 from benchmark_utils.models import make_config
 from benchmark_utils.sources import MarkovSource
-from benchmark_utils.trainer import TrainingProblem
+from benchmark_utils.training.trainer import TrainingProblem
 from benchmark_utils import distributed
 
 source = MarkovSource({data!r}, vocab_size=64, shard_tokens=100_000,

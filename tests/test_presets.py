@@ -43,8 +43,8 @@ from test_optimizers import (
 )
 
 from benchmark_utils.models import build_model, make_config
-from benchmark_utils.schedules import lr_multiplier
-from benchmark_utils.trainer import TrainerSolver, check_optimizers
+from benchmark_utils.training.recipe import RECIPE_DEFAULTS, lr_multiplier
+from benchmark_utils.training.trainer import check_optimizers
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -341,7 +341,7 @@ def trainer_multiplier(solver, step, n_steps):
     parameters, else the trainer's defaults) through lr_multiplier."""
     recipe = {
         key: solver.__dict__.get(key, default)
-        for key, default in TrainerSolver.RECIPE_DEFAULTS.items()
+        for key, default in RECIPE_DEFAULTS.items()
     }
     warmup = recipe["warmup"]
     warmup_steps = int(warmup) if warmup >= 1 else round(warmup * n_steps)

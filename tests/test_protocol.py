@@ -8,10 +8,13 @@ import pytest
 import torch
 from conftest import make_solver
 
-from benchmark_utils.evaluation import evaluates_at, next_evaluation
-from benchmark_utils.run_status import write_run_status
-from benchmark_utils.schedules import lr_multiplier
-from benchmark_utils.stopping import ProtocolCriterion
+from benchmark_utils.training.protocol import (
+    ProtocolCriterion,
+    evaluates_at,
+    next_evaluation,
+    write_run_status,
+)
+from benchmark_utils.training.recipe import lr_multiplier
 
 
 def reference_eval_steps(train_steps, every=125, every_final=25):
@@ -138,17 +141,10 @@ def test_learning_rate_follows_track3s_schedule_in_training(make_problem):
 
 
 def test_run_status_is_recorded(tmp_path, make_problem):
-    context = type(
-        "Ctx",
-        (),
-        dict(
-            solver_name="adamw[lr=0.1]",
-            objective_name="obj",
-            dataset_name="d",
-            repetition=2,
-        ),
-    )()
-    path = write_run_status(tmp_path, "error", 7, 30, "boom", context)
+    names = dict(
+        solver_name="adamw[lr=0.1]", objective_name="obj", dataset_name="d", idx_rep=2
+    )
+    path = write_run_status(tmp_path, "error", 7, 30, "boom", names)
     record = json.loads(path.read_text())
     assert record["status"] == "error" and record["step"] == 7
     assert record["train_steps"] == 30 and record["idx_rep"] == 2
@@ -157,19 +153,104 @@ def test_run_status_is_recorded(tmp_path, make_problem):
         write_run_status(tmp_path, "exploded", 0, 1)
 
 
-def test_a_crash_is_recorded_and_raised(tmp_path, make_problem, train):
-    solver = make_solver("adamw")
-    solver._run_context = type(
+def fake_run_context(tmp_path, objective_name="o"):
+    """What benchopt attaches to a run's solver (benchopt_compat.run_context)."""
+    return type(
         "Ctx",
         (),
         dict(
             run_output_base=tmp_path,
             dataset_name="d",
-            objective_name="o" * 400,  # longer than a file name may be
+            objective_name=objective_name,
             solver_name="adamw",
             repetition=0,
         ),
     )()
+
+
+def read_status(tmp_path):
+    (path,) = tmp_path.glob("runs/*/run_status.json")
+    return json.loads(path.read_text())
+
+
+def test_a_run_is_done_only_at_its_n(tmp_path, make_problem, train):
+    solver = make_solver("adamw")
+    solver._run_context = fake_run_context(tmp_path)
+    problem = make_problem(max_steps=6, eval_every=2)
+    seen = []
+    original = solver._train_step
+
+    def step():  # the status says "running" while the run trains
+        seen.append(read_status(tmp_path)["status"])
+        original()
+
+    solver._train_step = step
+    train(solver, problem)
+    assert set(seen) == {"running"}
+    record = read_status(tmp_path)
+    assert (record["status"], record["step"], record["train_steps"]) == ("done", 6, 6)
+
+
+def test_a_run_stopped_before_n_is_unfinished(tmp_path, make_problem, train, capfd):
+    """benchopt's timeout (or any stop before N) is never 'done'."""
+    solver = make_solver("adamw")
+    solver._run_context = fake_run_context(tmp_path)
+    problem = make_problem(max_steps=10, eval_every=2)
+
+    def timeout(record):  # what benchopt's callback does when time runs out
+        if record["step"] >= 4:
+            callback_status["status"] = "timeout"
+            return True
+        return False
+
+    callback_status = {}
+    original_run = solver.run
+
+    def run(callback):
+        callback.status = "running"
+        real_call = callback.__class__.__call__
+
+        class Timed(callback.__class__):
+            def __call__(self):
+                keep = real_call(self)
+                if callback_status:
+                    self.status = callback_status["status"]
+                return keep
+
+        callback.__class__ = Timed
+        original_run(callback)
+
+    solver.run = run
+    train(solver, problem, stop=timeout)
+    record = read_status(tmp_path)
+    assert record["status"] == "unfinished"
+    assert record["step"] == 4 and record["train_steps"] == 10
+    assert "timeout" in record["message"]
+    assert "UNFINISHED" in capfd.readouterr().err
+
+
+def test_an_interrupted_run_is_unfinished(tmp_path, make_problem, train):
+    solver = make_solver("adamw")
+    solver._run_context = fake_run_context(tmp_path)
+    original = solver._train_step
+
+    def step():
+        if solver.step == 3:
+            raise KeyboardInterrupt
+        original()
+
+    solver._train_step = step
+    with pytest.raises(KeyboardInterrupt):
+        train(solver, make_problem(max_steps=10, eval_every=5))
+    record = read_status(tmp_path)
+    assert record["status"] == "unfinished" and record["step"] == 3
+    assert "interrupted" in record["message"]
+
+
+def test_a_crash_is_recorded_and_raised(tmp_path, make_problem, train):
+    solver = make_solver("adamw")
+    # An objective name longer than a file name may be.
+    solver._run_context = fake_run_context(tmp_path, objective_name="o" * 400)
     problem = make_problem(max_steps=10, eval_every=5)
     step = solver._train_step
 
@@ -189,7 +270,7 @@ def test_a_crash_is_recorded_and_raised(tmp_path, make_problem, train):
 
 
 def test_tf32_is_off_unless_asked():
-    from benchmark_utils.runtime import configure_backends
+    from benchmark_utils.training.runtime import configure_backends
 
     configure_backends(torch.device("cpu"), tf32=True)  # no effect on CPU
     assert torch.backends.cuda.matmul.allow_tf32 is False

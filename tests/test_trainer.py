@@ -7,16 +7,24 @@ import torch
 import torch.nn.functional as F
 from conftest import load_solver_class, make_solver
 
+from benchmark_utils.errors import UserError
 from benchmark_utils.models import make_config
-from benchmark_utils.schedules import lr_multiplier
 from benchmark_utils.shards import read_tokens
-from benchmark_utils.trainer import TrainingProblem
+from benchmark_utils.training.recipe import lr_multiplier
+from benchmark_utils.training.trainer import TrainingProblem
 
 
 def test_invalid_batch_settings_give_a_clear_error(make_problem):
-    problem = make_problem(batch_tokens=500)
-    with pytest.raises(ValueError, match="not a multiple of micro_batch_size"):
+    problem = make_problem(batch_tokens=500)  # not whole sequences of 32
+    with pytest.raises(ValueError, match="must be a multiple of seq_len x world_size"):
         problem.grad_accum_steps()
+    problem = make_problem(batch_tokens=512, micro_batch_size=3)  # 16 sequences
+    with pytest.raises(ValueError, match="does not divide the 16 sequences"):
+        problem.grad_accum_steps()
+    # 17 sequences cannot be split over 2 ranks whatever the micro-batch.
+    problem = make_problem(batch_tokens=17 * 32, micro_batch_size=1)
+    with pytest.raises(ValueError, match="seq_len x world_size = 32 x 2 = 64"):
+        problem.grad_accum_steps(world_size=2)
 
 
 def captured_step_gradients(solver):
@@ -131,7 +139,14 @@ def test_out_of_memory_gives_advice(make_problem):
         raise torch.OutOfMemoryError("CUDA out of memory")
 
     solver.train_model = oom
-    with pytest.raises(RuntimeError, match="lower the objective's micro_batch_size"):
+    with pytest.raises(UserError, match="lower the objective's micro_batch_size"):
+        solver._train_step()
+
+    def cublas(*args, **kwargs):  # a plain RuntimeError, also out of memory
+        raise RuntimeError("CUDA error: CUBLAS_STATUS_ALLOC_FAILED when calling ...")
+
+    solver.train_model = cublas
+    with pytest.raises(UserError, match="lower the objective's micro_batch_size"):
         solver._train_step()
 
 

@@ -2,6 +2,7 @@
 
 import torch
 
+from ..errors import UserError
 from .config import MODEL_SIZES, ModelConfig, make_config
 from .gpt2 import GPT
 from .groups import ParameterGroups
@@ -32,7 +33,7 @@ def build_model(config, seed, init=None):
                 model.init_weights(init)
             return model
         if init not in (None, *INIT_SCHEMES):
-            raise ValueError(
+            raise UserError(
                 f"unknown init {init!r}: choose one of {', '.join(INIT_SCHEMES)}"
             )
         return GPT(config)

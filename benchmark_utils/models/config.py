@@ -15,7 +15,9 @@ gradient scale.
 """
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+
+from ..errors import UserError
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,7 @@ MODEL_SIZES = {
 
 def make_config(size, vocab_size, block_size, dtype="float32"):
     if size not in MODEL_SIZES:
-        raise ValueError(
+        raise UserError(
             f"unknown model {size!r}: choose one of {', '.join(MODEL_SIZES)}"
         )
     family, n_layer, n_embd, n_head = MODEL_SIZES[size]
@@ -81,7 +83,3 @@ def make_config(size, vocab_size, block_size, dtype="float32"):
         block_size=block_size,
         dtype=dtype,
     )
-
-
-def with_dtype(config, dtype):
-    return replace(config, dtype=dtype)

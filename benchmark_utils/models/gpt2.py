@@ -12,7 +12,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..runtime import autocast
+from ..training.runtime import autocast
 from .groups import ParameterGroups
 
 

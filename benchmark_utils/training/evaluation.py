@@ -4,31 +4,12 @@ import math
 
 import torch
 
-from . import distributed
-
-# Track 3: evaluate every ``every`` steps while step / N < 0.9, then every
-# ``every_final`` steps, and at N (and at step 0).
-FINAL_PHASE = 0.9
-
-
-def evaluates_at(step, n_steps, every, every_final):
-    """True if Track 3's schedule evaluates after ``step`` training steps."""
-    if step == n_steps:
-        return True
-    interval = every if step / n_steps < FINAL_PHASE else every_final
-    return step % interval == 0
-
-
-def next_evaluation(step, n_steps, every, every_final):
-    """The first step after ``step`` at which Track 3 evaluates (at most N)."""
-    nxt = step + 1
-    while nxt < n_steps and not evaluates_at(nxt, n_steps, every, every_final):
-        nxt += 1
-    return min(nxt, n_steps) if step < n_steps else step + 1
+from .. import distributed
+from ..errors import UserError
 
 
 @torch.no_grad()
-def validation_loss(model, tokens, seq_len, batch_size, device):
+def validation_loss(model, tokens, seq_len, batch_size, device, ctx=None):
     """Mean next-token cross-entropy over consecutive windows of ``seq_len``.
 
     ``tokens`` (int64, length ``n * seq_len + 1``) covers the validation
@@ -36,17 +17,20 @@ def validation_loss(model, tokens, seq_len, batch_size, device):
     As in Track 3, the summed loss of every micro-batch is added up and
     divided by the number of validation tokens once. Distributed, each rank
     sums a contiguous share of the windows and the sums are all-reduced:
-    every rank returns the same value.
+    every rank returns the same value (``ctx``: the run's distributed
+    Context). A last batch smaller than ``batch_size`` runs the eager model: a
+    compiled model (static shapes, as Track 3 compiles) would recompile for it.
     """
     n_windows = (len(tokens) - 1) // seq_len
     if n_windows < 1:
-        raise ValueError(
+        raise UserError(
             f"validation needs at least {seq_len + 1} tokens, got {len(tokens)}"
         )
     was_training = model.training
     model.eval()
     total = torch.zeros((), dtype=torch.float64, device=device)
-    ctx = distributed.current()
+    ctx = ctx or distributed.SINGLE
+    eager = getattr(model, "_orig_mod", model)  # torch.compile's wrapped module
     start, stop = distributed.share(n_windows, ctx)
     try:
         for first in range(start, stop, batch_size):
@@ -55,7 +39,7 @@ def validation_loss(model, tokens, seq_len, batch_size, device):
             chunk = chunk.to(device, non_blocking=True)
             x = chunk[:-1].view(n, seq_len)
             y = chunk[1:].view(n, seq_len)
-            total += model(x, y).double()
+            total += (model if n == batch_size else eager)(x, y).double()
     finally:
         model.train(was_training)
     distributed.all_reduce(total, ctx)

@@ -1,0 +1,134 @@
+"""Track 3's protocol: when a run is evaluated, when it stops, and how it ended.
+
+- Evaluation schedule: at step 0, every ``every`` steps while step / N < 0.9,
+  every ``every_final`` steps after, and at N (the Track 3 README's rule).
+- Stopping: a run trains to its step count N. benchopt's defaults do not
+  fit: its plateau criterion cuts noisy training curves, ``--max-runs`` (10
+  evaluations by default) would cut a run short, and a NaN value makes it
+  drop the whole run from the results. Here a diverged run stops and keeps
+  its rows (NaN loss, ``diverged=1``): divergence is a result. Stopping at
+  the target (``stop_at_target``) is a demo convenience that Track 3 forbids.
+- Run status: ``run_status.json`` beside the results says how each run
+  ended. A run is "done" only when it trained to its N; one stopped earlier
+  for any reason (benchopt's ``--timeout``, Ctrl-C, a stopping criterion) is
+  "unfinished", one that raised is "error", one still "running" was killed.
+  benchopt keeps no row of a run that raised, so without this file a crashed
+  run would vanish from the results.
+"""
+
+import hashlib
+import json
+import math
+import os
+from pathlib import Path
+
+from benchopt.stopping_criterion import StoppingCriterion
+
+FINAL_PHASE = 0.9
+# The step count bounds every run, not the number of evaluations.
+UNBOUNDED_EVALUATIONS = 10**12
+STATUS_FILE = "run_status.json"
+STATUSES = ("running", "done", "unfinished", "diverged", "error")
+
+
+def evaluates_at(step, n_steps, every, every_final):
+    """True if Track 3's schedule evaluates after ``step`` training steps."""
+    if step == n_steps:
+        return True
+    interval = every if step / n_steps < FINAL_PHASE else every_final
+    return step % interval == 0
+
+
+def next_evaluation(step, n_steps, every, every_final):
+    """The first step after ``step`` at which Track 3 evaluates (at most N)."""
+    nxt = step + 1
+    while nxt < n_steps and not evaluates_at(nxt, n_steps, every, every_final):
+        nxt += 1
+    return min(nxt, n_steps) if step < n_steps else step + 1
+
+
+class ProtocolCriterion(StoppingCriterion):
+    """Stop at N (the solver returns there), at divergence, or at the target
+    when the objective asks for it."""
+
+    def __init__(self, strategy="callback", key_to_monitor="value", minimize=True):
+        super().__init__(
+            strategy=strategy, key_to_monitor=key_to_monitor, minimize=minimize
+        )
+
+    def get_runner_instance(
+        self, max_runs=1, timeout=None, terminal=None, solver=None, run_key=None
+    ):
+        return super().get_runner_instance(
+            max_runs=UNBOUNDED_EVALUATIONS,
+            timeout=timeout,
+            terminal=terminal,
+            solver=solver,
+            run_key=run_key,
+        )
+
+    def should_stop(self, stop_val, objective_list):
+        last = objective_list[-1]
+        value = last.get(self.key_to_monitor_, 0.0)
+        if last.get("objective_diverged", 0.0) >= 1.0 or math.isnan(value):
+            return True, "done", stop_val  # keep the run's rows
+        return super().should_stop(stop_val, objective_list)
+
+    def check_convergence(self, objective_list):
+        last = objective_list[-1]
+        problem = getattr(getattr(self, "solver", None), "problem", None)
+        if (
+            getattr(problem, "stop_at_target", False)
+            and last.get("objective_reached_target", 0.0) >= 1.0
+        ):
+            return True, 1.0
+        # The solver itself returns at its step count N.
+        return False, float(last.get("objective_budget_used", 0.0))
+
+
+def final_status(step, n_steps, diverged, stop_reason=None):
+    """``(status, message)`` of a run that returned at ``step`` of N."""
+    if diverged:
+        return "diverged", f"diverged at step {step} of {n_steps}"
+    if step >= n_steps:
+        return "done", ""
+    why = STOP_REASONS.get(stop_reason, stop_reason or "stopped before N")
+    return "unfinished", f"stopped at step {step} of {n_steps}: {why}"
+
+
+STOP_REASONS = {
+    "timeout": "benchopt's --timeout (or the config's timeout) ran out",
+    "max_runs": "benchopt's --max-runs was reached",
+    "done": "the stopping criterion ended it (stop_at_target)",
+    "interrupted": "interrupted (Ctrl-C)",
+}
+
+
+def run_status_folder(output_base, run_names):
+    """The run's status folder under ``output_base`` (benchopt's per-result
+    folder, ``outputs/<result stem>``): ``runs/<key>``, ``key`` a hash of the
+    run's dataset, objective, solver and repetition (benchopt's own per-run
+    folder name, made of those full strings, exceeds the 255-byte file-name
+    limit)."""
+    key = hashlib.sha1("\n".join(map(str, run_names)).encode()).hexdigest()[:16]
+    return Path(output_base) / "runs" / key
+
+
+def write_run_status(folder, status, step, train_steps, message="", names=None):
+    """Write ``run_status.json`` atomically; ``names``: solver_name,
+    objective_name, dataset_name, idx_rep."""
+    if status not in STATUSES:
+        raise ValueError(f"unknown run status {status!r}")
+    record = dict(
+        status=status,
+        step=int(step),
+        train_steps=int(train_steps),
+        message=str(message)[:2000],
+        **(names or {}),
+    )
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    path = Path(folder) / STATUS_FILE
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps(record, indent=1))
+    os.replace(tmp, path)
+    return path

@@ -1,0 +1,503 @@
+"""The benchmark's one training loop, shared by every solver.
+
+A solver subclasses :class:`TrainerSolver`, declares its ``parameters`` and
+implements ``build_optimizers(groups)``. Everything else (a fresh model from
+the run's seed, the data order, gradient accumulation and scale, the LR
+schedule, clipping, precision, compilation, Track 3's evaluation schedule,
+timing, divergence and crash handling) is here, once, so that every
+optimizer trains under exactly the same conditions.
+
+``_train_step`` is the training loop of the Track 3 script
+(modded-nanogpt ``records/track_3_optimization/train_gpt_simple.py``): set the
+learning rates from the schedule, forward and backward each micro-batch
+(gradients summed across ranks on the last one), step every optimizer, zero
+the gradients.
+"""
+
+import contextlib
+import math
+import sys
+import time
+from dataclasses import dataclass, replace
+
+import torch
+from benchopt import BaseSolver
+
+from .. import benchopt_compat as compat
+from .. import distributed
+from ..errors import UserError
+from ..loader import BatchLoader
+from ..models import build_model
+from ..settings import SettingsError, check_parameter_types
+from . import metrics, probe
+from .protocol import (
+    ProtocolCriterion,
+    final_status,
+    next_evaluation,
+    run_status_folder,
+    write_run_status,
+)
+from .recipe import (  # noqa: F401 - the names a solver file imports with it
+    RECIPE_DEFAULTS,
+    TRACK3_SCHEDULE,
+    SolverContractError,
+    check_optimizers,
+    lr_multiplier,
+)
+from .runtime import configure_backends, keep_freed_memory, resolve_device, synchronize
+
+
+@dataclass(frozen=True)
+class TrainingProblem:
+    """What the objective fixes for every solver (``Objective.get_objective``)."""
+
+    model_config: object
+    init_seed: int
+    train_files: tuple
+    seq_len: int
+    batch_tokens: int
+    micro_batch_size: int
+    max_steps: int  # the data budget: no run may train for more steps
+    eval_every: int
+    eval_every_final: int = 25
+    train_steps: int = None  # N for every solver; None: each solver's own
+    device: str = "auto"
+    compile: object = True  # True: on CUDA; "always": on any device; False
+    repeat_data: bool = False
+    data_order: str = "track3"  # "track3", "contiguous" or "bos_aligned"
+    bos_token: int = None  # the document separator, for bos_aligned
+    stop_at_target: bool = False  # not Track 3 valid: a demo convenience
+    tf32: bool = False  # a hardware option Track 3 does not use
+
+    def sequences_per_rank(self, world_size=1):
+        if self.batch_tokens % (self.seq_len * world_size):
+            raise SettingsError(
+                f"batch_tokens={self.batch_tokens} must be a multiple of "
+                f"seq_len x world_size = {self.seq_len} x {world_size} = "
+                f"{self.seq_len * world_size} (whole sequences on every rank)"
+            )
+        return self.batch_tokens // (self.seq_len * world_size)
+
+    def grad_accum_steps(self, world_size=1):
+        """Micro-batches per rank and step (None while the size is "auto")."""
+        per_rank = self.sequences_per_rank(world_size)
+        if self.micro_batch_size == "auto":
+            return None
+        if per_rank % self.micro_batch_size:
+            fit = [d for d in range(1, per_rank + 1) if per_rank % d == 0]
+            raise SettingsError(
+                f"micro_batch_size={self.micro_batch_size} does not divide the "
+                f"{per_rank} sequences per rank and step: use one of "
+                f"{', '.join(map(str, fit[:24]))}. The global batch is part of "
+                "the problem; the micro-batch only sets memory use"
+            )
+        return per_rank // self.micro_batch_size
+
+    def compiles_on(self, device):
+        return self.compile == "always" or (
+            bool(self.compile) and device.type == "cuda"
+        )
+
+
+class TrainerSolver(BaseSolver):
+    """Base class of every solver: holds the only training loop."""
+
+    sampling_strategy = "callback"
+    stopping_criterion = ProtocolCriterion(strategy="callback")
+    requirements = []
+
+    # Replaced in set_objective; class attributes so that get_next works on
+    # a bare Solver() (benchopt calls get_next(1) to check it).
+    n_steps = 1
+    eval_every = 1
+    eval_every_final = 1
+
+    def __init__(self, **parameters):
+        # Wrong parameter types fail here, when benchopt builds the solver,
+        # before any data or model work (e.g. -s "muon[lr=abc]").
+        super().__init__(**parameters)
+        check_parameter_types(self.name, self._declared(), parameters)
+
+    def build_optimizers(self, groups):
+        """Return the optimizer(s) for ``groups`` (a ``ParameterGroups``)."""
+        raise NotImplementedError
+
+    def before_evaluation(self):
+        """Hook: called before the model is evaluated (e.g. swap in averaged
+        weights)."""
+
+    def after_evaluation(self):
+        """Hook: called before training resumes after an evaluation."""
+
+    def get_next(self, stop_val):
+        return next_evaluation(
+            stop_val, self.n_steps, self.eval_every, self.eval_every_final
+        )
+
+    # -- benchopt API -----------------------------------------------------
+
+    def set_objective(self, problem):
+        self.step, self.dist = 0, distributed.SINGLE
+        try:
+            self._set_up(problem)
+        except Exception as error:
+            self._fail(error)
+
+    def run(self, callback):
+        self._write_status("running")
+        try:
+            while self._consult(callback):
+                if self.step >= self.n_steps or self.diverged:
+                    break
+                self._train_step()
+            synchronize(self.device)
+        except KeyboardInterrupt:
+            self._write_status(
+                *final_status(self.step, self.n_steps, False, "interrupted")
+            )
+            raise
+        except Exception as error:
+            self._fail(error)
+        if not self.dist.is_leader and callback is not None:
+            compat.settle_callback(callback, self._result())
+        status, message = final_status(
+            self.step, self.n_steps, self.diverged, compat.callback_status(callback)
+        )
+        self._write_status(status, message)
+        if status == "unfinished" and self.dist.is_leader:
+            print(
+                f"\n[{self.name}] UNFINISHED: {message}. It counts as a failed "
+                "run (never a result for N).",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    def get_result(self):
+        if not self._in_evaluation:
+            self.before_evaluation()
+            self._in_evaluation = True
+        if self._resume_time is not None:  # training time only
+            self._train_time += time.perf_counter() - self._resume_time
+            self._resume_time = None
+        if self._result_step != self.step:
+            # Summed over every rank's tokens: the global training loss.
+            totals = torch.stack([self._loss_sum.double(), self._loss_tokens.double()])
+            loss_sum, tokens = distributed.all_reduce(totals, self.dist).tolist()
+            self._train_loss = loss_sum / tokens if tokens else float("nan")
+            self._loss_sum.zero_()
+            self._loss_tokens.zero_()
+            self._result_step = self.step
+            self._metrics = self._throughput_metrics()
+            if self.step > 0 and not math.isfinite(self._train_loss):
+                self._report_divergence()
+        return self._result()
+
+    # -- set-up -------------------------------------------------------------
+
+    def _declared(self):
+        return {
+            **{k: [v] for k, v in RECIPE_DEFAULTS.items() if v is not None},
+            **type(self).parameters,
+        }
+
+    def _set_up(self, problem):
+        parameters = compat.solver_parameters(self)
+        for name, value in check_parameter_types(
+            self.name, self._declared(), parameters
+        ).items():
+            setattr(self, name, value)
+        for name, default in RECIPE_DEFAULTS.items():  # not declared: default
+            self.__dict__.setdefault(name, default)
+        self.problem = problem
+        self._note_full_size_defaults(parameters)
+        self.n_steps = self._resolve_train_steps(problem)
+        self.eval_every = problem.eval_every
+        self.eval_every_final = problem.eval_every_final
+        # Distributed: join the ranks if launched on several, take rank 0's
+        # problem, one device per rank.
+        self.dist, problem = distributed.setup_run(
+            self, problem, resolve_device(problem.device)
+        )
+        self.device = self.dist.device_for(resolve_device(problem.device))
+        configure_backends(self.device, tf32=problem.tf32)
+        if self.device.type == "cpu":
+            keep_freed_memory()
+        self.compiled = problem.compiles_on(self.device)
+        if problem.micro_batch_size == "auto":
+            size = probe.largest_micro_batch(self, problem, self.dist, self.compiled)
+            problem = replace(problem, micro_batch_size=size)
+        self.problem = problem
+        self.grad_accum = problem.grad_accum_steps(self.dist.world_size)
+        self.grad_scale = problem.model_config.grad_scale(problem.batch_tokens)
+        warmup = self.warmup
+        self.warmup_steps = int(warmup) if warmup >= 1 else round(warmup * self.n_steps)
+        self._peak_tflops = metrics.peak_tflops(self.device)
+        self._start_run()
+        if self.compiled:
+            self._warm_up_compilation()
+
+    def _note_full_size_defaults(self, parameters):
+        """A solver's defaults are tuned for the 768-wide Track 3 model: on a
+        small model with every default (e.g. ``-s adamw -s muon`` with a CPU
+        config, which drops the config's tuned settings), say so rather than
+        compare silently."""
+        config = self.problem.model_config
+        declared = type(self).parameters
+        if config.n_embd >= 768 or not declared:
+            return
+        defaults = {name: values[0] for name, values in declared.items()}
+        if all(
+            parameters.get(name, value) == value for name, value in defaults.items()
+        ):
+            print(
+                f"\n[{self.name}] note: running its full-size defaults (tuned "
+                f"for the 768-wide Track 3 model) on a {config.n_embd}-wide "
+                "model. For a fair small-problem comparison use the tuned "
+                "settings of configs/cpu_compare.yml or tune with "
+                "python -m benchmark_tools.sweep.",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    def _resolve_train_steps(self, problem):
+        """N: the objective's ``train_steps`` if set, else the solver's."""
+        n_steps = problem.train_steps or self.train_steps
+        if not n_steps:
+            raise SettingsError(
+                f"solver {self.name!r} declares no train_steps and the "
+                'objective sets none: add "train_steps": [N] to the '
+                "solver's parameters (the step count its result claims), or "
+                "set the objective's train_steps"
+            )
+        n_steps = int(n_steps)
+        if not 1 <= n_steps <= problem.max_steps:
+            raise SettingsError(
+                f"solver {self.name!r} trains for train_steps={n_steps} but "
+                f"the objective's data budget is max_steps="
+                f"{problem.max_steps}: use 1 <= train_steps <= max_steps "
+                "(raising max_steps downloads more shards)"
+            )
+        return n_steps
+
+    def _start_run(self):
+        """Fresh model, optimizers, data position and counters."""
+        problem = self.problem
+        self.model = build_model(
+            problem.model_config, problem.init_seed, init=self.init
+        )
+        self.model.to(self.device)
+        # Distributed: gradients summed across ranks once per step (DDP, SUM
+        # hook); evaluation uses the bare model (no gradient hooks).
+        self.ddp_model = (
+            distributed.wrap_model(self.model, self.dist, self.device)
+            if self.dist.active
+            else None
+        )
+        compile_ = self._compile if self.compiled else (lambda m: m)
+        self.train_model = compile_(self.ddp_model or self.model)
+        self.eval_model = compile_(self.model) if self.dist.active else self.train_model
+        self.optimizers = check_optimizers(
+            self.build_optimizers(self.model.parameter_groups()), self.model, self.name
+        )
+        # Muon-like optimizers split their step across ranks.
+        self._optimizer_steps = distributed.optimizer_steps(
+            self.optimizers, self.dist, self.device
+        )
+        self._base_lrs = [
+            [g["lr"] for g in opt.param_groups] for opt in self.optimizers
+        ]
+        self.loader = BatchLoader(
+            problem.train_files,
+            problem.micro_batch_size,
+            problem.seq_len,
+            device=self.device,
+            repeat=problem.repeat_data,
+            order=problem.data_order,
+            batch_tokens=problem.batch_tokens,
+            bos_token=problem.bos_token,
+            rank=self.dist.rank,
+            world_size=self.dist.world_size,
+        )
+        self.step = 0
+        self._train_time, self._resume_time, self._metrics = 0.0, None, {}
+        self._flops_per_token = metrics.flops_per_token(
+            self.model, problem.model_config, problem.seq_len
+        )
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
+        self.diverged = False
+        self._loss_sum = torch.zeros((), device=self.device)
+        self._loss_tokens = torch.zeros((), dtype=torch.int64, device=self.device)
+        self._in_evaluation = False
+        self._result_step = None
+        self._train_loss = float("nan")
+
+    @staticmethod
+    def _compile(model):
+        # Static shapes, as the Track 3 script compiles: every training
+        # micro-batch and every evaluation batch has the same shape.
+        return torch.compile(model, dynamic=False)
+
+    def _warm_up_compilation(self, n_steps=2):
+        """Compile the training and evaluation graphs outside the timed run,
+        then start again from the same fresh model."""
+        for _ in range(n_steps):
+            self._train_step()
+        self.get_result()
+        x, y = (t.to(self.device) for t in self.loader.batch_at(0))
+        self.eval_model.eval()
+        with torch.no_grad():
+            self.eval_model(x, y)  # the call evaluation makes
+        self.eval_model.train()
+        synchronize(self.device)
+        self._start_run()
+
+    # -- the loop -------------------------------------------------------------
+
+    def _train_step(self):
+        if self._in_evaluation:
+            self.after_evaluation()
+            self._in_evaluation = False
+        if self._resume_time is None:
+            self._resume_time = time.perf_counter()
+        self._set_learning_rates()
+        try:
+            for micro in range(self.grad_accum):
+                x, y = self.loader.next_batch()
+                # Distributed: no communication until the last micro-batch,
+                # whose backward sums the gradients across ranks (DDP).
+                with self._no_sync(micro < self.grad_accum - 1):
+                    loss = self.train_model(x, y)  # summed over the micro-batch
+                    (loss * self.grad_scale).backward()
+                self._loss_sum += loss.detach()
+                self._loss_tokens += y.numel()
+            if self.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
+            for step in self._optimizer_steps:
+                step()
+        except RuntimeError as error:  # torch.OutOfMemoryError, cuBLAS's
+            if not probe.is_out_of_memory(error):
+                raise
+            raise UserError(
+                f"out of GPU memory with micro_batch_size="
+                f"{self.problem.micro_batch_size} x seq_len={self.problem.seq_len}: "
+                "lower the objective's micro_batch_size or set it to 'auto' "
+                "(gradient accumulation keeps the global batch, and so the "
+                "problem, unchanged)"
+            ) from error
+        # Some libraries (heavyball) already clear p.grad inside step():
+        # nothing may rely on gradients after the step.
+        self.model.zero_grad(set_to_none=True)
+        self.step += 1
+
+    def _set_learning_rates(self):
+        mult = lr_multiplier(
+            self.step,
+            self.n_steps,
+            self.schedule,
+            self.warmup_steps,
+            self.decay_fraction,
+            self.min_lr_ratio,
+        )
+        for opt, base_lrs in zip(self.optimizers, self._base_lrs):
+            for group, base_lr in zip(opt.param_groups, base_lrs):
+                group["lr"] = base_lr * mult
+
+    def _no_sync(self, skip):
+        if skip and self.ddp_model is not None:
+            return self.ddp_model.no_sync()
+        return contextlib.nullcontext()
+
+    def _consult(self, callback):
+        """Call benchopt's callback and return whether to go on. Distributed,
+        rank 0's callback decides: the other ranks evaluate with it (the
+        evaluation is split across ranks) and stop with it."""
+        if self.dist.is_leader:
+            evaluates = compat.evaluates_next(callback)
+            if evaluates:  # the callback does not synchronise the GPU
+                synchronize(self.device)
+            return distributed.lead_decision(self.dist, evaluates, callback)
+        return distributed.follow_decision(self.dist, self._evaluate_with_leader)
+
+    def _evaluate_with_leader(self):
+        """Ranks > 0: the evaluation rank 0's callback makes, the same calls
+        (and so the same collectives) through the same objective."""
+        synchronize(self.device)
+        objective = compat.solver_objective(self)
+        result = self.get_result()
+        if objective is not None:
+            objective.evaluate_result(**result)
+
+    def _result(self):
+        return dict(
+            model=self.eval_model,
+            step=self.step,
+            train_loss=self._train_loss,
+            train_steps=self.n_steps,
+            diverged=self.diverged,
+            metrics=dict(self._metrics),
+            dist=self.dist,
+        )
+
+    def _throughput_metrics(self):
+        """Throughput columns (training/metrics.py)."""
+        values = metrics.throughput(
+            self.step,
+            self.problem.batch_tokens,
+            self._train_time,
+            self._flops_per_token,
+            self._peak_tflops,
+            self.dist.world_size,
+        )
+        memory = torch.tensor(metrics.peak_memory_gib(self.device))
+        if self.device.type == "cuda":
+            memory = distributed.all_reduce(
+                memory.to(self.device), self.dist, op=torch.distributed.ReduceOp.MAX
+            ).cpu()
+        values.update(
+            peak_memory_gib=float(memory),
+            world_size=float(self.dist.world_size),
+            micro_batch_size=float(self.problem.micro_batch_size),
+        )
+        return values
+
+    def _report_divergence(self):
+        self.diverged = True
+        print(
+            f"\n[{self.name}] the training loss is {self._train_loss} at step "
+            f"{self.step}: the run diverged and stops here. It stays in the "
+            "results (NaN validation loss, diverged=1) and counts as a "
+            "failed run in the results table; other runs go on. Lower the "
+            "learning rate, lengthen the warmup or set grad_clip.",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    def _fail(self, error):
+        """Record the failed run; under the launcher, end the whole job (the
+        ranks can no longer stay in step)."""
+        if self.dist.active:
+            message = distributed.explain_failure(self.dist, error)
+        else:
+            message = f"{type(error).__name__}: {error}"
+        self._write_status("error", message)
+        if self.dist.mode == "launcher":
+            raise distributed.RankFailure(f"[{self.name}] {message}") from error
+        raise error
+
+    def _write_status(self, status, message=""):
+        """``run_status.json`` beside the results (protocol.py says why)."""
+        context = compat.run_context(self)
+        base = compat.run_output_base(context)
+        if base is None or not self.dist.is_leader:
+            return  # benchopt test, or a rank > 0: nothing to write
+        names = compat.run_names(context)
+        folder = run_status_folder(base, names.values())
+        write_run_status(
+            folder,
+            status,
+            self.step,
+            getattr(self, "n_steps", 0) or 0,
+            message,
+            names=names,
+        )
