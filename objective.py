@@ -118,46 +118,61 @@ class Objective(BaseObjective):
         device="cpu",
     )
 
-    def __init__(self, **parameters):
-        # Settings are checked when benchopt builds the objective, before any
-        # data is read, generated or downloaded.
-        super().__init__(**parameters)
-        check_settings({**{k: v[0] for k, v in self.parameters.items()}, **parameters})
+    def skip(self, source):
+        """Check every setting, then that the data is there (downloading or
+        generating what is missing), before any training. A wrong setting or
+        missing data skips this objective with one message (benchopt shows it;
+        the other objectives and datasets go on) and makes ``benchopt run``
+        exit 1 at the end, after the other results are written."""
+        try:
+            check_settings({name: getattr(self, name) for name in self.parameters})
+            self.torch_device = resolve_device(self.device)
+            self._refuse_full_size_on_cpu()
+            if self.data_order == "bos_aligned" and source.bos_token is None:
+                raise UserError(
+                    "data_order='bos_aligned' needs documents, but dataset "
+                    f"{source.name!r} has no document separator"
+                )
+            if self.hellaswag and source.vocab_size != GPT2_VOCAB:
+                raise UserError(
+                    f"hellaswag={self.hellaswag} needs GPT-2 tokenised data; "
+                    f"dataset {source.name!r} has a vocabulary of "
+                    f"{source.vocab_size}: set hellaswag=0"
+                )
+            self.source = source
+            # Missing or bad data: one message listing every file.
+            source.require(self._train_tokens_needed())
+            val_file = source.val_file()
+            check_val_tokens(
+                self.val_tokens, self.seq_len, read_header(val_file), val_file
+            )
+        except UserError as error:
+            BOUNDARY.run_failed(
+                f"objective on {source.name}: {error}",
+                output_base=compat.run_output_base(compat.run_context(self)),
+            )
+            return True, f"error: {error}"
+        return False, None
 
     def set_data(self, source):
         self.source = source
         self.torch_device = resolve_device(self.device)
-        self._refuse_full_size_on_cpu()
-        # Missing or bad data fails now, with one message listing every file.
-        source.require(self._train_tokens_needed())
+        BOUNDARY.output_base = compat.run_output_base(compat.run_context(self))
         self.target_loss = (
             self.target
             if self.target is not None
             else (source.target if source.target is not None else -math.inf)
         )
-        val_file = source.val_file()
-        check_val_tokens(self.val_tokens, self.seq_len, read_header(val_file), val_file)
         n_windows = self.val_tokens // self.seq_len
         self.val_data = torch.from_numpy(
-            read_tokens(val_file, 0, n_windows * self.seq_len + 1)
+            read_tokens(source.val_file(), 0, n_windows * self.seq_len + 1)
         )
-        if self.data_order == "bos_aligned" and source.bos_token is None:
-            raise UserError(
-                "data_order='bos_aligned' needs documents, but dataset "
-                f"{source.name!r} has no document separator"
-            )
         self.model_config = make_config(
             self.model, source.vocab_size, self.seq_len, self._dtype()
         )
         self._train_files = None
         self.hellaswag_examples = None
         if self.hellaswag:
-            if source.vocab_size != GPT2_VOCAB:
-                raise UserError(
-                    f"hellaswag={self.hellaswag} needs GPT-2 tokenised data; "
-                    f"dataset {source.name!r} has a vocabulary of "
-                    f"{source.vocab_size}: set hellaswag=0"
-                )
             n = None if self.hellaswag < 0 else self.hellaswag
             self.hellaswag_examples = tokenize_examples(
                 load_hellaswag(max_examples=n), "gpt2"

@@ -7,6 +7,7 @@ Known to work with the benchopt versions pinned in ``requirements.txt``.
 """
 
 import contextlib
+import sys
 
 # -- the run context -----------------------------------------------------------
 
@@ -125,7 +126,7 @@ def report_run_errors(is_quiet, on_error):
                 on_error(error)
                 if not is_quiet(error) or pdb:
                     raise
-                print(f"\nerror: {error}", flush=True)
+                print(f"\nerror: {error}", file=sys.stderr, flush=True)
                 ctx.status = "error"
 
     exception_handler.nanogpt_wrapped = True

@@ -74,7 +74,8 @@ class Boundary:
             sys.stdout.flush()
             os._exit(1)
         first_line = (str(error).splitlines() or [""])[0][:200]
-        self.run_failed(f"{type(error).__name__}: {first_line}")
+        run = getattr(error, "run_name", "a run")
+        self.run_failed(f"{run}: {type(error).__name__}: {first_line}")
 
     def run_failed(self, description, output_base=None):
         """Record a run that failed or stopped before its N."""
@@ -82,13 +83,9 @@ class Boundary:
         self.output_base = output_base or self.output_base
 
     def _exit_status(self):
-        if not self.failed:
-            return
-        where = (
-            f" python -m benchmark_tools.results {self.output_base}"
-            if self.output_base
-            else " python -m benchmark_tools.results"
-        )
+        if not self.failed or self.output_base is None:
+            return  # nothing failed, or not in `benchopt run` (benchopt test)
+        where = f" python -m benchmark_tools.results {self.output_base}"
         print(
             f"\n{len(self.failed)} run(s) failed or did not train to their N:\n  "
             + "\n  ".join(self.failed)

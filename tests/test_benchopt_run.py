@@ -86,8 +86,11 @@ def test_a_crashed_solver_is_recorded_and_fails_the_command(tmp_path):
     )
     log = result.stdout[-3000:] + result.stderr[-3000:]
     assert result.returncode == 1, log
-    assert "1 run(s) failed: muon" in result.stderr, log
+    assert "1 run(s) failed or did not train to their N:\n  muon" in result.stderr, log
     assert "lr='abc'" in result.stderr, log  # the parameter and its value
+    assert "Traceback" not in result.stdout + result.stderr, log  # one message
+    # The exit message names the exact command that lists this result.
+    assert f"python -m benchmark_tools.results {output.with_suffix('')}" in log
     df = pd.read_parquet(output)  # the finished run is kept
     assert df["solver_name"].str.startswith("adamw").all()
     assert df["objective_step"].max() == 6
@@ -102,3 +105,30 @@ def test_a_crashed_solver_is_recorded_and_fails_the_command(tmp_path):
     (table,) = results_tables(load_runs([output]))
     failed = {row.label.split("[")[0]: row.n_failed for row in table.rows}
     assert failed == {"adamw": 0, "muon": 1}
+
+
+def test_a_run_cut_by_a_tiny_timeout_is_unfinished_never_a_pass(tmp_path):
+    """benchopt's --timeout stops the run before its N: the run is recorded as
+    unfinished (the step it reached and why) and the command exits 1."""
+    objective = (
+        "nanoGPT validation loss[model=track3-tiny,seq_len=128,batch_tokens=4096,"
+        "micro_batch_size=32,val_tokens=16384,train_steps=200,max_steps=200,"
+        "eval_every=50,eval_every_final=10,device=cpu]"
+    )
+    result, output = benchopt_run(
+        tmp_path, "-d", "simulated", "-o", objective, "-s", "muon[lr=0.1]",
+        "--timeout", "1",
+    )  # fmt: skip
+    log = result.stdout[-3000:] + result.stderr[-3000:]
+    assert result.returncode == 1, log
+    assert "UNFINISHED" in result.stderr and "timeout" in result.stderr, log
+    (path,) = output.with_suffix("").glob("runs/*/run_status.json")
+    status = json.loads(path.read_text())
+    assert status["status"] == "unfinished", status
+    assert status["step"] < 200 and status["train_steps"] == 200
+    assert "timeout" in status["message"]
+    df = pd.read_parquet(output)  # its rows are kept, and stop before N
+    assert df["objective_step"].max() == status["step"] < 200
+    (table,) = results_tables(load_runs([output]))
+    (row,) = table.rows
+    assert row.verdict != "PASS" and row.n_failed == 1

@@ -32,6 +32,7 @@ The split itself is exact: every rank ends with bit-identical weights, and
 one process on the same gradient bit for bit.
 """
 
+import json
 import os
 import socket
 import subprocess
@@ -91,18 +92,20 @@ def benchopt_run(tmp, nproc, solvers=SOLVERS, name=None, **env):
     for solver in solvers:
         args += ["-s", solver]
     args += ["--no-plot", "--no-cache", "-n", "1", "--output", str(output)]
+    # The launcher with test instruments (tests/dist_harness.py): dumps of the
+    # weights and last gradients, fault injection.
+    harness = str(ROOT / "tests" / "dist_harness.py")
     if nproc == 1:
-        cmd = [PY, "-m", *args]
+        cmd = [PY, harness, "--", *args]
     else:
         cmd = [
             PY, "-m", "torch.distributed.run", "--standalone",
-            "--nproc-per-node", str(nproc), "-m", "benchmark_utils.launch",
-            "--", *args,
+            "--nproc-per-node", str(nproc), harness, "--", *args,
         ]  # fmt: skip
     proc = subprocess.run(
         cmd,
         cwd=ROOT,
-        env=_env(tmp, NANOGPT_DIST_DUMP=dump, **env),
+        env=_env(tmp, DIST_TEST_DUMP=dump, **env),
         capture_output=True,
         text=True,
         timeout=RUN_TIMEOUT,
@@ -183,17 +186,38 @@ def test_benchopt_writes_one_result_set_matching_one_process(runs, nproc):
     assert got["objective_mfu"].isna().all()  # CPU: no peak
 
 
+def _statuses(output):
+    return [
+        json.loads(p.read_text())
+        for p in output.with_suffix("").glob("runs/*/run_status.json")
+    ]
+
+
 def test_a_failing_rank_ends_the_run_quickly(tmp_path):
     start = time.perf_counter()
-    proc, output, _ = benchopt_run(
-        tmp_path, 2, solvers=["adamw"], NANOGPT_FAULT_INJECT="1:2"
-    )
+    proc, output, _ = benchopt_run(tmp_path, 2, solvers=["adamw"], DIST_TEST_FAULT="1:2")
     elapsed = time.perf_counter() - start
     assert proc.returncode != 0
     assert "injected fault on rank 1 at step 2" in proc.stderr
     assert "[rank 1 of 2]" in proc.stderr
     assert not output.exists()
     assert elapsed < 60, elapsed
+    # The failure reaches the results: rank 0 recorded the run, never "done".
+    (status,) = _statuses(output)
+    assert status["status"] in ("error", "running"), status
+    assert status["step"] < N_STEPS
+
+
+def test_a_hung_rank_is_named_with_the_timeout_setting(tmp_path):
+    proc, output, _ = benchopt_run(
+        tmp_path, 2, solvers=["adamw"], DIST_TEST_FAULT="1:2:hang",
+        NANOGPT_DIST_TIMEOUT="8",
+    )  # fmt: skip
+    assert proc.returncode != 0
+    assert "NANOGPT_DIST_TIMEOUT=8" in proc.stderr
+    assert "Traceback" not in proc.stderr.split("NANOGPT_DIST_TIMEOUT=8")[-1]
+    (status,) = _statuses(output)
+    assert status["status"] == "error" and "NANOGPT_DIST_TIMEOUT" in status["message"]
 
 
 SPMD_SCRIPT = r"""
@@ -225,7 +249,7 @@ class Callback:  # benchopt's: evaluates at it == next_stopval
 
 solver = make_solver("muon", lr=0.02, scalar_lr=0.002)
 solver.set_objective(problem)
-ctx = distributed.current()
+ctx = solver.dist
 callback = Callback(solver)
 solver.run(callback)
 weights = torch.cat([p.detach().float().reshape(-1) for p in solver.model.parameters()])
@@ -370,7 +394,7 @@ SHARD_SCRIPT = r"""
 import os, sys, torch
 sys.path.insert(0, {root!r})
 from benchmark_utils import distributed
-ctx = distributed.init("spmd", backend="gloo")
+ctx = distributed.run_groups(distributed.init_job(), torch.device("cpu"))
 torch.manual_seed(0)  # the same parameters and gradients on every rank
 params = [torch.nn.Parameter(torch.randn(s)) for s in [(32, 16), (16, 48), (8, 8)] * 3]
 grads = [[torch.randn(p.shape) for p in params] for _ in range(3)]

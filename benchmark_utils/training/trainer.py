@@ -112,12 +112,6 @@ class TrainerSolver(BaseSolver):
     eval_every = 1
     eval_every_final = 1
 
-    def __init__(self, **parameters):
-        # Wrong parameter types fail here, when benchopt builds the solver,
-        # before any data or model work (e.g. -s "muon[lr=abc]").
-        super().__init__(**parameters)
-        check_parameter_types(self.name, self._declared(), parameters)
-
     def build_optimizers(self, groups):
         """Return the optimizer(s) for ``groups`` (a ``ParameterGroups``)."""
         raise NotImplementedError
@@ -481,6 +475,7 @@ class TrainerSolver(BaseSolver):
         else:
             message = f"{type(error).__name__}: {error}"
         self._write_status("error", message)
+        error.run_name = f"{self.name} (step {self.step})"  # for the boundary
         if self.dist.mode == "launcher":
             raise distributed.RankFailure(f"[{self.name}] {message}") from error
         raise error
