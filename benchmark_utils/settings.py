@@ -201,6 +201,11 @@ def _convert(kind, value, default):
     return isinstance(value, str), value
 
 
+def _is_rate(name):
+    """Learning rates and weight decays: torch accepts no negative value."""
+    return name == "lr" or name.endswith("_lr") or "weight_decay" in name
+
+
 def check_parameter_types(solver_name, defaults, values):
     """Check a solver's parameter ``values`` against the types of their
     ``defaults``; return the values converted (ints given for floats become
@@ -254,6 +259,12 @@ def check_parameter_types(solver_name, defaults, values):
                 f"{name}={value!r} ({type(value).__name__}) must be "
                 f"{' or '.join(kinds)} (default {example!r}), e.g. "
                 f'-s "{solver_name}[{name}={shown}]"{note}'
+            )
+    for name, value in out.items():
+        if _is_rate(name) and isinstance(value, (int, float)) and value < 0:
+            problems.append(
+                f"{name}={value!r}: must be >= 0 (a learning rate or weight "
+                f'decay), e.g. -s "{solver_name}[{name}={abs(value)!r}]"'
             )
     if problems:
         raise SettingsError(

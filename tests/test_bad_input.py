@@ -708,3 +708,85 @@ def test_missing_local_folder_is_missing_data(tmp_path):
     assert isinstance(info.value, FileNotFoundError)  # as before
     assert isinstance(info.value, UserError)
     assert "configs/cpu_demo.yml" in str(info.value)
+
+
+# -- issue 13: the error boundary, before any heavy work ----------------------
+
+
+def _benchopt(tmp_path, *args, env=None):
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    environ = dict(os.environ, NANOGPT_BENCH_DATA=str(tmp_path / "data"))
+    environ.pop("WORLD_SIZE", None)
+    environ.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "benchopt", "run", str(root), *args]
+        + ["--no-plot", "--no-cache", "--output", str(tmp_path / "out" / "r.parquet")],
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+TINY = (
+    "nanoGPT validation loss[model=track3-tiny,seq_len=64,batch_tokens=1024,"
+    "micro_batch_size=16,val_tokens=4096,train_steps=4,max_steps=4,"
+    "eval_every=2,eval_every_final=2,device=cpu{extra}]"
+)
+
+
+def test_a_wrong_objective_setting_is_one_message_before_any_data(tmp_path):
+    run = _benchopt(
+        tmp_path, "-d", "simulated", "-s", "adamw", "-o",
+        TINY.format(extra=",model=nonexistent").replace("model=track3-tiny,", ""),
+    )  # fmt: skip
+    log = run.stdout + run.stderr
+    assert run.returncode == 1, log
+    assert "model='nonexistent': choose one of" in log, log
+    assert "Traceback" not in log, log
+    # Nothing was generated for a run that could not start.
+    data = tmp_path / "data"
+    assert not data.exists() or not any(data.rglob("*.bin"))
+
+
+def test_the_full_size_problem_on_a_cpu_is_refused_before_it_starts(tmp_path):
+    """-o replaces a config's whole objective: the default (full-size) problem
+    on a machine without a GPU is refused with the reason."""
+    run = _benchopt(
+        tmp_path, "-d", "simulated", "-s", "adamw",
+        "-o", "nanoGPT validation loss[micro_batch_size=32]",
+    )  # fmt: skip
+    log = run.stdout + run.stderr
+    assert run.returncode == 1, log
+    assert "-o replaces the config's whole objective" in log, log
+    assert "Traceback" not in log, log
+    data = tmp_path / "data"
+    assert not data.exists() or not any(data.rglob("*.bin"))
+
+
+def test_a_negative_learning_rate_is_one_message(tmp_path):
+    run = _benchopt(
+        tmp_path, "-d", "simulated", "-s", "adamw[lr=-0.1]", "-o", TINY.format(extra="")
+    )
+    log = run.stdout + run.stderr
+    assert run.returncode == 1, log
+    assert "lr=-0.1: must be >= 0" in log, log
+    assert "Traceback" not in log, log
+
+
+def test_benchopt_directly_under_torchrun_refuses_once(tmp_path):
+    outputs = []
+    for rank in ("0", "1"):
+        run = _benchopt(
+            tmp_path, "-d", "simulated", "-s", "adamw", "-o", TINY.format(extra=""),
+            env={"WORLD_SIZE": "2", "RANK": rank, "LOCAL_RANK": rank},
+        )  # fmt: skip
+        assert run.returncode != 0
+        outputs.append(run.stdout + run.stderr)
+    assert "benchmark_utils.launch" in outputs[0] and "Traceback" not in outputs[0]
+    assert "benchmark_utils.launch" not in outputs[1]  # rank 0 alone says it
+    assert "Loading objective" not in outputs[0].split("error:")[-1]
