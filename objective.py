@@ -24,7 +24,7 @@ from benchmark_utils.hellaswag import (
     load_hellaswag,
     tokenize_examples,
 )
-from benchmark_utils.loader import (
+from benchmark_utils.data.loader import (
     ORDERS,
     BosIndex,
     DataExhaustedError,
@@ -38,7 +38,7 @@ from benchmark_utils.settings import (
     check_val_tokens,
     install_bad_input_hook,
 )
-from benchmark_utils.shards import read_header, read_tokens
+from benchmark_utils.data.shards import read_header, read_tokens
 from benchmark_utils.tracking import EvaluationTracker
 from benchmark_utils.trainer import TrainingProblem
 

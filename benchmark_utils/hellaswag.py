@@ -38,8 +38,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from .hub import MissingDataError, offline
-from .paths import data_dir
+from .data.hub import MissingDataError, offline
+from .data.paths import data_dir
 
 URL = (
     "https://raw.githubusercontent.com/rowanz/hellaswag/master/data/hellaswag_val.jsonl"
@@ -413,7 +413,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     local_dir = args.local_dir
     if local_dir is None:
-        from .download import benchmark_data_dir
+        from benchmark_tools.download import benchmark_data_dir
 
         local_dir = benchmark_data_dir("hellaswag")
     try:

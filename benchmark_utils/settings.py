@@ -21,8 +21,8 @@ class SettingsError(ValueError):
 def bad_input_types():
     """The exceptions whose message says everything: what is wrong with the
     input and what to do. Their traceback adds nothing for a user."""
-    from .shards import ShardError
-    from .sources import IncompleteCorpusError, MissingDataError
+    from .data.shards import ShardError
+    from .data.sources import IncompleteCorpusError, MissingDataError
 
     return (SettingsError, MissingDataError, ShardError, IncompleteCorpusError)
 

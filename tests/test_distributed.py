@@ -201,7 +201,7 @@ import os, sys, torch
 sys.path.insert(0, {root!r})
 from benchmark_utils.components import make_solver
 from benchmark_utils.models import make_config
-from benchmark_utils.sources import MarkovSource
+from benchmark_utils.data.markov import MarkovSource
 from benchmark_utils.trainer import TrainingProblem
 from benchmark_utils import distributed
 
