@@ -168,8 +168,7 @@ def test_scan_result_is_cached_per_file(tmp_path, cache, monkeypatch):
     assert list(entries) == [str(path.resolve())]
     assert [p.name for p in path.parent.iterdir()] == [path.name]  # no cache there
 
-    # a new process (a fresh cache object) reads it from disk
-    monkeypatch.setattr(shards, "_SCAN_CACHE", None)
+    # each check reads the cache from disk (as a new process would)
     check_token_ids(path, 50257)
     assert len(scans) == 1
     # the file changes (size or mtime): scanned again, and the bad id is found
@@ -190,7 +189,6 @@ def test_corrupt_or_unwritable_cache_never_fails_a_run(tmp_path, cache, monkeypa
     # an entry claiming a bad id that the file does not hold: rescanned, fixed
     name, stamp = ScanCache.key(path)
     (cache / "token_ranges.json").write_text(json.dumps({name: [*stamp, 60000]}))
-    monkeypatch.setattr(shards, "_SCAN_CACHE", None)
     assert check_token_ids(path, 50257) == 100
     # a cache folder that cannot be created (a file is in the way)
     blocker = tmp_path / "blocker"
@@ -377,7 +375,7 @@ def check_one_screen(error, local, files, budget):
     for name in files:
         assert f"\n  {name}\n" in message or message.count(name) >= 1
     assert (
-        f"python -m benchmark_utils.download toy --train-tokens {budget} "
+        f"python -m benchmark_tools.download toy --train-tokens {budget} "
         f"--local-dir {local}" in message
     )
     assert "benchopt run . --config configs/cpu_demo.yml" in message
