@@ -92,9 +92,9 @@ def make_chain(vocab_size, n_successors, seed, concentration=1.0, order=1):
     Dirichlet weight is checked positive.
     """
     if order not in ORDERS:
-        raise ValueError(f"order must be one of {ORDERS}, got {order!r}")
+        raise DataError(f"order must be one of {ORDERS}, got {order!r}")
     if not 1 <= n_successors <= vocab_size:
-        raise ValueError("n_successors must lie in [1, vocab_size]")
+        raise DataError("n_successors must lie in [1, vocab_size]")
     rng = np.random.default_rng(seed)
     V, K = vocab_size, n_successors
     if order == 1:
@@ -115,9 +115,11 @@ def make_chain(vocab_size, n_successors, seed, concentration=1.0, order=1):
         successors = np.concatenate([next_in_cycle[:, None], others], axis=1)
     probs = rng.dirichlet(np.full(K, concentration), size=successors.shape[0])
     if not (probs > 0).all():
-        raise ValueError(
+        raise DataError(
             f"concentration {concentration:g} is too small: a transition "
-            "probability underflowed to 0"
+            "probability underflowed to 0; choose a larger one, e.g. "
+            "benchopt run . -d 'simulated[concentration=0.1]' (with your other "
+            "options)"
         )
     return MarkovChain(successors, probs, order)
 
@@ -298,6 +300,11 @@ class MarkovSource(ShardSource):
     ):
         if order not in ORDERS:
             raise DataError(f"order must be one of {ORDERS}, got {order!r}")
+        if not (isinstance(concentration, (int, float)) and concentration > 0):
+            raise DataError(
+                f"concentration={concentration!r}: must be a number > 0 (the "
+                "Dirichlet weight of each successor), e.g. concentration=1.0"
+            )
         if not 1 <= n_successors <= vocab_size <= MAX_TOKEN_ID + 1:
             raise DataError(
                 f"n_successors={n_successors}, vocab_size={vocab_size}: need "

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ShardError
+from .errors import DataError, ShardError
 
 MAGIC = 20240520
 VERSION = 1
@@ -75,9 +75,9 @@ def write_shard(path, tokens):
     path = Path(path)
     tokens = np.asarray(tokens)
     if tokens.ndim != 1:
-        raise ValueError(f"tokens must be 1-D, got shape {tokens.shape}")
+        raise DataError(f"tokens must be 1-D, got shape {tokens.shape}")
     if tokens.size and (tokens.min() < 0 or tokens.max() > MAX_TOKEN_ID):
-        raise ValueError(f"token ids must lie in [0, {MAX_TOKEN_ID}] to fit in uint16")
+        raise DataError(f"token ids must lie in [0, {MAX_TOKEN_ID}] to fit in uint16")
     header = np.zeros(HEADER_INTS, dtype="<i4")
     header[0], header[1], header[2] = MAGIC, VERSION, tokens.size
     path.parent.mkdir(parents=True, exist_ok=True)
