@@ -74,7 +74,7 @@ class TokenizedExample:
 
 def hellaswag_dir():
     """Where the file is kept: ``$NANOGPT_BENCH_DATA/hellaswag``, else the
-    benchmark's data folder (see :func:`benchmark_utils.paths.data_dir`)."""
+    benchmark's data folder (see :func:`benchmark_utils.data.paths.data_dir`)."""
     return data_dir("hellaswag")
 
 

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from benchmark_tools import download
+from benchmark_utils.components import load_benchmark_module
 from benchmark_utils.data import hub
 from benchmark_utils.data.hub import HubShardSource, MissingDataError, hub_source
 from benchmark_utils.data.shards import ShardError, read_header, write_shard
@@ -91,6 +92,18 @@ def toy_source(local_dir, **kwargs):
         log=lambda message: None,
         **kwargs,
     )
+
+
+def test_building_a_source_touches_neither_disk_nor_network(remote, tmp_path):
+    """Settings are checked before any download: a source, even for a
+    budget of every shard, fetches nothing until files are asked for."""
+    source = toy_source(tmp_path / "data", default_train_tokens=10**15)
+    assert source.missing(source.files_for(5 * SHARD))  # nothing there
+    assert not (tmp_path / "data").exists()
+    assert remote.calls == [] and remote.probes == []
+    edu = load_benchmark_module("datasets/fineweb_edu.py").Dataset.get_instance()
+    edu.get_data()
+    assert remote.calls == [] and remote.probes == []
 
 
 def test_fetches_only_the_budget_and_reuses_files(remote, tmp_path):

@@ -150,3 +150,21 @@ def test_memory_does_not_grow_with_the_number_of_shards(tmp_path):
     shard_bytes = 50_000 * 2
     assert large < shard_bytes, large  # never a whole shard in memory
     assert large < 2 * small + 50_000, (small, large)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("order", ["track3", "contiguous"])
+def test_cuda_steps_are_one_copy_and_equal_the_cpu_batches(shards, order):
+    """On CUDA a step is one page-locked int32 buffer, copied once and
+    converted to int64 on the device; with two host buffers alternating,
+    a step read while the previous copy may be in flight stays correct."""
+    accum = 2
+    kwargs = dict(order=order, batch_tokens=accum * 2 * 16)
+    cpu = BatchLoader(shards, 2, 16, **kwargs)
+    gpu = BatchLoader(shards, 2, 16, device="cuda", **kwargs)
+    for k in range(6 * accum):
+        x, y = gpu.next_batch()
+        assert x.device.type == "cuda" and x.dtype == torch.int64
+        wx, wy = cpu.batch_at(k)
+        assert torch.equal(x.cpu(), wx) and torch.equal(y.cpu(), wy)
+    assert len(gpu._host) == 2 and all(b.is_pinned() for b, _ in gpu._host)
