@@ -40,9 +40,10 @@ def shards(tmp_path):
 def test_stream_reads_across_shard_boundaries(shards):
     stream = TokenStream(shards)
     assert stream.total_tokens == 4337
-    np.testing.assert_array_equal(stream.read(990, 1400), np.arange(990, 2390))
+    out = stream.read_into(990, np.empty(1400, dtype=np.int32))
+    np.testing.assert_array_equal(out, np.arange(990, 2390))
     with pytest.raises(DataExhaustedError):
-        stream.read(4000, 400)
+        stream.read_into(4000, np.empty(400, dtype=np.int32))
 
 
 def test_batches_are_deterministic_and_resumable(shards):

@@ -57,10 +57,6 @@ class TokenStream:
             index += 1
         return out
 
-    def read(self, start, count):
-        """Tokens ``[start, start + count)`` as int64 (a copy)."""
-        return self.read_into(start, np.empty(count, dtype=np.int64))
-
 
 class ContiguousOrder:
     """Fills one rank's step of ``accum`` micro-batches: row ``j`` holds the
