@@ -204,24 +204,12 @@ class HubShardSource(ShardSource):
         ``n_tokens`` training tokens (the objective's data budget), checked:
         downloads the missing ones, or raises one :class:`MissingDataError`
         that lists every file this run needs and how to fetch them."""
-        names = self.files_for(n_tokens)
-        missing = self.missing(names)
-        if missing and offline():
-            raise self._missing_error(missing, n_tokens, "HF_HUB_OFFLINE is set")
-        try:
-            for name in missing:
-                self.fetch(name, n_tokens=n_tokens)
-        except MissingDataError as error:
-            raise self._missing_error(
-                self.missing(names), n_tokens, error.reason
-            ) from None
+        self.fetch_all(self.files_for(n_tokens), n_tokens)
         return [self.val_file(), *self.train_files(n_tokens)]
 
     def val_file(self):
         name, n = self.val_name(), self.default_train_tokens
         try:
-            if offline() and self.missing([name]):
-                raise self._missing_error([name], n)
             return self.checked(self.fetch(name, n_tokens=n))
         except MissingDataError as error:
             # Name everything the default budget needs, not only this file:
@@ -232,10 +220,7 @@ class HubShardSource(ShardSource):
             ) from None
 
     def train_files(self, n_tokens):
-        names = self.shards_for(n_tokens)
-        if offline() and self.missing(names):
-            raise self._missing_error(self.missing(names), n_tokens)
-        paths = self.fetch_all(names, n_tokens)
+        paths = self.fetch_all(self.shards_for(n_tokens), n_tokens)
         # Shards may hold fewer tokens than TOKENS_PER_SHARD (the last one
         # does): fetch the next ones until the budget is covered.
         total = sum(read_header(p) for p in paths)
