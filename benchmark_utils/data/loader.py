@@ -122,7 +122,7 @@ class BatchLoader:
         self._read_step(step, buffer.numpy())
         on_device = buffer.to(self.device, non_blocking=True)
         event = torch.cuda.Event()
-        event.record()
+        event.record(torch.cuda.current_stream(self.device))  # the copy's stream
         self._host[self._turn] = (buffer, event)
         self._turn = (self._turn + 1) % 2
         return on_device.to(torch.int64)
