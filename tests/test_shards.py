@@ -1,7 +1,6 @@
 import numpy as np
 import pytest
 
-from benchmark_utils.errors import UserError
 from benchmark_utils.data.shards import (
     HEADER_BYTES,
     MAGIC,
@@ -11,6 +10,7 @@ from benchmark_utils.data.shards import (
     read_tokens,
     write_shard,
 )
+from benchmark_utils.errors import UserError
 
 
 def test_round_trip(tmp_path):
