@@ -18,18 +18,19 @@ import torch
 from benchopt import BaseObjective
 
 from benchmark_utils import distributed
-from benchmark_utils.evaluation import model_device, validation_loss
-from benchmark_utils.hellaswag import (
-    evaluate_hellaswag,
-    load_hellaswag,
-    tokenize_examples,
-)
 from benchmark_utils.data.loader import (
     ORDERS,
     BosIndex,
     DataExhaustedError,
     Track3Plan,
     track3_tokens_needed,
+)
+from benchmark_utils.data.shards import read_header, read_tokens
+from benchmark_utils.evaluation import model_device, validation_loss
+from benchmark_utils.hellaswag import (
+    evaluate_hellaswag,
+    load_hellaswag,
+    tokenize_examples,
 )
 from benchmark_utils.models import build_model, make_config
 from benchmark_utils.runtime import resolve_device
@@ -38,7 +39,6 @@ from benchmark_utils.settings import (
     check_val_tokens,
     install_bad_input_hook,
 )
-from benchmark_utils.data.shards import read_header, read_tokens
 from benchmark_utils.tracking import EvaluationTracker
 from benchmark_utils.trainer import TrainingProblem
 

@@ -27,8 +27,8 @@ from benchopt import BaseSolver
 from benchopt.utils.run_context import RunContext
 
 from . import distributed, metrics
-from .evaluation import next_evaluation
 from .data.loader import BatchLoader
+from .evaluation import next_evaluation
 from .models import build_model
 from .run_status import exit_nonzero_at_the_end, run_status_folder, write_run_status
 from .runtime import (

@@ -15,16 +15,11 @@ import numpy as np
 import pytest
 import tiktoken
 
-from benchmark_utils.data import hub, shards
 from benchmark_utils import inspect_shards as ins
 from benchmark_utils import tokenize as tk
 from benchmark_utils.components import load_benchmark_module
+from benchmark_utils.data import hub, shards
 from benchmark_utils.data.hub import HubShardSource, MissingDataError
-from benchmark_utils.settings import (
-    check_parameter_types,
-    check_problem,
-    check_val_tokens,
-)
 from benchmark_utils.data.shards import (
     ScanCache,
     TokenRangeError,
@@ -33,6 +28,11 @@ from benchmark_utils.data.shards import (
     write_shard,
 )
 from benchmark_utils.data.sources import IncompleteCorpusError, folder_source
+from benchmark_utils.settings import (
+    check_parameter_types,
+    check_problem,
+    check_val_tokens,
+)
 
 BOS = 50256
 
@@ -697,8 +697,8 @@ def test_command_line_hook_prints_the_message_without_traceback(tmp_path):
 
 
 def test_missing_local_folder_is_missing_data(tmp_path):
-    from benchmark_utils.settings import bad_input_types
     from benchmark_utils.data.sources import MissingFolderError
+    from benchmark_utils.settings import bad_input_types
 
     with pytest.raises(MissingFolderError) as info:
         folder_source(tmp_path / "nowhere")

@@ -8,8 +8,8 @@ import pytest
 import torch
 from conftest import StepCallback, load_solver_class, make_solver
 
-from benchmark_utils.evaluation import validation_loss
 from benchmark_utils.data.shards import write_shard
+from benchmark_utils.evaluation import validation_loss
 from benchmark_utils.trainer import SolverContractError, TrainerSolver
 
 SOLVERS = [

@@ -7,9 +7,9 @@ import torch
 import torch.nn.functional as F
 from conftest import load_solver_class, make_solver
 
+from benchmark_utils.data.shards import read_tokens
 from benchmark_utils.models import make_config
 from benchmark_utils.schedules import lr_multiplier
-from benchmark_utils.data.shards import read_tokens
 from benchmark_utils.trainer import TrainingProblem
 
 
