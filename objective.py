@@ -21,22 +21,22 @@ from benchopt import BaseObjective
 
 from benchmark_utils import benchopt_compat as compat
 from benchmark_utils import distributed
-from benchmark_utils.errors import Boundary, UserError
-from benchmark_utils.hellaswag import (
-    evaluate_hellaswag,
-    load_hellaswag,
-    tokenize_examples,
-)
-from benchmark_utils.loader import (
+from benchmark_utils.data.loader import (
     ORDERS,
     BosIndex,
     DataExhaustedError,
     Track3Plan,
     track3_tokens_needed,
 )
+from benchmark_utils.data.shards import read_header, read_tokens
+from benchmark_utils.errors import Boundary, UserError
+from benchmark_utils.hellaswag import (
+    evaluate_hellaswag,
+    load_hellaswag,
+    tokenize_examples,
+)
 from benchmark_utils.models import MODEL_SIZES, build_model, make_config
 from benchmark_utils.settings import SettingsError, check_problem, check_val_tokens
-from benchmark_utils.shards import read_header, read_tokens
 from benchmark_utils.tracking import EvaluationTracker
 from benchmark_utils.training.evaluation import model_device, validation_loss
 from benchmark_utils.training.runtime import resolve_device

@@ -38,9 +38,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from .errors import UserError
-from .hub import MissingDataError, offline
-from .paths import data_dir
+from .data.hub import MissingDataError, offline
+from .data.paths import data_dir
 
 URL = (
     "https://raw.githubusercontent.com/rowanz/hellaswag/master/data/hellaswag_val.jsonl"
@@ -51,7 +50,7 @@ N_ENDINGS = 4
 DOWNLOAD_COMMAND = "python -m benchmark_utils.hellaswag"
 
 
-class HellaSwagFileError(UserError, ValueError):
+class HellaSwagFileError(ValueError):
     """A HellaSwag file that is not what it should be."""
 
     def __init__(self, path, problem):
@@ -75,7 +74,7 @@ class TokenizedExample:
 
 def hellaswag_dir():
     """Where the file is kept: ``$NANOGPT_BENCH_DATA/hellaswag``, else the
-    benchmark's data folder (see :func:`benchmark_utils.paths.data_dir`)."""
+    benchmark's data folder (see :func:`benchmark_utils.data.paths.data_dir`)."""
     return data_dir("hellaswag")
 
 
@@ -414,7 +413,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     local_dir = args.local_dir
     if local_dir is None:
-        from .download import benchmark_data_dir
+        from benchmark_tools.download import benchmark_data_dir
 
         local_dir = benchmark_data_dir("hellaswag")
     try:

@@ -33,8 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .documents import document_starts, token_counts
-from .shards import (
+from .data.documents import document_starts, token_counts
+from .data.shards import (
     HEADER_BYTES,
     HEADER_INTS,
     ShardError,

@@ -73,7 +73,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .shards import HEADER_BYTES, MAX_TOKEN_ID, ShardError, read_header, write_shard
+from .data.shards import (
+    HEADER_BYTES,
+    MAX_TOKEN_ID,
+    ShardError,
+    read_header,
+    write_shard,
+)
 
 DEFAULT_SHARD_TOKENS = 100_000_000
 TEXT_SUFFIXES = {

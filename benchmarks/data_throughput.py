@@ -9,7 +9,8 @@
    Needs the GPT-2 BPE files (``TIKTOKEN_CACHE_DIR``; set to
    ``../shared/tiktoken_cache`` when it exists).
 2. Loader: tokens per second that ``BatchLoader.next_batch`` delivers on the
-   CPU (micro-batch ``--batch`` x ``--seq-len``), contiguous and BOS-aligned,
+   CPU (micro-batch ``--batch`` x ``--seq-len``, ``--accum`` micro-batches
+   per step, read at once) in the three data orders,
    from generated shards with FineWeb-like document lengths, against the
    ~450K tokens/s that a GPT-2 124M training run consumes on one H100.
 """
@@ -27,8 +28,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmark_utils.loader import BatchLoader  # noqa: E402
-from benchmark_utils.shards import open_shard, write_shard  # noqa: E402
+from benchmark_utils.data.loader import BatchLoader  # noqa: E402
+from benchmark_utils.data.shards import open_shard, write_shard  # noqa: E402
 from benchmark_utils.tokenize import tokenize_corpus  # noqa: E402
 
 H100_TOKENS_PER_S = 450_000
@@ -104,11 +105,16 @@ def make_shards(folder, n_shards, shard_tokens, seed=0):
     return paths
 
 
-def bench_loader(paths, batch, seq_len, steps):
+def bench_loader(paths, batch, seq_len, steps, accum=1):
     results = {}
-    for mode in ("contiguous", "bos_aligned"):
+    for mode in ("track3", "contiguous", "bos_aligned"):
         loader = BatchLoader(
-            paths, batch, seq_len, bos_aligned=mode == "bos_aligned", bos_token=BOS
+            paths,
+            batch,
+            seq_len,
+            order=mode,
+            batch_tokens=accum * batch * seq_len,
+            bos_token=BOS,
         )
         start = time.perf_counter()
         loader.next_batch()  # BOS-aligned: indexes the first shard
@@ -122,8 +128,8 @@ def bench_loader(paths, batch, seq_len, steps):
             tokens_per_s=rate, first_batch_s=first, vs_h100=rate / H100_TOKENS_PER_S
         )
         extra = ""
-        if loader.bos_index is not None:
-            coverage = loader.bos_index.coverage()
+        if mode == "bos_aligned":
+            coverage = loader.plan.index.coverage()
             results[mode]["coverage"] = coverage
             extra = f", uses {coverage:.0%} of the tokens"
         print(
@@ -142,7 +148,8 @@ def main(argv=None):
     parser.add_argument("--repeat", type=int, default=3, help="tokenizer runs")
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--seq-len", type=int, default=1024)
-    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--steps", type=int, default=300, help="micro-batches")
+    parser.add_argument("--accum", type=int, default=1, help="micro-batches a step")
     parser.add_argument("--shards", type=int, default=2)
     parser.add_argument("--shard-tokens", type=int, default=20_000_000)
     parser.add_argument("--json", type=Path, help="write the figures here")
@@ -163,7 +170,9 @@ def main(argv=None):
                 jsonl, args.workers, tmp, args.repeat
             )
         paths = make_shards(tmp, args.shards, args.shard_tokens)
-        results["loader"] = bench_loader(paths, args.batch, args.seq_len, args.steps)
+        results["loader"] = bench_loader(
+            paths, args.batch, args.seq_len, args.steps, args.accum
+        )
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
     return results

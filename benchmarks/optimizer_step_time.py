@@ -40,8 +40,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmark_utils.components import make_solver, solver_names  # noqa: E402
+from benchmark_utils.data.shards import write_shard  # noqa: E402
 from benchmark_utils.models import build_model, make_config  # noqa: E402
-from benchmark_utils.shards import write_shard  # noqa: E402
 from benchmark_utils.training.runtime import resolve_device, synchronize  # noqa: E402
 from benchmark_utils.training.trainer import TrainingProblem  # noqa: E402
 

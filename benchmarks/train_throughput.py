@@ -199,7 +199,7 @@ def main():
         return child(args)
     import numpy as np
 
-    from benchmark_utils.shards import write_shard
+    from benchmark_utils.data.shards import write_shard
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -1,4 +1,4 @@
-from benchmark_utils.hub_dataset import HubShardDataset
+from benchmark_utils.data.hub import HubShardDataset
 
 
 class Dataset(HubShardDataset):
@@ -7,7 +7,7 @@ class Dataset(HubShardDataset):
     Downloads the validation shard and only the training shards that the
     run's budget (max_steps x batch_tokens) needs, when the objective asks for
     them; files already present are used without network. ``benchopt prepare
-    . -d fineweb`` (or ``python -m benchmark_utils.download fineweb``) fetches
+    . -d fineweb`` (or ``python -m benchmark_tools.download fineweb``) fetches
     the default budget ahead of a run.
     """
 

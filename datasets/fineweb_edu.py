@@ -1,4 +1,4 @@
-from benchmark_utils.hub_dataset import HubShardDataset
+from benchmark_utils.data.hub import HubShardDataset
 
 
 class Dataset(HubShardDataset):

@@ -2,15 +2,21 @@ from pathlib import Path
 
 from benchopt import BaseDataset
 
-from benchmark_utils.paths import data_dir
-from benchmark_utils.sources import folder_source
+from benchmark_utils.benchopt_compat import ContentKeyedDataset
+from benchmark_utils.data.errors import DataError
+from benchmark_utils.data.paths import data_dir
+from benchmark_utils.data.sources import (
+    folder_fingerprint,
+    folder_source,
+    shard_patterns,
+)
 
 # Relative folders are relative to the benchmark folder (where objective.py
 # is), whatever the current directory.
 BENCHMARK_DIR = Path(__file__).resolve().parents[1]
 
 
-class Dataset(BaseDataset):
+class Dataset(ContentKeyedDataset, BaseDataset):
     """Any folder of token shards: your own corpus (written by
     ``python -m benchmark_utils.tokenize``) or e.g. ``../shared/data/sotu``.
 
@@ -34,7 +40,9 @@ class Dataset(BaseDataset):
       (default) refuses it and gives the command that resumes it.
 
     Token ids are checked against the vocabulary (the manifest's ``n_vocab``,
-    else GPT-2's 50,257) when the run opens the files.
+    else GPT-2's 50,257) when the run opens the files. The names, sizes and
+    modification times of the files the patterns match are part of
+    benchopt's cache key: a shard replaced or rewritten trains again.
     """
 
     name = "local_shards"
@@ -56,13 +64,18 @@ class Dataset(BaseDataset):
         folder = Path(str(self.folder)).expanduser()
         return folder if folder.is_absolute() else BENCHMARK_DIR / folder
 
+    def content_fingerprint(self):
+        patterns = shard_patterns(self.train_pattern, self.val_file)
+        return folder_fingerprint(self.resolved_folder(), patterns)
+
     def get_data(self):
         for key in ("repeat_data", "allow_incomplete"):
             value = getattr(self, key)
             if not isinstance(value, bool):  # bool("false") would be True
-                raise ValueError(
+                raise DataError(
                     f"{self.name}: {key}={value!r} must be True or False, e.g. "
-                    f"-d '{self.name}[{key}=True]'"
+                    f"benchopt run . -d '{self.name}[{key}=True]' (with your "
+                    "other options)"
                 )
         source = folder_source(
             self.resolved_folder(),

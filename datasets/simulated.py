@@ -1,7 +1,7 @@
 from benchopt import BaseDataset
 
-from benchmark_utils.paths import data_dir
-from benchmark_utils.sources import MarkovSource
+from benchmark_utils.data.markov import MarkovSource
+from benchmark_utils.data.paths import data_dir
 
 
 class Dataset(BaseDataset):

@@ -15,24 +15,24 @@ import numpy as np
 import pytest
 import tiktoken
 
-from benchmark_utils import hub, shards
 from benchmark_utils import inspect_shards as ins
 from benchmark_utils import tokenize as tk
 from benchmark_utils.components import load_benchmark_module
-from benchmark_utils.hub import HubShardSource, MissingDataError
-from benchmark_utils.settings import (
-    check_parameter_types,
-    check_problem,
-    check_val_tokens,
-)
-from benchmark_utils.shards import (
+from benchmark_utils.data import hub, shards
+from benchmark_utils.data.hub import HubShardSource, MissingDataError
+from benchmark_utils.data.shards import (
     ScanCache,
     TokenRangeError,
     check_token_ids,
     first_out_of_range,
     write_shard,
 )
-from benchmark_utils.sources import IncompleteCorpusError, folder_source
+from benchmark_utils.data.sources import IncompleteCorpusError, folder_source
+from benchmark_utils.settings import (
+    check_parameter_types,
+    check_problem,
+    check_val_tokens,
+)
 
 BOS = 50256
 
@@ -168,8 +168,7 @@ def test_scan_result_is_cached_per_file(tmp_path, cache, monkeypatch):
     assert list(entries) == [str(path.resolve())]
     assert [p.name for p in path.parent.iterdir()] == [path.name]  # no cache there
 
-    # a new process (a fresh cache object) reads it from disk
-    monkeypatch.setattr(shards, "_SCAN_CACHE", None)
+    # each check reads the cache from disk (as a new process would)
     check_token_ids(path, 50257)
     assert len(scans) == 1
     # the file changes (size or mtime): scanned again, and the bad id is found
@@ -190,7 +189,6 @@ def test_corrupt_or_unwritable_cache_never_fails_a_run(tmp_path, cache, monkeypa
     # an entry claiming a bad id that the file does not hold: rescanned, fixed
     name, stamp = ScanCache.key(path)
     (cache / "token_ranges.json").write_text(json.dumps({name: [*stamp, 60000]}))
-    monkeypatch.setattr(shards, "_SCAN_CACHE", None)
     assert check_token_ids(path, 50257) == 100
     # a cache folder that cannot be created (a file is in the way)
     blocker = tmp_path / "blocker"
@@ -377,7 +375,7 @@ def check_one_screen(error, local, files, budget):
     for name in files:
         assert f"\n  {name}\n" in message or message.count(name) >= 1
     assert (
-        f"python -m benchmark_utils.download toy --train-tokens {budget} "
+        f"python -m benchmark_tools.download toy --train-tokens {budget} "
         f"--local-dir {local}" in message
     )
     assert "benchopt run . --config configs/cpu_demo.yml" in message
@@ -700,8 +698,8 @@ def test_command_line_hook_prints_the_message_without_traceback(tmp_path):
 
 
 def test_missing_local_folder_is_missing_data(tmp_path):
+    from benchmark_utils.data.sources import MissingFolderError
     from benchmark_utils.errors import UserError
-    from benchmark_utils.sources import MissingFolderError
 
     with pytest.raises(MissingFolderError) as info:
         folder_source(tmp_path / "nowhere")

@@ -4,10 +4,24 @@ import numpy as np
 import pytest
 import torch
 
-from benchmark_utils.loader import BatchLoader, DataExhaustedError
-from benchmark_utils.shards import write_shard
+from benchmark_utils.data.loader import BatchLoader, DataExhaustedError
+from benchmark_utils.data.shards import write_shard
+from benchmark_utils.errors import UserError
 
 BOS = 50256
+
+
+def aligned(paths, mbs, seq_len, world_size=1, accum=1, **kwargs):
+    kwargs.setdefault("bos_token", BOS)
+    return BatchLoader(
+        paths,
+        mbs,
+        seq_len,
+        order="bos_aligned",
+        batch_tokens=accum * world_size * mbs * seq_len,
+        world_size=world_size,
+        **kwargs,
+    )
 
 
 def make_docs(rng, n_docs, max_len):
@@ -63,7 +77,7 @@ def test_every_sequence_matches_the_reference(shards, seq_len):
     paths, contents = shards
     expected = reference_rows(contents, seq_len)
     batch = 4
-    loader = BatchLoader(paths, batch, seq_len, bos_aligned=True, bos_token=BOS)
+    loader = aligned(paths, batch, seq_len)
     n_steps = len(expected) // batch
     assert n_steps >= 3
     for k in range(n_steps):
@@ -84,8 +98,8 @@ def test_every_sequence_matches_the_reference(shards, seq_len):
 def test_inputs_never_overlap_and_skip_only_cut_tails(shards):
     paths, contents = shards
     seq_len = 16
-    loader = BatchLoader(paths, 2, seq_len, bos_aligned=True, bos_token=BOS)
-    index = loader.bos_index
+    loader = aligned(paths, 2, seq_len)
+    index = loader.plan.index
     index.index_until(10**9)
     for shard, tokens in enumerate(contents):
         start = index.offsets[shard]
@@ -102,18 +116,9 @@ def test_inputs_never_overlap_and_skip_only_cut_tails(shards):
 def test_ranks_slice_the_single_rank_order(shards, world_size):
     paths, _ = shards
     seq_len, batch = 12, 2
-    single = BatchLoader(paths, batch, seq_len, bos_aligned=True, bos_token=BOS)
+    single = aligned(paths, batch, seq_len)
     ranks = [
-        BatchLoader(
-            paths,
-            batch,
-            seq_len,
-            rank=r,
-            world_size=world_size,
-            bos_aligned=True,
-            bos_token=BOS,
-        )
-        for r in range(world_size)
+        aligned(paths, batch, seq_len, world_size, rank=r) for r in range(world_size)
     ]
     for k in range(3):
         together = torch.cat([loader.batch_at(k)[0] for loader in ranks])
@@ -125,16 +130,15 @@ def test_ranks_slice_the_single_rank_order(shards, world_size):
 
 def test_deterministic_and_resumable(shards):
     paths, _ = shards
-    first = BatchLoader(paths, 3, 20, bos_aligned=True, bos_token=BOS)
+    first = aligned(paths, 3, 20)
     batches = [first.next_batch() for _ in range(6)]
-    resumed = BatchLoader(
-        paths, 3, 20, start_micro_step=4, bos_aligned=True, bos_token=BOS
-    )
+    resumed = aligned(paths, 3, 20)
+    resumed.micro_step = 4
     for k in (4, 5):
         x, y = resumed.next_batch()
         assert torch.equal(x, batches[k][0]) and torch.equal(y, batches[k][1])
     # batch_at does not move the position and does not depend on history
-    fresh = BatchLoader(paths, 3, 20, bos_aligned=True, bos_token=BOS)
+    fresh = aligned(paths, 3, 20)
     assert torch.equal(fresh.batch_at(5)[0], batches[5][0])
     assert fresh.micro_step == 0
 
@@ -143,13 +147,11 @@ def test_repeat_wraps_around_epochs(shards):
     paths, contents = shards
     seq_len = 50
     total = len(reference_rows(contents, seq_len))
-    loader = BatchLoader(
-        paths, 1, seq_len, bos_aligned=True, bos_token=BOS, repeat=True
-    )
+    loader = aligned(paths, 1, seq_len, repeat=True)
     first_epoch = [loader.batch_at(k)[0] for k in range(total)]
     for k in range(3):
         assert torch.equal(loader.batch_at(total + k)[0], first_epoch[k])
-    no_repeat = BatchLoader(paths, 1, seq_len, bos_aligned=True, bos_token=BOS)
+    no_repeat = aligned(paths, 1, seq_len)
     with pytest.raises(DataExhaustedError, match="document boundary"):
         no_repeat.batch_at(total)
 
@@ -157,7 +159,7 @@ def test_repeat_wraps_around_epochs(shards):
 def test_contiguous_default_is_unchanged(shards):
     paths, contents = shards
     stream = np.concatenate(contents)
-    loader = BatchLoader(paths, 2, 10)
+    loader = BatchLoader(paths, 2, 10, order="contiguous", batch_tokens=20)
     x, y = loader.batch_at(3)
     expected = torch.from_numpy(stream[60 : 60 + 21])
     assert torch.equal(x.reshape(-1), expected[:-1])
@@ -166,8 +168,18 @@ def test_contiguous_default_is_unchanged(shards):
 
 def test_clear_errors_without_documents(tmp_path):
     path = write_shard(tmp_path / "x_train_000001.bin", np.arange(500) % 300)
-    with pytest.raises(ValueError, match="document separator"):
-        BatchLoader([path], 2, 8, bos_aligned=True, bos_token=None)
-    loader = BatchLoader([path], 2, 8, bos_aligned=True, bos_token=BOS)
+    with pytest.raises(UserError, match="document separator"):
+        aligned([path], 2, 8, bos_token=None)
+    loader = aligned([path], 2, 8)
     with pytest.raises(DataExhaustedError, match="no BOS-aligned sequence"):
         loader.batch_at(0)
+
+
+def test_a_step_read_at_once_gives_the_same_micro_batches(shards):
+    paths, _ = shards
+    one = aligned(paths, 2, 12)
+    grouped = aligned(paths, 2, 12, accum=3)
+    for k in range(6):
+        x, y = grouped.next_batch()
+        assert x.is_contiguous() and y.is_contiguous()
+        assert torch.equal(x, one.batch_at(k)[0]) and torch.equal(y, one.batch_at(k)[1])

@@ -195,7 +195,9 @@ def _statuses(output):
 
 def test_a_failing_rank_ends_the_run_quickly(tmp_path):
     start = time.perf_counter()
-    proc, output, _ = benchopt_run(tmp_path, 2, solvers=["adamw"], DIST_TEST_FAULT="1:2")
+    proc, output, _ = benchopt_run(
+        tmp_path, 2, solvers=["adamw"], DIST_TEST_FAULT="1:2"
+    )
     elapsed = time.perf_counter() - start
     assert proc.returncode != 0
     assert "injected fault on rank 1 at step 2" in proc.stderr
@@ -225,7 +227,7 @@ import os, sys, torch
 sys.path.insert(0, {root!r})
 from benchmark_utils.components import make_solver
 from benchmark_utils.models import make_config
-from benchmark_utils.sources import MarkovSource
+from benchmark_utils.data.markov import MarkovSource
 from benchmark_utils.training.trainer import TrainingProblem
 from benchmark_utils import distributed
 

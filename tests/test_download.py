@@ -1,6 +1,8 @@
-"""Budget-aware, resumable, validated downloads, with ``hf_hub_download``
-replaced by a function that copies files from a local "remote" folder (and
-the hub's metadata request, the reachability probe, by one that answers)."""
+"""Budget-aware, validated downloads, with ``hf_hub_download`` replaced by
+a function that copies files from a local "remote" folder as the real one
+does (complete files only: an interrupted transfer stays in its temporary
+file), and the hub's metadata request, the reachability probe, by one that
+answers."""
 
 import shutil
 from pathlib import Path
@@ -9,9 +11,12 @@ import huggingface_hub
 import numpy as np
 import pytest
 
-from benchmark_utils import download, hub
-from benchmark_utils.hub import HubShardSource, MissingDataError, hub_source
-from benchmark_utils.shards import ShardError, read_header, write_shard
+from benchmark_tools import download
+from benchmark_utils.components import load_benchmark_module
+from benchmark_utils.data import hub
+from benchmark_utils.data.hub import HubShardSource, MissingDataError, hub_source
+from benchmark_utils.data.shards import ShardError, read_header, write_shard
+from benchmark_utils.errors import UserError
 
 SHARD = 1000  # tokens per remote training shard in these tests
 
@@ -21,7 +26,8 @@ def remote(tmp_path, monkeypatch):
     """A fake hub repository: val + 5 training shards of SHARD tokens but
     shard 2 (600) and shard 5 (500), and a fake ``hf_hub_download`` that records calls.
     ``remote.faults[name]`` lists what the next downloads of ``name`` do:
-    "interrupt" (half a file then an error), "corrupt" (a bad file),
+    "interrupt" (half a file in huggingface_hub's temporary file, then an
+    error), "corrupt" (a bad file),
     "offline" (a connection error). ``remote.probes`` records the
     metadata requests (``remote.reachable = False``: they fail)."""
     monkeypatch.setattr(hub, "TOKENS_PER_SHARD", SHARD)
@@ -61,7 +67,9 @@ def remote(tmp_path, monkeypatch):
             raise ConnectionError("no route to host")
         if action == "interrupt":
             data = (root / filename).read_bytes()
-            dest.write_bytes(data[: len(data) // 2])  # a half file in place
+            partial = Path(local_dir) / ".cache" / f"{filename}.incomplete"
+            partial.parent.mkdir(parents=True, exist_ok=True)
+            partial.write_bytes(data[: len(data) // 2])
             raise ConnectionError("connection reset while downloading")
         if action == "corrupt":
             dest.write_bytes(b"<html>rate limited</html>" * 100)
@@ -86,6 +94,18 @@ def toy_source(local_dir, **kwargs):
     )
 
 
+def test_building_a_source_touches_neither_disk_nor_network(remote, tmp_path):
+    """Settings are checked before any download: a source, even for a
+    budget of every shard, fetches nothing until files are asked for."""
+    source = toy_source(tmp_path / "data", default_train_tokens=10**15)
+    assert source.missing(source.files_for(5 * SHARD))  # nothing there
+    assert not (tmp_path / "data").exists()
+    assert remote.calls == [] and remote.probes == []
+    edu = load_benchmark_module("datasets/fineweb_edu.py").Dataset.get_instance()
+    edu.get_data()
+    assert remote.calls == [] and remote.probes == []
+
+
 def test_fetches_only_the_budget_and_reuses_files(remote, tmp_path):
     source = toy_source(tmp_path / "data")
     files = source.train_files(1500)
@@ -102,9 +122,9 @@ def test_short_shards_fetch_more_until_the_budget_is_covered(remote, tmp_path):
     source = toy_source(tmp_path / "data")
     files = source.train_files(2000)  # 2 shards by count, but they hold 1,600
     assert [f.name for f in files][-1] == "toy_train_000003.bin"
-    with pytest.raises(ValueError, match="hold 4,100 tokens"):
+    with pytest.raises(UserError, match="hold 4,100 tokens"):
         source.train_files(4500)
-    with pytest.raises(ValueError, match="needs 11 shards but someone/toy has 5"):
+    with pytest.raises(UserError, match="needs 11 shards but someone/toy has 5"):
         source.train_files(10_001)
 
 
@@ -129,17 +149,16 @@ def test_interrupted_download_leaves_no_shard_and_resumes(remote, tmp_path):
     assert all(f.read_bytes() == (remote.path / f.name).read_bytes() for f in files)
 
 
-def test_corrupt_download_is_retried_then_rejected(remote, tmp_path):
+def test_corrupt_download_is_deleted_and_named(remote, tmp_path):
     source = toy_source(tmp_path / "data")
-    remote.faults["toy_val_000000.bin"] = ["corrupt"]
-    path = source.val_file()
-    assert read_header(path) == 3000
-    assert remote.calls == [("toy_val_000000.bin", False), ("toy_val_000000.bin", True)]
-
-    remote.faults["toy_train_000001.bin"] = ["corrupt", "corrupt"]
-    with pytest.raises(ShardError, match="invalid both times"):
+    remote.faults["toy_train_000001.bin"] = ["corrupt"]
+    with pytest.raises(ShardError, match="but not a valid shard") as info:
         source.train_files(10)
+    assert "toy_train_000001.bin" in str(info.value)
+    assert isinstance(info.value, UserError)
     assert not (tmp_path / "data" / "toy_train_000001.bin").exists()
+    (path,) = source.train_files(10)  # the next run downloads it again
+    assert read_header(path) == SHARD
 
 
 def test_corrupt_local_copy_is_replaced(remote, tmp_path):
@@ -151,6 +170,8 @@ def test_corrupt_local_copy_is_replaced(remote, tmp_path):
     assert source.missing(["toy_train_000001.bin"]) == ["toy_train_000001.bin"]
     (path,) = source.train_files(10)
     assert path.read_bytes() == good
+    # huggingface_hub's metadata may call the copy up to date: forced
+    assert remote.calls == [("toy_train_000001.bin", True)]
 
 
 def test_offline_message_lists_missing_files_and_command(remote, tmp_path, monkeypatch):
@@ -166,9 +187,15 @@ def test_offline_message_lists_missing_files_and_command(remote, tmp_path, monke
     assert "toy_train_000001.bin" not in message  # present: not listed
     assert "toy_train_000002.bin" in message and "toy_train_000003.bin" in message
     assert (
-        f"python -m benchmark_utils.download toy --train-tokens {3 * SHARD}" in message
+        f"python -m benchmark_tools.download toy --train-tokens {3 * SHARD}" in message
     )
     assert "HF_HUB_OFFLINE" in message and str(local) in message
+    # a shorter run: a complete command, not an elided one
+    assert "...[" not in message
+    assert (
+        'benchopt run . -d toy -s muon -o "nanoGPT validation loss[max_steps=3250]"'
+        in message
+    )
     # the validation shard: lists it with what the default budget needs
     with pytest.raises(MissingDataError) as error:
         source.val_file()
@@ -191,7 +218,7 @@ def test_registry_and_lazy_datasets(monkeypatch, tmp_path):
     assert edu.shards_for(1)[-1] == "finewebedu_train_000001.bin"
     assert edu.target is None and hub_source("fineweb_edu", target=3.1).target == 3.1
     assert hub_source("fineweb", local_dir=tmp_path).target == 3.28
-    with pytest.raises(ValueError, match="has 99"):
+    with pytest.raises(UserError, match="has 99"):
         edu.shards_for(100 * hub.TOKENS_PER_SHARD)
 
 

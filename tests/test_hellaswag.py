@@ -13,6 +13,7 @@ import torch
 import torch.nn as nn
 
 from benchmark_utils import hellaswag as hs
+from benchmark_utils.data.hub import MissingDataError
 from benchmark_utils.hellaswag import (
     HellaSwagFileError,
     TokenizedExample,
@@ -25,7 +26,6 @@ from benchmark_utils.hellaswag import (
     read_examples,
     tokenize_examples,
 )
-from benchmark_utils.hub import MissingDataError
 from benchmark_utils.models import build_model, make_config
 
 ROOT = Path(__file__).resolve().parents[1]

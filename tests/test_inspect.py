@@ -7,7 +7,7 @@ import pytest
 import tiktoken
 
 from benchmark_utils import inspect_shards as ins
-from benchmark_utils.shards import write_shard
+from benchmark_utils.data.shards import write_shard
 
 BOS = 50256
 SOTU = Path(__file__).resolve().parents[2] / "shared" / "data" / "sotu"

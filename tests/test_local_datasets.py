@@ -2,6 +2,9 @@
 objective's check that val_tokens fits the validation file."""
 
 import json
+import re
+import time
+import warnings
 from pathlib import Path
 
 import huggingface_hub
@@ -9,9 +12,11 @@ import numpy as np
 import pytest
 
 from benchmark_utils.components import load_benchmark_module
-from benchmark_utils.loader import BatchLoader
-from benchmark_utils.shards import ShardError, TokenRangeError, write_shard
-from benchmark_utils.sources import LocalShardSource, folder_source
+from benchmark_utils.data.errors import DataWarning
+from benchmark_utils.data.loader import BatchLoader
+from benchmark_utils.data.shards import ShardError, TokenRangeError, write_shard
+from benchmark_utils.data.sources import LocalShardSource, folder_source
+from benchmark_utils.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[1]
 SOTU = ROOT.parent / "shared" / "data" / "sotu"
@@ -66,12 +71,12 @@ def test_folder_source_parameters_and_errors(corpus, tmp_path):
     assert "my_val_000000.bin" not in [p.name for p in source.train_files(1)]
 
     with pytest.raises(
-        FileNotFoundError, match="does not exist.*benchmark_utils.tokenize"
+        FileNotFoundError, match="(?s)does not exist.*benchmark_utils.tokenize"
     ):
         folder_source(tmp_path / "nowhere")
     with pytest.raises(ValueError, match="matches 4"):
         folder_source(corpus, val_file="*.bin")
-    with pytest.raises(FileNotFoundError, match="validation file .*nope.bin not found"):
+    with pytest.raises(ShardError, match="nope.bin: validation file not found"):
         folder_source(corpus, val_file="nope.bin")
     with pytest.raises(ValueError, match=r"no training shard matches .*\*\.txt"):
         folder_source(corpus, train_pattern="*.txt")
@@ -150,15 +155,22 @@ def objective(**params):
     return Objective.get_instance(**{**defaults, **params})
 
 
+def prepare(obj, source):
+    """What benchopt does: ``skip`` (every check, one message), then
+    ``set_data``."""
+    skip, reason = obj.skip(source)
+    assert not skip, reason
+    obj.set_data(source)
+    return obj
+
+
 def test_objective_rejects_val_tokens_beyond_the_validation_file(corpus):
     source = folder_source(corpus)  # validation file: 3,000 tokens
     obj = objective(val_tokens=3000)
-    with pytest.raises(
-        ValueError, match=r"does not fit the validation file.*at most 2,999"
-    ):
-        obj.set_data(source)
-    obj = objective(val_tokens=2999)
-    obj.set_data(source)
+    skip, reason = obj.skip(source)
+    assert skip
+    assert re.search(r"does not fit the validation file.*at most 2,999", reason)
+    obj = prepare(objective(val_tokens=2999), source)
     assert obj.val_data.numel() == (2999 // 64) * 64 + 1
 
 
@@ -167,10 +179,10 @@ def test_objective_rejects_val_tokens_beyond_the_validation_file(corpus):
 )
 def test_sotu_validation_budget():
     source = folder_source(SOTU, repeat_data=True)
-    with pytest.raises(ValueError, match="166,586 tokens"):
-        objective(val_tokens=166_586).set_data(source)
+    skip, reason = objective(val_tokens=166_586).skip(source)
+    assert skip and "166,586 tokens" in reason
     obj = objective(val_tokens=131_072, seq_len=1024, micro_batch_size=1)
-    obj.set_data(source)
+    prepare(obj, source)
     assert len(source.train_files(10**8)) == 1  # repeat_data: epochs
 
 
@@ -186,9 +198,11 @@ def test_bos_aligned_budget_fetches_enough_shards(tmp_path):
     aligned = objective(
         val_tokens=1024, seq_len=64, max_steps=4, data_order="bos_aligned"
     )
-    aligned.set_data(source)
+    prepare(aligned, source)
     files = aligned._fetch_train_files()
-    loader = BatchLoader(files, 8, 64, bos_aligned=True, bos_token=BOS)
+    loader = BatchLoader(
+        files, 8, 64, order="bos_aligned", batch_tokens=512, bos_token=BOS
+    )
     for _ in range(4 * 2):  # every micro-batch of the budget exists
         x, _ = loader.next_batch()
         assert (x[:, 0] == BOS).all()
@@ -197,7 +211,85 @@ def test_bos_aligned_budget_fetches_enough_shards(tmp_path):
     too_big = objective(
         val_tokens=1024, seq_len=64, max_steps=12, data_order="bos_aligned"
     )
-    too_big.set_data(source)
+    prepare(too_big, source)
     assert len(too_big.source.train_files(12 * 1024 + 1)) == 8
     with pytest.raises(ValueError, match="repeat_data"):
         too_big._fetch_train_files()
+
+
+@pytest.mark.parametrize("kind", ["directory", "dangling link"])
+def test_anything_matching_the_pattern_that_is_not_a_shard_is_an_error(corpus, kind):
+    """Never skipped (training would silently start at the next shard): an
+    error that names it and says what it is."""
+    odd = corpus / "my_train_3.bin"
+    if kind == "directory":
+        odd.mkdir()
+        message = "my_train_3.bin: is a directory, not a shard file"
+    else:
+        odd.symlink_to(corpus / "elsewhere.bin")
+        message = "my_train_3.bin: a symbolic link to .*elsewhere.bin, which does"
+    with pytest.raises(ShardError, match=message) as info:
+        folder_source(corpus)
+    assert isinstance(info.value, UserError)
+    assert "file not found" not in str(info.value)
+
+
+def test_gap_in_the_numbering_is_a_warning_naming_it(corpus):
+    with pytest.warns(DataWarning, match=r"my_train_\*\.bin: number\(s\) 3, 4, 5, 6"):
+        source = folder_source(corpus)  # shards 1, 2, 10
+    assert len(source.train_files(1)) == 3
+    for i in range(3, 10):
+        write_shard(corpus / f"my_train_{i}.bin", docs_tokens(100, seed=i))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        folder_source(corpus)  # 1..10: nothing to say
+
+
+def test_two_corpora_in_one_folder_are_a_warning_naming_them(tmp_path):
+    folder = tmp_path / "mixed"
+    write_shard(folder / "a_val_000000.bin", docs_tokens(500))
+    write_shard(folder / "a_train_000001.bin", docs_tokens(500))
+    write_shard(folder / "b_train_000001.bin", docs_tokens(500))
+    with pytest.warns(DataWarning, match=r"2 different name prefixes \(a_train_\*"):
+        folder_source(folder)
+    # one prefix, but two manifests that describe different inputs
+    other = tmp_path / "other"
+    write_shard(other / "a_val_000000.bin", docs_tokens(500))
+    write_shard(other / "a_train_000001.bin", docs_tokens(500))
+    for name, source in (("a", "x.jsonl"), ("a_train", "y.jsonl")):
+        manifest = {"n_vocab": 50257, "bos_token": BOS, "complete": True}
+        manifest["fingerprint"] = {"inputs": [[source, 1, 2]]}
+        (other / f"{name}_tokenize.json").write_text(json.dumps(manifest))
+    with pytest.warns(DataWarning, match="a_tokenize.json, a_train_tokenize.json"):
+        folder_source(other)
+
+
+def test_changed_data_changes_the_cache_key(corpus, monkeypatch):
+    """benchopt's cache key of a ``local_shards`` run covers the files it
+    reads: a shard replaced, rewritten in place, added or removed gives a
+    new key (the run trains again); the same files give the same key."""
+    import joblib
+    from benchopt.benchmark import Benchmark
+
+    benchmark = Benchmark(ROOT)  # loads the dataset as benchopt run does
+    (Dataset,) = [d for d in benchmark.get_datasets() if d.name == "local_shards"]
+
+    def key():
+        return joblib.hash(Dataset.get_instance(folder=str(corpus)))
+
+    first = key()
+    assert key() == first
+    shard = corpus / "my_train_2.bin"
+    write_shard(shard, docs_tokens(2000, seed=99))  # replaced: same size
+    replaced = key()
+    assert replaced != first
+    time.sleep(0.05)  # past the file system's timestamp granularity
+    with open(shard, "r+b") as f:  # rewritten in place, same size and inode
+        f.seek(2000)
+        f.write(b"\x01\x00")
+    assert key() not in (first, replaced)
+    rewritten = key()
+    write_shard(corpus / "my_train_11.bin", docs_tokens(100))
+    assert key() != rewritten
+    (corpus / "notes.txt").write_text("not read by the dataset")
+    assert key() == key()

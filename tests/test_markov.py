@@ -6,8 +6,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmark_utils import sources
-from benchmark_utils.markov import (
+from benchmark_utils.data import markov
+from benchmark_utils.data.markov import (
+    MarkovSource,
     context_entropy,
     empirical_loss,
     entropy_rate,
@@ -17,8 +18,8 @@ from benchmark_utils.markov import (
     token_log_probs,
     window_floor,
 )
-from benchmark_utils.shards import read_header, read_tokens
-from benchmark_utils.sources import MarkovSource
+from benchmark_utils.data.shards import read_header, read_tokens
+from benchmark_utils.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -250,7 +251,7 @@ def test_second_order_source_writes_valid_shards_and_reuses_them(tmp_path, monke
 
     written = []
     monkeypatch.setattr(
-        sources, "write_shard", lambda path, tokens: written.append(path)
+        markov, "write_shard", lambda path, tokens: written.append(path)
     )
     make("a").train_files(12_000)  # all there: nothing is written again
     assert written == []
@@ -258,3 +259,36 @@ def test_second_order_source_writes_valid_shards_and_reuses_them(tmp_path, monke
         tmp_path / "a", vocab_size=16, shard_tokens=5000, n_val_tokens=1000
     )
     assert first_order.order == 1 and first_order.cache_dir != a.cache_dir
+
+
+def test_building_a_source_computes_and_writes_nothing(tmp_path, monkeypatch):
+    """Settings are checked before any data exists: building the source,
+    even of a huge language and shards, neither writes a file nor computes
+    the chain; only asking for files does."""
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("nothing may be computed at construction")
+
+    monkeypatch.setattr(markov, "make_chain", forbidden)
+    source = MarkovSource(
+        tmp_path / "cache",
+        vocab_size=60_000,
+        order=2,
+        shard_tokens=10**12,
+        n_val_tokens=10**12,
+    )
+    assert source.vocab_size == 60_000 and source.bos_token is None
+    assert not list(tmp_path.iterdir())
+    monkeypatch.undo()
+    small = MarkovSource(tmp_path / "cache", vocab_size=16, shard_tokens=500)
+    assert not (tmp_path / "cache").exists()
+    assert len(small.train_files(1200)) == 3  # asked for: generated now
+    assert (small.cache_dir / "meta.json").exists()
+
+
+def test_bad_source_settings_are_user_errors(tmp_path):
+    with pytest.raises(UserError, match="n_successors=20, vocab_size=16"):
+        MarkovSource(tmp_path, vocab_size=16, n_successors=20)
+    with pytest.raises(UserError, match="order must be one of"):
+        MarkovSource(tmp_path, order=3)
+    assert not list(tmp_path.iterdir())

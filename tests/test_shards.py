@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from benchmark_utils.shards import (
+from benchmark_utils.data.shards import (
     HEADER_BYTES,
     MAGIC,
     ShardError,
@@ -10,6 +10,7 @@ from benchmark_utils.shards import (
     read_tokens,
     write_shard,
 )
+from benchmark_utils.errors import UserError
 
 
 def test_round_trip(tmp_path):
@@ -69,9 +70,18 @@ def test_corrupt_shards_give_clear_errors(tmp_path, kind, message):
     with pytest.raises(ShardError, match=message) as info:
         open_shard(path)
     assert str(path) in str(info.value)
-    assert isinstance(info.value, ValueError)
+    assert isinstance(info.value, ValueError) and isinstance(info.value, UserError)
+    assert "Delete the file" in str(info.value)
 
 
-def test_missing_file(tmp_path):
-    with pytest.raises(ShardError, match="file not found"):
+def test_not_a_shard_file_says_what_it_is(tmp_path):
+    with pytest.raises(ShardError, match="file not found") as info:
         read_header(tmp_path / "nope.bin")
+    assert "Delete the file" not in str(info.value)  # nothing to delete
+    (tmp_path / "dir.bin").mkdir()
+    with pytest.raises(ShardError, match="is a directory, not a shard file") as info:
+        read_header(tmp_path / "dir.bin")
+    assert "not found" not in str(info.value)
+    (tmp_path / "link.bin").symlink_to(tmp_path / "gone.bin")
+    with pytest.raises(ShardError, match="symbolic link to .*gone.bin, which does"):
+        read_header(tmp_path / "link.bin")

@@ -8,7 +8,7 @@ import pytest
 import torch
 from conftest import StepCallback, load_solver_class, make_solver
 
-from benchmark_utils.shards import write_shard
+from benchmark_utils.data.shards import write_shard
 from benchmark_utils.training.evaluation import validation_loss
 from benchmark_utils.training.trainer import SolverContractError, TrainerSolver
 

@@ -12,7 +12,7 @@ import pytest
 import tiktoken
 
 from benchmark_utils import tokenize as tk
-from benchmark_utils.shards import open_shard, read_header
+from benchmark_utils.data.shards import open_shard, read_header
 from benchmark_utils.tokenize import TokenizeError, tokenize_corpus
 
 ROOT = Path(__file__).resolve().parents[1]

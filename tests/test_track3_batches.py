@@ -26,8 +26,8 @@ import numpy as np
 import pytest
 import torch
 
-from benchmark_utils.loader import BatchLoader, DataExhaustedError
-from benchmark_utils.shards import write_shard
+from benchmark_utils.data.loader import BatchLoader, DataExhaustedError
+from benchmark_utils.data.shards import write_shard
 
 SEQ = 8
 B = 256  # global batch in tokens: 32 sequences of 8

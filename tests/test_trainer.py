@@ -7,9 +7,9 @@ import torch
 import torch.nn.functional as F
 from conftest import load_solver_class, make_solver
 
+from benchmark_utils.data.shards import read_tokens
 from benchmark_utils.errors import UserError
 from benchmark_utils.models import make_config
-from benchmark_utils.shards import read_tokens
 from benchmark_utils.training.recipe import lr_multiplier
 from benchmark_utils.training.trainer import TrainingProblem
 

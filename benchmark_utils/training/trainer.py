@@ -25,8 +25,8 @@ from benchopt import BaseSolver
 
 from .. import benchopt_compat as compat
 from .. import distributed
+from ..data.loader import BatchLoader
 from ..errors import UserError
-from ..loader import BatchLoader
 from ..models import build_model
 from ..settings import SettingsError, check_parameter_types
 from . import metrics, probe

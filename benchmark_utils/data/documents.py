@@ -8,6 +8,8 @@ to the number of documents, never to the number of tokens.
 
 import numpy as np
 
+from .errors import DataError
+
 CHUNK_TOKENS = 1 << 24  # 16M tokens (32 MB of uint16) per scan step
 
 
@@ -18,7 +20,7 @@ def document_starts(tokens, bos_token, chunk_tokens=CHUNK_TOKENS):
     time, so only the result (one int64 per document) stays in memory.
     """
     if bos_token is None:
-        raise ValueError("no BOS token: these shards have no documents")
+        raise DataError("no BOS token: these shards have no documents")
     bos_token = int(bos_token)
     parts = []
     for start in range(0, len(tokens), chunk_tokens):

@@ -1,17 +1,17 @@
-"""Pre-tokenized shards from the Hugging Face hub, fetched on demand.
+"""Pre-tokenized shards from the Hugging Face hub, fetched on demand, and
+the benchopt dataset class of the hub datasets (fineweb, fineweb_edu).
 
 Only the validation shard and the training shards that a run's token budget
 needs are downloaded; files already present are used without network.
+``hf_hub_download`` does the transfer: it writes to a temporary file and
+renames it when complete, resumes and retries a broken connection, so an
+interrupted run keeps the complete files and fetches only the others when
+run again. This module adds what the hub cannot know: every file is checked
+as a shard (header and size) and an invalid local copy is downloaded again.
+Offline (``HF_HUB_OFFLINE=1`` or no network) the error lists the missing
+files and the command that fetches them::
 
-Downloads are atomic and resumable at the file level: ``hf_hub_download``
-writes to a temporary file and renames it when complete (and retries a broken
-connection from where it stopped), every file is validated (header and size)
-once downloaded, a file that fails the check is deleted and downloaded again,
-and an interrupted run keeps the complete files and fetches only the others
-when run again. Offline (``HF_HUB_OFFLINE=1`` or no network) the error lists
-the missing files and the command that fetches them::
-
-    python -m benchmark_utils.download fineweb --train-tokens N
+    python -m benchmark_tools.download fineweb --train-tokens N
 
 Waits are bounded: before the first download, one metadata request without
 retries (``ETAG_TIMEOUT`` s) tells whether the hub answers, so an offline
@@ -32,11 +32,13 @@ from pathlib import Path
 
 import huggingface_hub
 import huggingface_hub.constants
+from benchopt import BaseDataset
 
-from .loader import track3_tokens_needed
+from .errors import DataExhaustedError, MissingDataError, ShardError
 from .paths import data_dir
-from .shards import HEADER_BYTES, ShardError, read_header
-from .sources import OFFLINE_DEMO, MissingDataError, ShardSource
+from .shards import HEADER_BYTES, read_header
+from .sources import OFFLINE_DEMO, ShardSource
+from .track3 import track3_tokens_needed
 
 TOKENS_PER_SHARD = 100_000_000
 # The objective's default data budget: max_steps = 7,600 steps of 524,288
@@ -141,7 +143,7 @@ def describe_failure(error, waited, limit):
 
 
 def download_command(name, n_tokens, local_dir=None):
-    command = f"python -m benchmark_utils.download {name} --train-tokens {n_tokens}"
+    command = f"python -m benchmark_tools.download {name} --train-tokens {n_tokens}"
     if local_dir is not None:
         command += f" --local-dir {local_dir}"
     return command
@@ -185,7 +187,7 @@ class HubShardSource(ShardSource):
         hold TOKENS_PER_SHARD tokens)."""
         n = max(1, -(-n_tokens // TOKENS_PER_SHARD))
         if n > self.n_train_shards:
-            raise ValueError(
+            raise DataExhaustedError(
                 f"{self.name}: a budget of {n_tokens:,} training tokens needs "
                 f"{n} shards but {self.repo_id} has {self.n_train_shards} "
                 f"(about {self.n_train_shards * TOKENS_PER_SHARD:,} tokens): "
@@ -202,24 +204,12 @@ class HubShardSource(ShardSource):
         ``n_tokens`` training tokens (the objective's data budget), checked:
         downloads the missing ones, or raises one :class:`MissingDataError`
         that lists every file this run needs and how to fetch them."""
-        names = self.files_for(n_tokens)
-        missing = self.missing(names)
-        if missing and offline():
-            raise self._missing_error(missing, n_tokens, "HF_HUB_OFFLINE is set")
-        try:
-            for name in missing:
-                self.fetch(name, n_tokens=n_tokens)
-        except MissingDataError as error:
-            raise self._missing_error(
-                self.missing(names), n_tokens, error.reason
-            ) from None
+        self.fetch_all(self.files_for(n_tokens), n_tokens)
         return [self.val_file(), *self.train_files(n_tokens)]
 
     def val_file(self):
         name, n = self.val_name(), self.default_train_tokens
         try:
-            if offline() and self.missing([name]):
-                raise self._missing_error([name], n)
             return self.checked(self.fetch(name, n_tokens=n))
         except MissingDataError as error:
             # Name everything the default budget needs, not only this file:
@@ -230,10 +220,7 @@ class HubShardSource(ShardSource):
             ) from None
 
     def train_files(self, n_tokens):
-        names = self.shards_for(n_tokens)
-        if offline() and self.missing(names):
-            raise self._missing_error(self.missing(names), n_tokens)
-        paths = self.fetch_all(names, n_tokens)
+        paths = self.fetch_all(self.shards_for(n_tokens), n_tokens)
         # Shards may hold fewer tokens than TOKENS_PER_SHARD (the last one
         # does): fetch the next ones until the budget is covered.
         total = sum(read_header(p) for p in paths)
@@ -242,7 +229,7 @@ class HubShardSource(ShardSource):
             paths.append(self.fetch(name, n_tokens=n_tokens))
             total += read_header(paths[-1])
         if total < n_tokens:
-            raise ValueError(
+            raise DataExhaustedError(
                 f"{self.name}: the {len(paths)} training shards of "
                 f"{self.repo_id} hold {total:,} tokens but the run needs "
                 f"{n_tokens:,}: lower max_steps or batch_tokens"
@@ -288,9 +275,9 @@ class HubShardSource(ShardSource):
         self._reachable = True
 
     def fetch(self, filename, n_tokens=None):
-        """Path of a validated local copy of ``filename``, downloading it if
-        needed. A corrupt local copy is replaced; a download that fails the
-        check is deleted and tried once more."""
+        """Path of a checked local copy of ``filename``, downloading it if
+        it is missing or invalid (then with ``force_download``: the hub's
+        own metadata may call a truncated copy up to date)."""
         path = self.local_dir / filename
         if is_valid_shard(path):
             return path
@@ -299,54 +286,38 @@ class HubShardSource(ShardSource):
             raise self._missing_error([filename], n_tokens, "HF_HUB_OFFLINE is set")
         self.probe(filename)
         self.log(f"{self.name}: downloading {filename} from {self.repo_id}")
-        for attempt in (1, 2):
-            self._discard(path)  # a truncated or corrupt copy: start over
-            start = time.monotonic()
-            try:
-                with bounded_hub():
-                    downloaded = Path(
-                        huggingface_hub.hf_hub_download(
-                            repo_id=self.repo_id,
-                            filename=filename,
-                            repo_type="dataset",
-                            local_dir=self.local_dir,
-                            force_download=attempt > 1,
-                            etag_timeout=etag_timeout(),
-                        )
+        start = time.monotonic()
+        try:
+            with bounded_hub():
+                downloaded = Path(
+                    huggingface_hub.hf_hub_download(
+                        repo_id=self.repo_id,
+                        filename=filename,
+                        repo_type="dataset",
+                        local_dir=self.local_dir,
+                        force_download=path.exists() or path.is_symlink(),
+                        etag_timeout=etag_timeout(),
                     )
-            except Exception as error:  # network, auth, hub errors
-                self._discard(path)
-                reason = describe_failure(
-                    error,
-                    time.monotonic() - start,
-                    f"{download_timeout():g} s per stalled read "
-                    "(HF_HUB_DOWNLOAD_TIMEOUT)",
                 )
-                raise self._missing_error([filename], n_tokens, reason) from None
-            except BaseException:  # interrupted (Ctrl-C): leave no half shard
-                self._discard(path)
-                raise
-            try:
-                read_header(downloaded)
-                return downloaded
-            except ShardError as error:
-                self._discard(downloaded)
-                if attempt == 2:
-                    raise ShardError(
-                        downloaded,
-                        f"downloaded twice from {self.repo_id} and invalid "
-                        f"both times ({error.problem})",
-                        "The hub served a bad file twice: try again later, "
-                        "or download it by hand and check it with python -m "
-                        "benchmark_utils.inspect_shards.",
-                    ) from None
-                self.log(f"{self.name}: {error.problem}; downloading again")
-
-    @staticmethod
-    def _discard(path):
-        """Delete ``path`` unless it is a valid shard."""
-        if path.exists() and not is_valid_shard(path):
-            path.unlink()
+        except Exception as error:  # network, auth, hub errors
+            reason = describe_failure(
+                error,
+                time.monotonic() - start,
+                f"{download_timeout():g} s per stalled read (HF_HUB_DOWNLOAD_TIMEOUT)",
+            )
+            raise self._missing_error([filename], n_tokens, reason) from None
+        try:
+            read_header(downloaded)
+        except ShardError as error:
+            downloaded.unlink()  # never leave it to pass for a shard later
+            raise ShardError(
+                downloaded,
+                f"downloaded from {self.repo_id} but not a valid shard "
+                f"({error.problem}); deleted",
+                "Run again to download it again; if it fails the same way, "
+                "the hub serves a bad file: report it to the dataset's owner.",
+            ) from None
+        return downloaded
 
     def _missing_error(self, names, n_tokens, reason=None, default_budget=False):
         """One screen: the missing files, why, the command that fetches them
@@ -362,7 +333,9 @@ class HubShardSource(ShardSource):
             if default_budget
             else f"a budget of {n_tokens:,} training tokens: the objective's "
             "max_steps in Track 3's order, whole shards; a lower max_steps "
-            "(e.g. -o '...[max_steps=3250]' for muon's N) needs fewer"
+            "(e.g. muon's N of 3,250: benchopt run . -d "
+            f'{self.name} -s muon -o "nanoGPT validation loss[max_steps=3250]")'
+            " needs fewer"
         )
         return MissingDataError(
             f"{self.name}: {len(names)} file(s) needed are not in "
@@ -404,3 +377,21 @@ def hub_source(name, target=None, local_dir=None, **kwargs):
         name=name,
         **kwargs,
     )
+
+
+class HubShardDataset(BaseDataset):
+    """The benchopt dataset of a hub repository: subclasses set ``name`` (a
+    key of :data:`HUB_DATASETS`) and a ``target`` parameter. ``get_data``
+    is lazy (nothing is downloaded until the objective asks for files);
+    ``benchopt prepare`` fetches the default budget."""
+
+    prepare_cache_ignore = ("base_seed",)
+
+    def _source(self):
+        return hub_source(self.name, target=self.target)
+
+    def prepare(self):
+        self._source().require(DEFAULT_TRAIN_TOKENS)
+
+    def get_data(self):
+        return dict(source=self._source())

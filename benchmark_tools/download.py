@@ -1,4 +1,4 @@
-"""Fetch the shards a run needs: ``python -m benchmark_utils.download``.
+"""Fetch the shards a run needs: ``python -m benchmark_tools.download``.
 
 Downloads the validation shard and the training shards that a budget of
 ``--train-tokens`` (or ``--steps`` of ``--batch-tokens`` in Track 3's order:
@@ -8,9 +8,9 @@ file; files already there are kept, so an interrupted download resumes.
 
 Examples::
 
-    python -m benchmark_utils.download fineweb                 # default budget
-    python -m benchmark_utils.download fineweb_edu --steps 2000
-    python -m benchmark_utils.download fineweb --train-tokens 1000000000 --dry-run
+    python -m benchmark_tools.download fineweb                 # default budget
+    python -m benchmark_tools.download fineweb_edu --steps 2000
+    python -m benchmark_tools.download fineweb --train-tokens 1000000000 --dry-run
 """
 
 import argparse
@@ -18,17 +18,18 @@ import os
 import sys
 from pathlib import Path
 
-from .hub import (
+from benchmark_utils.data.errors import MissingDataError
+from benchmark_utils.data.hub import (
     DEFAULT_STEPS,
     DEFAULT_TRAIN_TOKENS,
     HUB_DATASETS,
     TOKENS_PER_SHARD,
-    MissingDataError,
     hub_source,
 )
-from .loader import track3_tokens_needed
-from .paths import DATA_ENV
-from .shards import HEADER_BYTES, ShardError
+from benchmark_utils.data.paths import DATA_ENV
+from benchmark_utils.data.shards import HEADER_BYTES
+from benchmark_utils.data.track3 import track3_tokens_needed
+from benchmark_utils.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -51,7 +52,7 @@ def benchmark_data_dir(name):
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
-        prog="python -m benchmark_utils.download",
+        prog="python -m benchmark_tools.download",
         description="Download the validation shard and the training shards "
         "that a token budget needs (resumable; each file is validated).",
     )
@@ -103,7 +104,7 @@ def main(argv=None):
     source.default_train_tokens = n_tokens  # named in the offline message
     try:
         names = source.files_for(n_tokens)
-    except ValueError as error:
+    except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     missing = source.missing(names)
@@ -121,12 +122,9 @@ def main(argv=None):
     try:
         source.fetch_all(names, n_tokens)
         paths = source.train_files(n_tokens)
-    except MissingDataError as error:
+    except UserError as error:  # missing (offline): 1; bad data: 2
         print(f"error: {error}", file=sys.stderr)
-        return 1
-    except (ShardError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        return 1 if isinstance(error, MissingDataError) else 2
     print(
         f"{args.dataset}: ready, validation + {len(paths)} training "
         f"shard(s) in {local_dir}"

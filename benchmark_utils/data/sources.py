@@ -5,47 +5,39 @@ token budget needs, so a run fetches or generates only what it will use.
 """
 
 import json
-import math
 import re
 import shlex
+import warnings
 from pathlib import Path
 
-from .errors import UserError
-from .markov import (
-    context_entropy,
-    entropy_rate,
-    make_chain,
-    sample,
-    stationary_distribution,
-    window_floor,
+from .errors import (  # noqa: F401 (public: the sources' errors)
+    DataError,
+    DataExhaustedError,
+    DataWarning,
+    IncompleteCorpusError,
+    ManifestError,
+    MissingDataError,
+    MissingFolderError,
+    ShardError,
 )
 from .shards import (
     MAX_TOKEN_ID,
-    ShardError,
     check_token_ids,
+    file_stamp,
+    natural_key,
     read_header,
-    write_shard,
 )
 
 OFFLINE_DEMO = "benchopt run . --config configs/cpu_demo.yml"
 
 
-class MissingDataError(UserError, RuntimeError):
-    """Shards that are not on disk and cannot be downloaded now."""
-
-    def __init__(self, message, files=(), reason=None):
-        super().__init__(message)
-        self.files = list(files)
-        self.reason = reason
-
-
-class MissingFolderError(MissingDataError, FileNotFoundError):
-    """The shard folder of a local dataset does not exist."""
-
-
 class ShardSource:
     """Base class. ``target``: default target validation loss (None: train
-    for the whole budget); ``floor``: best achievable loss, when known."""
+    for the whole budget); ``floor``: best achievable loss, when known.
+
+    A source fetches or generates nothing when it is built: only
+    ``require``, ``val_file`` and ``train_files`` do, so the objective can
+    check its settings first."""
 
     name = "shards"
     vocab_size = 50257
@@ -79,10 +71,11 @@ class ShardSource:
 
 
 def check_enough_tokens(files, n_tokens, what, hint=""):
-    """``files`` if they hold ``n_tokens`` tokens, else a ValueError."""
+    """``files`` if they hold ``n_tokens`` tokens, else a
+    :class:`DataExhaustedError`."""
     total = sum(read_header(f) for f in files)
     if total < n_tokens:
-        raise ValueError(
+        raise DataExhaustedError(
             f"{what} hold {total:,} training tokens but the run needs "
             f"{n_tokens:,} (step budget x global batch): add shards, or lower "
             f"max_steps or batch_tokens{hint}"
@@ -108,7 +101,7 @@ class LocalShardSource(ShardSource):
         self._val_file = Path(val_file)
         self._train_files = [Path(f) for f in train_files]
         if not self._train_files:
-            raise ValueError(f"{name}: no training shards found")
+            raise DataError(f"{name}: no training shard given")
         self.vocab_size = vocab_size
         self.vocab_origin = vocab_origin or (
             "GPT-2" if vocab_size == 50257 else "vocab_size"
@@ -137,15 +130,6 @@ GLOB_CHARS = set("*?[")
 MANIFEST_SUFFIX = "_tokenize.json"  # written by ``python -m benchmark_utils.tokenize``
 
 
-def natural_key(path):
-    """Sort key that orders ``x_2.bin`` before ``x_10.bin``."""
-    return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", Path(path).name)]
-
-
-class IncompleteCorpusError(UserError, ValueError):
-    """The tokenizer's manifest says it has not finished this folder."""
-
-
 def read_manifest(path):
     """A tokenizer manifest, its fields checked: a manifest that cannot be
     trusted must not silently set the vocabulary or hide an unfinished run."""
@@ -158,25 +142,27 @@ def read_manifest(path):
     try:
         meta = json.loads(path.read_text())
     except (OSError, ValueError) as error:
-        raise ValueError(
+        raise ManifestError(
             f"cannot read the tokenizer manifest {path} ({error}). {fix}"
         ) from None
     if not isinstance(meta, dict):
-        raise ValueError(f"the tokenizer manifest {path} is not a JSON object. {fix}")
+        raise ManifestError(
+            f"the tokenizer manifest {path} is not a JSON object. {fix}"
+        )
     for key in ("n_vocab", "bos_token"):
         value = meta.get(key)
         if not isinstance(value, int) or isinstance(value, bool):
-            raise ValueError(
+            raise ManifestError(
                 f"the tokenizer manifest {path} has {key}={value!r}, not an "
                 f"integer. {fix}"
             )
     if not 1 <= meta["n_vocab"] <= MAX_TOKEN_ID + 1:
-        raise ValueError(
+        raise ManifestError(
             f"the tokenizer manifest {path} has n_vocab={meta['n_vocab']}: "
             f"uint16 shards hold vocabularies of 1..{MAX_TOKEN_ID + 1} ids. {fix}"
         )
     if not 0 <= meta["bos_token"] < meta["n_vocab"]:
-        raise ValueError(
+        raise ManifestError(
             f"the tokenizer manifest {path} has bos_token={meta['bos_token']}, "
             f"outside its vocabulary of n_vocab={meta['n_vocab']} ids. {fix}"
         )
@@ -240,9 +226,91 @@ def check_complete(manifests, name, folder):
             "still running, and training now would use a partial corpus. "
             "Finish it by running the same command again (it resumes after "
             f"the last complete shard):\n  {resume_command(meta, path)}\n"
-            "or, to train on the shards written so far, set "
-            f'allow_incomplete=True: -d \'{name}[folder="{folder}",'
-            "allow_incomplete=True]'."
+            "or, to train on the shards written so far, add "
+            "allow_incomplete=True to the dataset of your run, e.g.:\n  "
+            f'benchopt run . -d \'{name}[folder="{folder}",'
+            "allow_incomplete=True]' (with your other options)."
+        )
+
+
+def shard_patterns(train_pattern, val_file):
+    """The globs a folder dataset reads: its training and validation shards
+    and the tokenizer manifests that set their vocabulary."""
+    return (str(train_pattern), str(val_file), f"*{MANIFEST_SUFFIX}")
+
+
+def folder_fingerprint(folder, patterns):
+    """``[[name, size, mtime_ns, inode], ...]`` of the files of ``folder``
+    matching ``patterns``, in name order: it changes when a file is added,
+    removed, rewritten or replaced, without reading any (a fingerprint of a
+    dataset's content for benchopt's cache key). Never raises: a folder that
+    cannot be listed has the empty fingerprint, and the run reports why."""
+    folder = Path(folder).expanduser()
+    files = set()
+    for pattern in patterns:
+        try:
+            files.update(folder.glob(pattern))
+        except (OSError, ValueError):
+            pass
+    stamps = []
+    for path in sorted(files, key=natural_key):
+        try:
+            stamps.append([path.name, *file_stamp(path)])
+        except OSError:  # a dangling link: its name is enough
+            stamps.append([path.name])
+    return stamps
+
+
+NUMBERED = re.compile(r"^(.*?)(\d+)(\.[^.]*)$")  # prefix, number, suffix
+
+
+def check_corpus(files, manifests, name):
+    """Warn (a :class:`DataWarning` naming them) about training shards that
+    look like a mistake: two corpora in one folder (two name prefixes, or
+    manifests that describe different inputs) or a gap in the numbering."""
+    groups = {}
+    for path in files:
+        match = NUMBERED.match(Path(path).name)
+        key = (match.group(1), match.group(3)) if match else (Path(path).name, "")
+        groups.setdefault(key, []).append(match and int(match.group(2)))
+    if len(groups) > 1:
+        listing = ", ".join(f"{p}*{x} ({len(n)})" for (p, x), n in groups.items())
+        warnings.warn(
+            f"{name}: the training shards have {len(groups)} different name "
+            f"prefixes ({listing}): two corpora in one folder? Choose one with "
+            'the dataset\'s train_pattern, e.g. train_pattern="fineweb_train_*.bin".',
+            DataWarning,
+            stacklevel=3,
+        )
+    for (prefix, suffix), numbers in groups.items():
+        numbers = sorted(n for n in numbers if n is not None)
+        if not numbers:
+            continue
+        missing = sorted(set(range(numbers[0], numbers[-1] + 1)) - set(numbers))
+        if missing:
+            shown = ", ".join(str(n) for n in missing[:8])
+            more = f" and {len(missing) - 8} more" if len(missing) > 8 else ""
+            warnings.warn(
+                f"{name}: gap in the shard numbering of {prefix}*{suffix}: "
+                f"number(s) {shown}{more} between {numbers[0]} and "
+                f"{numbers[-1]} are missing; training reads the others in order. "
+                "Download or copy the missing shards if this is not intended.",
+                DataWarning,
+                stacklevel=3,
+            )
+    inputs = {
+        path.name: json.dumps(meta.get("fingerprint"), sort_keys=True)
+        for path, meta in manifests.items()
+        if meta.get("fingerprint") is not None
+    }
+    if len(set(inputs.values())) > 1:
+        warnings.warn(
+            f"{name}: the tokenizer manifests {', '.join(sorted(inputs))} describe "
+            "different corpora (inputs or options), and the folder's shards "
+            "mix them: keep one tokenization per folder, or choose its files "
+            "with the dataset's train_pattern and val_file.",
+            DataWarning,
+            stacklevel=3,
         )
 
 
@@ -259,21 +327,24 @@ def folder_source(
 
     ``train_pattern`` is a glob (files in natural order); ``val_file`` is a
     file name or a glob that must match exactly one file; it is never used
-    for training. Every file's header and size are checked now, so a wrong
-    folder or a corrupt file fails before any training; token ids are checked
-    when the files are asked for. The vocabulary and BOS token come from the
-    folder's tokenizer manifest (``*_tokenize.json``), GPT-2's otherwise; a
-    manifest of an unfinished tokenization is refused unless
+    for training. Every matching file's header and size are checked now, so
+    a wrong folder, a corrupt file or anything matching that is not a shard
+    (a directory, a dangling link) fails before any training; token ids are
+    checked when the files are asked for. The vocabulary and BOS token come
+    from the folder's tokenizer manifest (``*_tokenize.json``), GPT-2's
+    otherwise; a manifest of an unfinished tokenization is refused unless
     ``allow_incomplete``.
     """
     folder = Path(folder).expanduser()
     if not folder.is_dir():
+        what = "is not a folder" if folder.exists() else "does not exist"
         raise MissingFolderError(
-            f"{name}: the shard folder {folder} does not exist. Point the "
-            "dataset at a folder of token shards (e.g. -d "
-            "'local_shards[folder=\"/path/to/shards\"]'), or write shards "
-            "there with `python -m benchmark_utils.tokenize`. Without data, "
-            f"the CPU demo runs offline on generated data: {OFFLINE_DEMO}",
+            f"{name}: the shard folder {folder} {what}. Point the dataset at a "
+            "folder of token shards, e.g.:\n  benchopt run . -d "
+            "'local_shards[folder=\"/path/to/shards\"]' (with your other "
+            "options)\nor write shards there with `python -m "
+            "benchmark_utils.tokenize`. Without data, the CPU demo runs "
+            f"offline on generated data:\n  {OFFLINE_DEMO}",
             files=[folder],
         )
     shards = sorted(folder.glob("*.bin"), key=natural_key)
@@ -285,7 +356,7 @@ def folder_source(
     if GLOB_CHARS & set(str(val_file)):
         matches = sorted(folder.glob(val_file), key=natural_key)
         if len(matches) != 1:
-            raise ValueError(
+            raise DataError(
                 f"{name}: val_file={val_file!r} must match exactly one file in "
                 f"{folder} but matches {len(matches)} "
                 f"({', '.join(p.name for p in matches) or 'none'}); the folder "
@@ -295,18 +366,22 @@ def folder_source(
         val_path = matches[0]
     else:
         val_path = folder / Path(val_file).expanduser()
-        if not val_path.is_file():
-            raise FileNotFoundError(
-                f"{name}: validation file {val_path} not found; the folder "
-                f"holds: {listing}"
+        if not val_path.exists() and not val_path.is_symlink():
+            raise ShardError(
+                val_path,
+                "validation file not found",
+                f"The folder holds: {listing}. Name the validation shard with "
+                "the dataset's val_file.",
             )
+    # Everything the pattern matches is a training shard, or an error that
+    # names it: a directory or a dangling link is never silently skipped.
     train = [
         p
         for p in sorted(folder.glob(train_pattern), key=natural_key)
-        if p.resolve() != val_path.resolve() and p.is_file()
+        if p.resolve() != val_path.resolve()
     ]
     if not train:
-        raise ValueError(
+        raise DataError(
             f"{name}: no training shard matches train_pattern="
             f"{train_pattern!r} in {folder}; the folder holds: {listing}"
         )
@@ -315,12 +390,13 @@ def folder_source(
     manifests = tokenizer_manifests(folder, [val_path, *train])
     vocab = {(m["n_vocab"], m["bos_token"]) for m in manifests.values()}
     if len(vocab) > 1:
-        raise ValueError(
+        raise ManifestError(
             f"{name}: the tokenizer manifests of {folder} disagree on the "
             f"vocabulary or BOS token ({', '.join(p.name for p in manifests)}: "
             f"(n_vocab, bos_token) = {sorted(vocab)}): keep one tokenization "
             "per folder, or choose its files with train_pattern and val_file"
         )
+    check_corpus(train, manifests, name)
     vocab_size, bos_token = vocab.pop() if vocab else (50257, 50256)
     origin = (
         f"n_vocab in {', '.join(p.name for p in manifests)}" if manifests else "GPT-2"
@@ -336,96 +412,3 @@ def folder_source(
     )
     source.bos_token = bos_token
     return source
-
-
-class MarkovSource(ShardSource):
-    """The synthetic Markov language, generated into ``cache_dir`` on demand.
-
-    ``order`` 1: the next token depends on the previous one only, which an
-    embedding and output head alone (a bigram model) learn to the floor.
-    ``order`` 2: it depends on the previous two, so a model needs attention;
-    ``bigram_loss`` is the best loss of a model that sees one previous token.
-    The default stays 1 (what the constructor always built, and what the
-    tests' tiny problems expect); the ``simulated`` dataset asks for 2.
-
-    Shard ``i`` depends only on (parameters, seed, i): generation is
-    deterministic, reuses valid files already there, and regenerates a file
-    that is missing or corrupt. The cache folder's name holds every
-    parameter, the order included.
-
-    ``floor`` is the chain's entropy rate. A validation window's first
-    prediction sees one token only (its second, two), so even the exact
-    chain scores slightly above it: ``window_floor(seq_len)``.
-    """
-
-    name = "simulated"
-    bos_token = None  # no documents: one continuous chain
-
-    def __init__(
-        self,
-        cache_dir,
-        vocab_size=128,
-        n_successors=4,
-        concentration=1.0,
-        seed=0,
-        shard_tokens=1_000_000,
-        n_val_tokens=200_000,
-        target_margin=0.1,
-        order=1,
-    ):
-        self.vocab_size = vocab_size
-        self.order = order
-        self.shard_tokens = shard_tokens
-        self.n_val_tokens = n_val_tokens
-        self.seed = seed
-        self.chain = make_chain(
-            vocab_size, n_successors, seed, concentration, order=order
-        )
-        self._pi = stationary_distribution(self.chain)
-        self.floor = entropy_rate(self.chain, self._pi)
-        self.bigram_loss = context_entropy(self.chain, 1, self._pi)
-        self.target = self.floor + target_margin
-        key = (
-            f"markov_o{order}_V{vocab_size}_K{n_successors}_a{concentration:g}_"
-            f"seed{seed}_shard{shard_tokens}_val{n_val_tokens}"
-        )
-        self.cache_dir = Path(cache_dir) / key
-        self.cache_dir.mkdir(parents=True, exist_ok=True)
-        meta = self.cache_dir / "meta.json"
-        if not meta.exists():
-            info = {
-                "order": order,
-                "floor_nats": self.floor,
-                "bigram_nats": self.bigram_loss,
-                "uniform_nats": math.log(vocab_size),
-            }
-            meta.write_text(json.dumps(info, indent=1))
-
-    def window_floor(self, seq_len):
-        """Best mean loss over validation windows of ``seq_len`` tokens."""
-        return window_floor(self.chain, seq_len, self._pi)
-
-    def _ensure(self, path, n_tokens, seed):
-        try:
-            if read_header(path) == n_tokens:
-                return path
-        except ShardError:
-            pass
-        write_shard(path, sample(self.chain, n_tokens, seed, pi=self._pi))
-        return path
-
-    def val_file(self):
-        return self._ensure(
-            self.cache_dir / "markov_val_000000.bin", self.n_val_tokens, [self.seed, 0]
-        )
-
-    def train_files(self, n_tokens):
-        n_shards = max(1, -(-n_tokens // self.shard_tokens))
-        return [
-            self._ensure(
-                self.cache_dir / f"markov_train_{i:06d}.bin",
-                self.shard_tokens,
-                [self.seed, i],
-            )
-            for i in range(1, n_shards + 1)
-        ]

@@ -14,10 +14,17 @@ which a model can only combine through attention; ``context_entropy(chain,
 1)`` is the exact best loss of any predictor that sees one previous token.
 """
 
+import functools
+import json
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+
+from .errors import DataError, ShardError
+from .shards import MAX_TOKEN_ID, read_header, write_shard
+from .sources import ShardSource
 
 ORDERS = (1, 2)
 
@@ -85,9 +92,9 @@ def make_chain(vocab_size, n_successors, seed, concentration=1.0, order=1):
     Dirichlet weight is checked positive.
     """
     if order not in ORDERS:
-        raise ValueError(f"order must be one of {ORDERS}, got {order!r}")
+        raise DataError(f"order must be one of {ORDERS}, got {order!r}")
     if not 1 <= n_successors <= vocab_size:
-        raise ValueError("n_successors must lie in [1, vocab_size]")
+        raise DataError("n_successors must lie in [1, vocab_size]")
     rng = np.random.default_rng(seed)
     V, K = vocab_size, n_successors
     if order == 1:
@@ -108,9 +115,11 @@ def make_chain(vocab_size, n_successors, seed, concentration=1.0, order=1):
         successors = np.concatenate([next_in_cycle[:, None], others], axis=1)
     probs = rng.dirichlet(np.full(K, concentration), size=successors.shape[0])
     if not (probs > 0).all():
-        raise ValueError(
+        raise DataError(
             f"concentration {concentration:g} is too small: a transition "
-            "probability underflowed to 0"
+            "probability underflowed to 0; choose a larger one, e.g. "
+            "benchopt run . -d 'simulated[concentration=0.1]' (with your other "
+            "options)"
         )
     return MarkovChain(successors, probs, order)
 
@@ -251,3 +260,134 @@ def empirical_loss(chain, tokens):
     """Mean ``-log P(x[t] | x[t-order] .. x[t-1])`` of a token sequence under
     the chain (over the positions ``t >= order``)."""
     return float(-token_log_probs(chain, tokens).mean())
+
+
+class MarkovSource(ShardSource):
+    """The synthetic Markov language, generated into ``cache_dir`` on demand.
+
+    ``order`` 1: the next token depends on the previous one only, which an
+    embedding and output head alone (a bigram model) learn to the floor.
+    ``order`` 2: it depends on the previous two, so a model needs attention;
+    ``bigram_loss`` is the best loss of a model that sees one previous token.
+    The default stays 1 (what the tests' tiny problems expect); the
+    ``simulated`` dataset asks for 2.
+
+    Shard ``i`` depends only on (parameters, seed, i): generation is
+    deterministic, reuses valid files already there, and regenerates a file
+    that is missing or corrupt. The cache folder's name holds every
+    parameter, the order included. Nothing is computed or written when the
+    source is built: the chain when first needed, the files when asked for.
+
+    ``floor`` is the chain's entropy rate. A validation window's first
+    prediction sees one token only (its second, two), so even the exact
+    chain scores slightly above it: ``window_floor(seq_len)``.
+    """
+
+    name = "simulated"
+    bos_token = None  # no documents: one continuous chain
+
+    def __init__(
+        self,
+        cache_dir,
+        vocab_size=128,
+        n_successors=4,
+        concentration=1.0,
+        seed=0,
+        shard_tokens=1_000_000,
+        n_val_tokens=200_000,
+        target_margin=0.1,
+        order=1,
+    ):
+        if order not in ORDERS:
+            raise DataError(f"order must be one of {ORDERS}, got {order!r}")
+        if not (isinstance(concentration, (int, float)) and concentration > 0):
+            raise DataError(
+                f"concentration={concentration!r}: must be a number > 0 (the "
+                "Dirichlet weight of each successor), e.g. concentration=1.0"
+            )
+        if not 1 <= n_successors <= vocab_size <= MAX_TOKEN_ID + 1:
+            raise DataError(
+                f"n_successors={n_successors}, vocab_size={vocab_size}: need "
+                f"1 <= n_successors <= vocab_size <= {MAX_TOKEN_ID + 1}"
+            )
+        self.vocab_size = vocab_size
+        self.n_successors = n_successors
+        self.concentration = concentration
+        self.order = order
+        self.shard_tokens = shard_tokens
+        self.n_val_tokens = n_val_tokens
+        self.seed = seed
+        self.target_margin = target_margin
+        key = (
+            f"markov_o{order}_V{vocab_size}_K{n_successors}_a{concentration:g}_"
+            f"seed{seed}_shard{shard_tokens}_val{n_val_tokens}"
+        )
+        self.cache_dir = Path(cache_dir) / key
+
+    @functools.cached_property
+    def chain(self):
+        return make_chain(
+            self.vocab_size,
+            self.n_successors,
+            self.seed,
+            self.concentration,
+            order=self.order,
+        )
+
+    @functools.cached_property
+    def _pi(self):
+        return stationary_distribution(self.chain)
+
+    @functools.cached_property
+    def floor(self):
+        return entropy_rate(self.chain, self._pi)
+
+    @functools.cached_property
+    def bigram_loss(self):
+        return context_entropy(self.chain, 1, self._pi)
+
+    @property
+    def target(self):
+        return self.floor + self.target_margin
+
+    def window_floor(self, seq_len):
+        """Best mean loss over validation windows of ``seq_len`` tokens."""
+        return window_floor(self.chain, seq_len, self._pi)
+
+    def _write_meta(self):
+        meta = self.cache_dir / "meta.json"
+        if not meta.exists():
+            info = {
+                "order": self.order,
+                "floor_nats": self.floor,
+                "bigram_nats": self.bigram_loss,
+                "uniform_nats": math.log(self.vocab_size),
+            }
+            self.cache_dir.mkdir(parents=True, exist_ok=True)
+            meta.write_text(json.dumps(info, indent=1))
+
+    def _ensure(self, path, n_tokens, seed):
+        try:
+            if read_header(path) == n_tokens:
+                return path
+        except ShardError:
+            pass
+        self._write_meta()
+        write_shard(path, sample(self.chain, n_tokens, seed, pi=self._pi))
+        return path
+
+    def val_file(self):
+        return self._ensure(
+            self.cache_dir / "markov_val_000000.bin", self.n_val_tokens, [self.seed, 0]
+        )
+
+    def train_files(self, n_tokens):
+        n_shards = max(1, -(-n_tokens // self.shard_tokens))
+        return [
+            self._ensure(
+                self.cache_dir / f"markov_train_{i:06d}.bin",
+                self.shard_tokens,
+                [self.seed, i],
+            )
+            for i in range(1, n_shards + 1)
+        ]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import UserError
+from .errors import DataError, ShardError
 
 MAGIC = 20240520
 VERSION = 1
@@ -25,6 +25,7 @@ MAX_TOKEN_ID = np.iinfo(np.uint16).max
 
 
 REGENERATE = "Delete the file and download or regenerate it."
+RESTORE = "Download, copy or regenerate it, or change the dataset's file patterns."
 SCAN_CHUNK_TOKENS = 1 << 23  # 16 MB of uint16 per step of a token-id scan
 CACHE_ENV = "NANOGPT_BENCH_CACHE"
 CACHE_MAX_ENTRIES = 4096
@@ -34,15 +35,6 @@ def natural_key(path):
     """Sort key: numbers in a path compare as numbers (``_2`` before ``_10``),
     so shards are read in the order their names count."""
     return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", str(path))]
-
-
-class ShardError(UserError, ValueError):
-    """A shard file is missing, truncated or not in the expected format."""
-
-    def __init__(self, path, problem, advice=REGENERATE):
-        self.path = Path(path)
-        self.problem = problem
-        super().__init__(f"{self.path}: {problem}. {advice}")
 
 
 class TokenRangeError(ShardError):
@@ -83,9 +75,9 @@ def write_shard(path, tokens):
     path = Path(path)
     tokens = np.asarray(tokens)
     if tokens.ndim != 1:
-        raise ValueError(f"tokens must be 1-D, got shape {tokens.shape}")
+        raise DataError(f"tokens must be 1-D, got shape {tokens.shape}")
     if tokens.size and (tokens.min() < 0 or tokens.max() > MAX_TOKEN_ID):
-        raise ValueError(f"token ids must lie in [0, {MAX_TOKEN_ID}] to fit in uint16")
+        raise DataError(f"token ids must lie in [0, {MAX_TOKEN_ID}] to fit in uint16")
     header = np.zeros(HEADER_INTS, dtype="<i4")
     header[0], header[1], header[2] = MAGIC, VERSION, tokens.size
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -103,27 +95,58 @@ def write_shard(path, tokens):
     return path
 
 
+def check_regular_file(path):
+    """Raise a :class:`ShardError` that says what ``path`` is when it is not
+    a regular file (missing, a directory, a dangling symbolic link...)."""
+    path = Path(path)
+    if path.is_file():
+        return path
+    if path.is_symlink() and not path.exists():
+        problem = f"a symbolic link to {os.readlink(path)}, which does not exist"
+        raise ShardError(path, problem, "Fix or delete the link. " + RESTORE)
+    if path.is_dir():
+        raise ShardError(
+            path,
+            "is a directory, not a shard file",
+            "Move it out of the shard folder or rename it so that the dataset's "
+            "train_pattern and val_file do not match it.",
+        )
+    if path.exists():
+        raise ShardError(path, "is not a regular file", RESTORE)
+    raise ShardError(path, "file not found", RESTORE)
+
+
+def file_stamp(path):
+    """``(size, mtime_ns, inode)``: changes when a file is rewritten or
+    replaced, without reading it."""
+    st = Path(path).stat()
+    return [st.st_size, st.st_mtime_ns, st.st_ino]
+
+
 def read_header(path):
     """Validate a shard (header and size) and return its number of tokens."""
-    path = Path(path)
-    if not path.is_file():
-        raise ShardError(path, "file not found")
+    path = check_regular_file(path)
     size = path.stat().st_size
     if size < HEADER_BYTES:
         raise ShardError(
-            path, f"truncated header ({size} bytes, expected at least {HEADER_BYTES})"
+            path,
+            f"truncated header ({size} bytes, expected at least {HEADER_BYTES})",
+            REGENERATE,
         )
     header = np.fromfile(path, dtype="<i4", count=HEADER_INTS)
     if header[0] != MAGIC:
         raise ShardError(
             path,
             f"wrong magic number {header[0]} (expected {MAGIC}): not a token shard",
+            REGENERATE,
         )
     if header[1] != VERSION:
-        raise ShardError(path, f"unsupported version {header[1]} (expected {VERSION})")
+        raise ShardError(
+            path, f"unsupported version {header[1]} (expected {VERSION})", REGENERATE
+        )
     n_tokens = int(header[2])
     if n_tokens < 0:
-        raise ShardError(path, f"negative token count {n_tokens} in header")
+        raise ShardError(path, f"negative token count {n_tokens} in header", REGENERATE)
     expected = HEADER_BYTES + 2 * n_tokens
     if size != expected:
         what = "truncated" if size < expected else "too large"
@@ -131,6 +154,7 @@ def read_header(path):
             path,
             f"{what}: header announces {n_tokens} tokens "
             f"({expected} bytes) but the file has {size} bytes",
+            REGENERATE,
         )
     return n_tokens
 
@@ -151,7 +175,9 @@ def read_tokens(path, start=0, count=None):
     stop = len(tokens) if count is None else start + count
     if stop > len(tokens):
         raise ShardError(
-            path, f"asked for tokens up to {stop} but it holds {len(tokens)}"
+            path,
+            f"asked for tokens up to {stop} but it holds {len(tokens)}",
+            "Ask for fewer tokens (e.g. a smaller val_tokens).",
         )
     return np.array(tokens[start:stop], dtype=np.int64)
 
@@ -188,8 +214,7 @@ class ScanCache:
     @staticmethod
     def key(path):
         path = Path(path).resolve()
-        st = path.stat()
-        return str(path), [st.st_size, st.st_mtime_ns]
+        return str(path), file_stamp(path)[:2]
 
     def _load(self):
         if self._entries is None:
@@ -234,20 +259,13 @@ class ScanCache:
                 pass
 
 
-_SCAN_CACHE = None
-
-
 def scan_cache():
-    """The process-wide :class:`ScanCache` (re-created when the cache folder
-    changes, e.g. in tests)."""
-    global _SCAN_CACHE
+    """The :class:`ScanCache` of the current cache folder, or None when there
+    is none (no home folder): a cache is never a reason to fail."""
     try:
-        path = cache_dir() / "token_ranges.json"
-    except Exception:  # no home folder: no cache, never an error
+        return ScanCache(cache_dir() / "token_ranges.json")
+    except Exception:
         return None
-    if _SCAN_CACHE is None or _SCAN_CACHE.path != path:
-        _SCAN_CACHE = ScanCache(path)
-    return _SCAN_CACHE
 
 
 def token_chunks(path, chunk_tokens=SCAN_CHUNK_TOKENS):
@@ -264,7 +282,9 @@ def token_chunks(path, chunk_tokens=SCAN_CHUNK_TOKENS):
             while filled < view.nbytes:
                 got = f.readinto(memoryview(view).cast("B")[filled:])
                 if not got:
-                    raise ShardError(path, f"truncated while reading token {start:,}")
+                    raise ShardError(
+                        path, f"truncated while reading token {start:,}", REGENERATE
+                    )
                 filled += got
             yield start, view
 
