@@ -2,11 +2,11 @@
 results/20260503_normuon in github.com/KellerJordan/modded-nanogpt).
 
 Why not a library: pytorch-optimizer's ``NorMuon`` (4.1) always normalises
-the rows of the orthogonalised update, while #10 normalises its *longer*
-side's entries: rows when rows >= cols, columns otherwise, i.e. the columns
-of the wide 768 x 3072 MLP projections; it also has no sqrt(max(1,
-rows/cols)) factor before the norm-preserving rescale. heavyball and torch
-have no NorMuon.
+the rows of the orthogonalised update, while #10 normalises the entries of
+its longer side: rows when rows >= cols, columns otherwise, i.e. the
+columns of the wide 768 x 3072 MLP projections (on square and tall matrices
+the two agree; tests/test_presets_leaderboard.py measures both). heavyball
+and torch have no NorMuon.
 
 The update of a matrix W (rows x cols) with gradient G, from #10's script:
 
