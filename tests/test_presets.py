@@ -262,6 +262,24 @@ PUBLISHED = {
         ),
         **aux((0.3, 1 / 320, 0.01), **AUX_2),
     ),
+    # Track 3 #10, results/20260503_normuon/ (tests/test_presets_leaderboard.py)
+    "normuon": dict(
+        n_steps=3300,
+        init="baseline",
+        schedule=WSD,
+        hidden=(
+            "normuon",
+            dict(
+                lr=0.035,
+                weight_decay=0.025,
+                momentum=0.95,
+                beta2=0.95,
+                coefficients=(2, -1.5, 0.5),
+                ns_steps=12,
+            ),
+        ),
+        **aux((0.3, 1 / 320, 0.01), **AUX_2),
+    ),
     # starting points (no Track 3 result with these optimizers)
     "soap": dict(
         n_steps=3125,

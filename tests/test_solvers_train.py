@@ -15,6 +15,7 @@ from benchmark_utils.training.trainer import SolverContractError, TrainerSolver
 SOLVERS = [
     "adamw",
     "muon",
+    "normuon",
     "shampoo",
     "soap",
     "psgd_kron",
@@ -32,6 +33,7 @@ SOLVERS = [
 TINY = {
     "adamw": dict(lr=1e-2, warmup=0),
     "muon": dict(lr=0.1),
+    "normuon": dict(lr=0.1),
     "shampoo": dict(lr=1e-2),
     "soap": dict(lr=1e-2),
     "psgd_kron": dict(lr=3e-2),

@@ -1,0 +1,1 @@
+"""Optimizers that no maintained library computes as a published entry does."""
