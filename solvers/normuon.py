@@ -1,6 +1,6 @@
 from benchmark_utils.optim.normuon import NorMuon
-from benchmark_utils.optim_groups import AUX_ADAMW_2, solver_aux_adamw
-from benchmark_utils.trainer import TRACK3_SCHEDULE, TrainerSolver
+from benchmark_utils.training.recipe import AUX_ADAMW_2, solver_aux_adamw
+from benchmark_utils.training.trainer import TRACK3_SCHEDULE, TrainerSolver
 
 
 class Solver(TrainerSolver):
