@@ -130,6 +130,7 @@ def report_run_errors(is_quiet, on_error):
                 ctx.status = "error"
 
     exception_handler.nanogpt_wrapped = True
+    exception_handler.nanogpt_original = original
     runner.exception_handler = exception_handler
 
 
