@@ -81,6 +81,13 @@ def test_ctrl_c_keeps_the_finished_runs(tmp_path):
     process.send_signal(signal.SIGINT)  # Ctrl-C
     _, err = process.communicate(timeout=120)
     assert process.returncode != 0, err[-3000:]  # interrupted, not a success
+    # The interrupted run is recorded as unfinished, and the command says
+    # what is kept.
+    assert "Runs that finished before are kept in benchopt's cache" in err, err
+    assert any(
+        s["status"] == "unfinished" and "interrupted" in s["message"]
+        for s in finished_statuses(output)
+    ), list(finished_statuses(output))
     assert not output.exists()  # benchopt writes its parquet only at the end
 
     collected = tmp_path / "collected.parquet"

@@ -26,7 +26,7 @@ from benchopt import BaseSolver
 from .. import benchopt_compat as compat
 from .. import distributed
 from ..data.loader import BatchLoader
-from ..errors import UserError
+from ..errors import INTERRUPTED, UserError
 from ..models import build_model
 from ..settings import SettingsError, check_parameter_types
 from . import metrics, probe
@@ -149,6 +149,8 @@ class TrainerSolver(BaseSolver):
             self._write_status(
                 *final_status(self.step, self.n_steps, False, "interrupted")
             )
+            if self.dist.is_leader:
+                print(f"\n[{self.name}] {INTERRUPTED}", file=sys.stderr, flush=True)
             raise
         except Exception as error:
             self._fail(error)
