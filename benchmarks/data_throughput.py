@@ -27,9 +27,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmark_tools.tokenizer import tokenize_corpus  # noqa: E402
 from benchmark_utils.loader import BatchLoader  # noqa: E402
 from benchmark_utils.shards import open_shard, write_shard  # noqa: E402
-from benchmark_utils.tokenize import tokenize_corpus  # noqa: E402
 
 H100_TOKENS_PER_S = 450_000
 SOTU = ROOT.parent / "shared" / "data" / "sotu"

@@ -39,7 +39,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmark_utils.components import make_solver, solver_names  # noqa: E402
+from benchmark_tools.components import make_solver, solver_names  # noqa: E402
 from benchmark_utils.models import build_model, make_config  # noqa: E402
 from benchmark_utils.runtime import resolve_device, synchronize  # noqa: E402
 from benchmark_utils.shards import write_shard  # noqa: E402

@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmark_utils.components import load_solver_class, make_solver  # noqa: E402, F401
+from benchmark_tools.components import load_solver_class, make_solver  # noqa: E402, F401
 from benchmark_utils.evaluation import validation_loss  # noqa: E402
 from benchmark_utils.models import make_config  # noqa: E402
 from benchmark_utils.shards import read_tokens  # noqa: E402

@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 import tiktoken
 
+from benchmark_tools import inspect_shards as ins
+from benchmark_tools import tokenizer as tk
+from benchmark_tools.components import load_benchmark_module
 from benchmark_utils import hub, shards
-from benchmark_utils import inspect_shards as ins
-from benchmark_utils import tokenize as tk
-from benchmark_utils.components import load_benchmark_module
 from benchmark_utils.hub import HubShardSource, MissingDataError
 from benchmark_utils.settings import (
     check_parameter_types,

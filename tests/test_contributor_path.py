@@ -14,7 +14,7 @@ import pytest
 import yaml
 from test_solvers_train import aux_only_loss, copy_task, train_copy_task  # noqa: F401
 
-from benchmark_utils.components import solver_names
+from benchmark_tools.components import solver_names
 from benchmark_utils.results.names import split_name
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -199,7 +199,7 @@ def test_a_failing_rank_ends_the_run_quickly(tmp_path):
 SPMD_SCRIPT = r"""
 import os, sys, torch
 sys.path.insert(0, {root!r})
-from benchmark_utils.components import make_solver
+from benchmark_tools.components import make_solver
 from benchmark_utils.models import make_config
 from benchmark_utils.sources import MarkovSource
 from benchmark_utils.trainer import TrainingProblem
@@ -344,7 +344,7 @@ class FakeOOM:
 
 
 def test_auto_micro_batch_takes_the_largest_that_fits(make_problem, monkeypatch):
-    from benchmark_utils.components import make_solver
+    from benchmark_tools.components import make_solver
 
     FakeOOM(monkeypatch, limit=5)
     problem = make_problem(micro_batch_size="auto", max_steps=2)  # 16 sequences
@@ -358,7 +358,7 @@ def test_auto_micro_batch_takes_the_largest_that_fits(make_problem, monkeypatch)
 
 
 def test_auto_micro_batch_errors_when_nothing_fits(make_problem, monkeypatch):
-    from benchmark_utils.components import make_solver
+    from benchmark_tools.components import make_solver
 
     FakeOOM(monkeypatch, limit=0)
     solver = make_solver("adamw")

@@ -8,7 +8,7 @@ import huggingface_hub
 import numpy as np
 import pytest
 
-from benchmark_utils.components import load_benchmark_module
+from benchmark_tools.components import load_benchmark_module
 from benchmark_utils.loader import BatchLoader
 from benchmark_utils.shards import ShardError, TokenRangeError, write_shard
 from benchmark_utils.sources import LocalShardSource, folder_source

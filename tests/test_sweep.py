@@ -8,10 +8,9 @@ import pytest
 import yaml
 from benchopt.utils.parametrized_name_mixin import _extract_options
 
-from benchmark_utils import sweep
-from benchmark_utils.components import load_solver_class
-from benchmark_utils.results import collect_runs, load_results, load_runs
-from benchmark_utils.sweep import (
+from benchmark_tools import sweep
+from benchmark_tools.components import load_solver_class
+from benchmark_tools.sweep import (
     BudgetError,
     SweepError,
     check_budget,
@@ -24,6 +23,7 @@ from benchmark_utils.sweep import (
     rank_points,
     sweep_config,
 )
+from benchmark_utils.results import collect_runs, load_results, load_runs
 
 ADAMW = load_solver_class("adamw").parameters
 OBJECTIVE = "nanoGPT validation loss"
@@ -375,8 +375,8 @@ def test_a_reused_work_folder_starts_clean(tmp_path):
     """benchopt would write results_1.parquet beside an old results.parquet
     and the ranking would read the old rows: the old file and its run
     statuses go first."""
+    from benchmark_tools.sweep import clear_results
     from benchmark_utils.results import ledger_folder
-    from benchmark_utils.sweep import clear_results
 
     results = tmp_path / "results.parquet"
     results.write_bytes(b"old")

@@ -1,4 +1,4 @@
-"""Look inside token shards: ``python -m benchmark_utils.inspect_shards``.
+"""Look inside token shards: ``python -m benchmark_tools.inspect_shards``.
 
 For a shard or a folder of shards: header fields, token and document counts,
 document length statistics, decoded samples, the most frequent tokens, and
@@ -20,9 +20,9 @@ such id and its position, and the exit status is 1, as for a corrupt file.
 
 Examples::
 
-    python -m benchmark_utils.inspect_shards ../shared/data/sotu --plot sotu.png
-    python -m benchmark_utils.inspect_shards data/fineweb/fineweb_val_000000.bin
-    python -m benchmark_utils.inspect_shards data/my_corpus --json
+    python -m benchmark_tools.inspect_shards ../shared/data/sotu --plot sotu.png
+    python -m benchmark_tools.inspect_shards data/fineweb/fineweb_val_000000.bin
+    python -m benchmark_tools.inspect_shards data/my_corpus --json
 """
 
 import argparse
@@ -33,8 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .documents import document_starts, token_counts
-from .shards import (
+from benchmark_utils.documents import document_starts, token_counts
+from benchmark_utils.shards import (
     HEADER_BYTES,
     HEADER_INTS,
     ShardError,
@@ -379,7 +379,7 @@ def format_report(report):
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
-        prog="python -m benchmark_utils.inspect_shards",
+        prog="python -m benchmark_tools.inspect_shards",
         description="Header fields, token/document counts, document lengths, "
         "samples and frequent tokens of token shards.",
     )

@@ -1,7 +1,7 @@
 """Hyperparameter sweep of one solver, under a budget:
-``python -m benchmark_utils.sweep``.
+``python -m benchmark_tools.sweep``.
 
-    python -m benchmark_utils.sweep adamw --config configs/cpu_compare.yml \\
+    python -m benchmark_tools.sweep adamw --config configs/cpu_compare.yml \\
         --grid lr=0.01,0.02,0.04 --grid weight_decay=0,0.05 [--dry-run]
 
 The grid (the cartesian product of the ``--grid`` values, typed like the
@@ -38,15 +38,16 @@ from benchopt.utils.parametrized_name_mixin import (
     _extract_parameters,
 )
 
-from .components import BENCHMARK_DIR, load_benchmark_module, load_solver_class
-from .results import (
+from benchmark_utils.results import (
     ResultsError,
     ledger_folder,
     load_runs,
     results_tables,
     split_name,
 )
-from .settings import SettingsError, check_parameter_types
+from benchmark_utils.settings import SettingsError, check_parameter_types
+
+from .components import BENCHMARK_DIR, load_benchmark_module, load_solver_class
 
 ROOT = BENCHMARK_DIR
 DEFAULT_FRACTION = 0.5
@@ -723,7 +724,7 @@ def final_header(plan, ranked, results_path, seeds, out):
     rel = _display_path(results_path)
     lines = [
         f"Full-length run of the best {plan.solver} configuration of a sweep",
-        "(python -m benchmark_utils.sweep), on the problem of "
+        "(python -m benchmark_tools.sweep), on the problem of "
         f"{_display_path(plan.config_path)}.",
         f"Sweep: {len(plan.points)} grid point(s) x {plan.seeds} seed(s) = "
         f"{plan.n_runs} runs of {plan.sweep_steps} steps "
@@ -756,9 +757,9 @@ def _display_path(path):
 
 EPILOG = """\
 examples:
-  python -m benchmark_utils.sweep adamw --config configs/cpu_compare.yml \\
+  python -m benchmark_tools.sweep adamw --config configs/cpu_compare.yml \\
       --grid lr=0.003,0.006,0.012 --grid weight_decay=0,0.1 --dry-run
-  python -m benchmark_utils.sweep muon --config configs/track3_1gpu.yml \\
+  python -m benchmark_tools.sweep muon --config configs/track3_1gpu.yml \\
       --grid lr=0.02,0.025,0.03 --max-tokens-per-run 900000000
 
 Track 3's advice: tune on half-length runs (--fraction 0.5, the default), then
@@ -781,7 +782,7 @@ configuration lose. The best one is written to --out for
 
 def build_parser():
     parser = argparse.ArgumentParser(
-        prog="python -m benchmark_utils.sweep",
+        prog="python -m benchmark_tools.sweep",
         description=(
             "Sweep a solver's hyperparameters at a reduced step count, under a "
             "budget, through benchopt; write the best configuration as a run "
@@ -906,7 +907,7 @@ def main(argv=None):
     out = (args.out or ROOT / "configs" / f"sweep_{args.solver}.yml").resolve()
     command = benchopt_command(config_path, results, args.no_cache)
     header = [
-        f"Sweep of {plan.solver} written by python -m benchmark_utils.sweep",
+        f"Sweep of {plan.solver} written by python -m benchmark_tools.sweep",
         f"from {_display_path(plan.config_path)}.",
     ]
     text = config_text(config, header)
@@ -940,7 +941,7 @@ def main(argv=None):
         f"(mean over {plan.seeds} seed(s); a failed run loses): {results}\n"
     )
     print(ranking_table(ranked, list(plan.grid)))
-    print(f"\nFull table: python -m benchmark_utils.results {results}")
+    print(f"\nFull table: python -m benchmark_tools.results {results}")
     best = ranked[0]
     if not best.ok:
         _error("no grid point completed all its runs: nothing written")

@@ -1,4 +1,4 @@
-"""Turn text into token shards: ``python -m benchmark_utils.tokenize``.
+"""Turn text into token shards: ``python -m benchmark_tools.tokenizer``.
 
 Inputs are local ``.txt``, ``.jsonl`` and ``.parquet`` files (or folders of
 them), and/or the parquet files of a Hugging Face dataset fetched with
@@ -49,8 +49,8 @@ other inputs or options refuses to touch the folder's shards unless
 
 Examples::
 
-    python -m benchmark_utils.tokenize notes/ --out data/my_corpus --prefix my
-    python -m benchmark_utils.tokenize --hf-dataset HuggingFaceFW/fineweb-edu \\
+    python -m benchmark_tools.tokenizer notes/ --out data/my_corpus --prefix my
+    python -m benchmark_tools.tokenizer --hf-dataset HuggingFaceFW/fineweb-edu \\
         --hf-files "sample/10BT/*.parquet" --hf-max-files 1 \\
         --out data/fineweb_edu_sample --prefix edu --val-tokens 10485760
 """
@@ -73,7 +73,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .shards import HEADER_BYTES, MAX_TOKEN_ID, ShardError, read_header, write_shard
+from benchmark_utils.shards import (
+    HEADER_BYTES,
+    MAX_TOKEN_ID,
+    ShardError,
+    read_header,
+    write_shard,
+)
 
 DEFAULT_SHARD_TOKENS = 100_000_000
 TEXT_SUFFIXES = {
@@ -800,7 +806,7 @@ def summary(manifest, out_dir, prefix):
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
-        prog="python -m benchmark_utils.tokenize",
+        prog="python -m benchmark_tools.tokenizer",
         description="Tokenize text (.txt, .jsonl, .parquet, or a Hugging Face "
         "dataset's parquet files) into GPT-2 token shards.",
     )
@@ -886,7 +892,7 @@ def parse_args(argv=None):
 def main(argv=None):
     raw = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
-    command = shlex.join(["python", "-m", "benchmark_utils.tokenize", *raw])
+    command = shlex.join(["python", "-m", "benchmark_tools.tokenizer", *raw])
     try:
         inputs = list(args.inputs)
         if args.hf_dataset:
