@@ -31,3 +31,17 @@ def make_solver(name, **params):
 def solver_names():
     """Every solver of the benchmark: the files of ``solvers/``."""
     return sorted(p.stem for p in (BENCHMARK_DIR / "solvers").glob("*.py"))
+
+
+#: The start of the trainer's note on a solver's full-size defaults run on a
+#: small model (benchmark_utils/trainer.py). Tools that run defaults or a
+#: grid on purpose (the sweep, benchmarks/optimizer_step_time.py) drop it;
+#: tests/test_sweep.py fails if the trainer's wording changes.
+FULL_SIZE_NOTE = "note: running its full-size defaults"
+
+
+def drop_full_size_note(text):
+    """``text`` without the lines of the trainer's note on full-size defaults."""
+    return "".join(
+        line for line in text.splitlines(keepends=True) if FULL_SIZE_NOTE not in line
+    )
