@@ -40,8 +40,18 @@ def solver_names():
 FULL_SIZE_NOTE = "note: running its full-size defaults"
 
 
-def drop_full_size_note(text):
-    """``text`` without the lines of the trainer's note on full-size defaults."""
-    return "".join(
-        line for line in text.splitlines(keepends=True) if FULL_SIZE_NOTE not in line
-    )
+def drop_full_size_note(lines):
+    """``lines`` (strings, e.g. a process's stderr as it comes) without the
+    trainer's note on full-size defaults and the blank line printed before it."""
+    blank = None
+    for line in lines:
+        if FULL_SIZE_NOTE in line:
+            blank = None
+            continue
+        if blank is not None:
+            yield blank
+        blank = None if line.strip() else line
+        if line.strip():
+            yield line
+    if blank is not None:
+        yield blank

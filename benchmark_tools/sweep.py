@@ -552,8 +552,7 @@ def run_benchopt(command):
     with subprocess.Popen(
         command, cwd=ROOT, stderr=subprocess.PIPE, text=True, errors="replace"
     ) as process:
-        for line in process.stderr:
-            sys.stderr.write(drop_full_size_note(line))
+        sys.stderr.writelines(drop_full_size_note(process.stderr))
     return process.returncode
 
 
