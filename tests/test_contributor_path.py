@@ -88,6 +88,19 @@ def test_the_example_trains(benchmark_with_example, make_problem, copy_task):  #
     assert records[-1]["val_loss"] < control - 0.5, (records, control)
 
 
+def test_the_example_declares_what_a_listed_solver_needs():
+    """The README's example has what ``test_solver_declares_its_hyperparameters``
+    asks of a solver listed there (``train_steps``, ``init``), and shows how a
+    library optimizer declares its package."""
+    example = readme_example()
+    namespace = {}
+    exec(compile(example, "nadamw.py", "exec"), namespace)
+    parameters = namespace["Solver"].parameters
+    assert "train_steps" in parameters and "init" in parameters
+    assert all(len(values) == 1 for values in parameters.values())
+    assert 'requirements = ["pip::' in example
+
+
 def test_every_solver_is_documented_and_compared():
     compared = {
         split_name(entry)[0]

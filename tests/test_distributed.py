@@ -307,7 +307,9 @@ def test_slurm_tasks_join_from_submitit_environment(tmp_path):
 
 
 def test_slurm_config_parses_with_benchopt():
-    import submitit
+    submitit = pytest.importorskip(
+        "submitit", reason="the SLURM backend's submitit is not installed"
+    )
     from benchopt.parallel_backends import check_parallel_config
     from benchopt.parallel_backends.slurm_executor import merge_slurm_configs
 
