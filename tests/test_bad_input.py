@@ -276,7 +276,7 @@ def test_local_shards_refuses_an_unfinished_tokenization(tmp_path, monkeypatch):
     message = str(info.value)
     print(message)
     assert "says the tokenization of" in message and "is incomplete" in message
-    assert "python -m benchmark_utils.tokenize " + str(src) in message
+    assert "python -m benchmark_tools.tokenizer " + str(src) in message
     assert f"--out {out} --prefix my --shard-tokens 100" in message
     assert "shards written so far: 3 val, 1 train" in message
     assert "allow_incomplete=True" in message
