@@ -73,10 +73,12 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmark_utils.errors import UserError
 from benchmark_utils.shards import (
     HEADER_BYTES,
     MAX_TOKEN_ID,
     ShardError,
+    natural_key,
     read_header,
     write_shard,
 )
@@ -94,7 +96,7 @@ MAX_EXAMPLES = 5
 FORMAT_VERSION = 1
 
 
-class TokenizeError(ValueError):
+class TokenizeError(UserError, ValueError):
     """Input or output that the tokenizer cannot use."""
 
 
@@ -131,10 +133,6 @@ class Stats:
 
 
 # -- inputs -------------------------------------------------------------------
-
-
-def natural_key(path):
-    return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", str(path))]
 
 
 def expand_inputs(inputs):
@@ -213,18 +211,13 @@ def _read_txt(path, mode, stats, strict):
         stats.skip("invalid_utf8", f"{path} (byte {error.start})", strict)
         return
     if mode == "file":
-        pieces = [(text, str(path))]
-    elif mode == "line":
-        pieces = [(line, f"{path}:{i}") for i, line in enumerate(text.splitlines(), 1)]
-        pieces = [(t, w) for t, w in pieces if t.strip()]
+        yield text, str(path)
+    elif mode == "line":  # blank lines separate nothing: not documents
+        lines = enumerate(text.splitlines(), 1)
+        yield from ((line, f"{path}:{i}") for i, line in lines if line.strip())
     else:  # paragraph
-        pieces = [(b.strip("\r\n"), str(path)) for b in re.split(r"\n[ \t\r]*\n", text)]
-        pieces = [(t, w) for t, w in pieces if t.strip()]
-    for text, where in pieces:
-        if not text.strip():
-            stats.skip("empty_documents", where, strict)
-            continue
-        yield text
+        blocks = (b.strip("\r\n") for b in re.split(r"\n[ \t\r]*\n", text))
+        yield from ((block, str(path)) for block in blocks if block.strip())
 
 
 def _read_jsonl(path, column, stats, strict):
@@ -237,12 +230,10 @@ def _read_jsonl(path, column, stats, strict):
             if not raw.strip():
                 continue
             try:
-                line = raw.decode("utf-8")
+                record = json.loads(raw.decode("utf-8"))
             except UnicodeDecodeError:
                 stats.skip("invalid_utf8", where, strict)
                 continue
-            try:
-                record = json.loads(line)
             except json.JSONDecodeError:
                 stats.skip("invalid_json", where, strict)
                 continue
@@ -255,10 +246,7 @@ def _read_jsonl(path, column, stats, strict):
             except UnicodeEncodeError:
                 stats.skip("invalid_utf8", where, strict)
                 continue
-            if not text.strip():
-                stats.skip("empty_documents", where, strict)
-                continue
-            yield text
+            yield text, where
 
 
 def _read_parquet(path, column, stats, strict):
@@ -287,25 +275,25 @@ def _read_parquet(path, column, stats, strict):
             row += 1
             if text is None:
                 stats.skip("missing_text", f"{path}:row {row}", strict)
-            elif not text.strip():
-                stats.skip("empty_documents", f"{path}:row {row}", strict)
             else:
-                yield text
+                yield text, f"{path}:row {row}"
 
 
 def iter_documents(files, stats, text_column="text", txt_mode="file", strict=False):
-    """The documents of ``files``, in order (malformed items skipped and
-    counted in ``stats``)."""
+    """The documents of ``files``, in order (malformed items and empty
+    documents skipped and counted in ``stats``)."""
     for path in files:
         stats.files += 1
         kind = TEXT_SUFFIXES[path.suffix]
         if kind == "txt":
             docs = _read_txt(path, txt_mode, stats, strict)
-        elif kind == "jsonl":
-            docs = _read_jsonl(path, text_column, stats, strict)
         else:
-            docs = _read_parquet(path, text_column, stats, strict)
-        for text in docs:
+            read = _read_jsonl if kind == "jsonl" else _read_parquet
+            docs = read(path, text_column, stats, strict)
+        for text, where in docs:
+            if not text.strip():
+                stats.skip("empty_documents", where, strict)
+                continue
             stats.documents += 1
             yield text
 
