@@ -365,7 +365,7 @@ class Splitter:
 
     def __init__(self, encoding, val_fraction=0.0, val_tokens=None):
         self.encoding = encoding
-        self.val_fraction = float(val_fraction or 0.0)
+        self.val_fraction = val_fraction
         self.val_tokens = int(val_tokens or 0)
         self.val_count = 0
 
@@ -445,17 +445,16 @@ class SplitWriter:
     many of the split's documents are complete (``docs_done``) and how many
     tokens of the next one it already holds (``offset``)."""
 
-    def __init__(self, out_dir, prefix, split, shard_tokens, state, on_shard):
+    def __init__(self, out_dir, prefix, split, shard_tokens, splits, on_shard):
         self.out_dir, self.prefix, self.split = Path(out_dir), prefix, split
         self.shard_tokens = shard_tokens
-        self.state = state  # {"shards": [...], "docs_done": int, "offset": int}
+        self.splits = splits  # split -> {"shards": [...], "docs_done", "offset"}
+        self.state = splits[split]
         self.on_shard = on_shard
         self.buf = None
         self.fill = 0
-        self.docs_seen = state["docs_done"]
+        self.docs_seen = self.state["docs_done"]
         self.first_index = 0 if split == "val" else 1
-        # complete shards of every split, for messages (the driver sets it)
-        self.done_shards = lambda: len(state["shards"])
 
     def add(self, tokens, k, start_in_doc, bos):
         if self.buf is None:
@@ -489,7 +488,7 @@ class SplitWriter:
                 self.out_dir / name,
                 error,
                 needed=HEADER_BYTES + 2 * len(tokens),
-                done=self.done_shards(),
+                done=sum(len(v["shards"]) for v in self.splits.values()),
             ) from None
         self.state["shards"].append(
             {
@@ -598,6 +597,7 @@ def tokenize_corpus(
     """
     if val_fraction is None:
         val_fraction = 0.0 if val_tokens else 0.05
+    val_fraction = float(val_fraction)
     log = log or (lambda message: print(message, file=sys.stderr))
     if txt_mode not in ("file", "line", "paragraph"):
         raise TokenizeError(
@@ -607,7 +607,7 @@ def tokenize_corpus(
         raise TokenizeError("shard_tokens must be positive")
     if val_tokens and val_fraction:
         raise TokenizeError("give either val_fraction or val_tokens, not both")
-    if not 0.0 <= float(val_fraction or 0.0) < 1.0:
+    if not 0.0 <= val_fraction < 1.0:
         raise TokenizeError("val_fraction must lie in [0, 1)")
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9.-]*", prefix):
         raise TokenizeError(f"prefix {prefix!r}: use letters, digits, '.' and '-'")
@@ -619,7 +619,7 @@ def tokenize_corpus(
     out_dir = Path(out_dir)
     options = {
         "shard_tokens": int(shard_tokens),
-        "val_fraction": float(val_fraction or 0.0),
+        "val_fraction": val_fraction,
         "val_tokens": int(val_tokens or 0),
         "text_column": text_column,
         "txt_mode": txt_mode,
@@ -672,11 +672,9 @@ def tokenize_corpus(
             bar.set_postfix_str(name)
 
     writers = {
-        s: SplitWriter(out_dir, prefix, s, shard_tokens, splits[s], on_shard)
+        s: SplitWriter(out_dir, prefix, s, shard_tokens, splits, on_shard)
         for s in ("val", "train")
     }
-    for writer in writers.values():
-        writer.done_shards = lambda: sum(len(v["shards"]) for v in splits.values())
     written = {"val": 0, "train": 0}
 
     def write(results):
@@ -872,8 +870,6 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if not args.inputs and not args.hf_dataset:
         parser.error("give input files/folders or --hf-dataset")
-    if args.val_fraction is None and args.val_tokens is None:
-        args.val_fraction = 0.05
     return args
 
 
@@ -897,7 +893,7 @@ def main(argv=None):
             prefix=args.prefix,
             encoding=args.encoding,
             shard_tokens=args.shard_tokens,
-            val_fraction=args.val_fraction or 0.0,
+            val_fraction=args.val_fraction,
             val_tokens=args.val_tokens,
             workers=args.workers,
             text_column=args.text_column,
