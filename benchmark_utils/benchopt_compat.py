@@ -9,6 +9,11 @@ Known to work with the benchopt versions pinned in ``requirements.txt``.
 import contextlib
 import sys
 
+from benchopt.utils.parametrized_name_mixin import (
+    _extract_options,
+    _extract_parameters,
+)
+
 # -- the run context -----------------------------------------------------------
 
 
@@ -162,3 +167,23 @@ class ContentKeyedDataset:
         # Unpickled in a worker: the fingerprint only served the cache key;
         # the worker reads the files as they are.
         pass
+
+
+# -- benchopt's parameter syntax ------------------------------------------------
+
+
+def parse_values(text):
+    """The values of benchopt's parameter syntax, ``"0.01,1e-3,cosine"`` ->
+    ``[0.01, 0.001, "cosine"]``: the sweep reads ``--grid`` values exactly as
+    benchopt reads ``-s "adamw[lr=[...]]"``. benchopt has no public parser
+    (``_extract_parameters``, private); :class:`ValueError` if unreadable."""
+    return list(_extract_parameters(text))
+
+
+def parse_name(name):
+    """``"adamw[lr=0.01,betas=[(0.9,0.95)]]"`` -> ``("adamw", args, kwargs)``
+    exactly as ``benchopt run`` reads a solver, dataset or objective name:
+    the sweep reads config entries and checks the names it writes with it.
+    benchopt has no public parser (``_extract_options``, private);
+    :class:`ValueError` if unreadable."""
+    return _extract_options(name)

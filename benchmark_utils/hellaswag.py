@@ -1,15 +1,13 @@
 """HellaSwag (validation split) as a zero-shot completion benchmark.
 
 The file is rowanz/hellaswag ``data/hellaswag_val.jsonl`` (10,042 examples,
-each with ``ctx``, four ``endings`` and the ``label`` of the right one). It is
-downloaded once into the benchmark's data folder (``data_dir("hellaswag")``)
-atomically (a temporary file renamed when complete) and validated (every line
-a well-formed example, the expected number of lines); a download that fails
-the check is deleted and tried once more. Offline (``HF_HUB_OFFLINE=1`` or no
-network) the error names the missing file, where to put it, and how to get
-it::
+each with ``ctx``, four ``endings`` and the ``label`` of the right one). A
+run reads the local copy in the benchmark's data folder
+(``data_dir("hellaswag")``), validated line by line; it never downloads. A
+missing or invalid file is a ``MissingDataError`` that says where the file
+goes and how to get it::
 
-    python -m benchmark_utils.hellaswag              # download and check
+    python -m benchmark_tools.hellaswag_fetch        # download and check
 
 Scoring is the completion style of acc_norm: each ending is appended to the
 context as ``enc(ctx) + enc(" " + ending)``, the model's cross-entropy is
@@ -25,20 +23,15 @@ Use::
     acc = evaluate_hellaswag(model, tokenized, "gpt2", device)
 """
 
-import argparse
 import json
 import math
-import os
-import sys
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from .data.hub import MissingDataError, offline
+from .data.hub import MissingDataError
 from .data.paths import data_dir
 
 URL = (
@@ -47,7 +40,7 @@ URL = (
 FILENAME = "hellaswag_val.jsonl"
 N_VAL_EXAMPLES = 10_042
 N_ENDINGS = 4
-DOWNLOAD_COMMAND = "python -m benchmark_utils.hellaswag"
+FETCH_COMMAND = "python -m benchmark_tools.hellaswag_fetch"
 
 
 class HellaSwagFileError(ValueError):
@@ -130,81 +123,30 @@ def read_examples(path, expected=N_VAL_EXAMPLES):
     return examples
 
 
-def download_url(url, path, timeout=60):
-    """Write the body of ``url`` to ``path`` (the network boundary)."""
-    with urllib.request.urlopen(url, timeout=timeout) as response:
-        with open(path, "wb") as f:
-            while chunk := response.read(1 << 20):
-                f.write(chunk)
-
-
-def missing_error(path, reason, url=URL, state="missing"):
+def missing_error(path, problem, state="missing"):
+    """The :class:`MissingDataError` of a missing or invalid local file: where
+    it must be, and the command that fetches it."""
     path = Path(path)
     return MissingDataError(
-        f"hellaswag: {path} is {state} and cannot be downloaded ({reason}).\n"
-        f"On a machine with internet access, run\n  {DOWNLOAD_COMMAND}"
-        f" --local-dir {path.parent}\nfrom the benchmark folder, or download\n"
-        f"  {url}\nand copy it to {path}.",
+        f"hellaswag: {path} is {state}.\nOn a machine with internet access, "
+        f"run\n  {FETCH_COMMAND} --local-dir {path.parent}\nfrom the benchmark "
+        f"folder, or download\n  {URL}\nand copy it to {path}.",
         files=[path.name],
-        reason=reason,
+        reason=problem,
     )
 
 
-def ensure_hellaswag(local_dir=None, url=URL, expected=N_VAL_EXAMPLES, log=None):
-    """``(path, examples)`` of a validated local copy of the validation file,
-    downloading it if it is missing or invalid. A download that fails the
-    check is deleted and tried once more (:class:`HellaSwagFileError` if the
-    second one fails too); without network, :class:`MissingDataError`."""
-    log = log or (lambda message: print(message, file=sys.stderr))
-    local_dir = Path(hellaswag_dir() if local_dir is None else local_dir)
-    path = local_dir / FILENAME
+def load_hellaswag(local_dir=None, max_examples=None, expected=N_VAL_EXAMPLES):
+    """The validation examples (dicts with ctx, endings, label) of the local
+    copy, the first ``max_examples`` if given. A run never downloads: a
+    missing or invalid file is a :class:`MissingDataError` naming the fetch
+    command."""
+    path = Path(hellaswag_dir() if local_dir is None else local_dir) / FILENAME
     try:
-        return path, read_examples(path, expected)
+        examples = read_examples(path, expected)
     except HellaSwagFileError as error:
-        state = "missing"
-        if path.exists():
-            state = f"invalid ({error.problem})"
-            log(f"hellaswag: {path} is {state}; downloading it again")
-    if offline():
-        raise missing_error(path, "HF_HUB_OFFLINE is set", url, state)
-    local_dir.mkdir(parents=True, exist_ok=True)
-    # A temporary name in the same folder, renamed once complete and valid:
-    # an interrupted download never leaves a partial file under FILENAME.
-    tmp = path.with_name(f".{FILENAME}.{os.getpid()}.part")
-    for attempt in (1, 2):
-        log(f"hellaswag: downloading {url}")
-        try:
-            download_url(url, tmp)
-        except BaseException as error:  # leave no partial file behind
-            tmp.unlink(missing_ok=True)
-            if isinstance(error, Exception):  # network, HTTP, disk
-                raise missing_error(
-                    path, f"{type(error).__name__}: {error}", url, state
-                ) from error
-            raise  # interrupted
-        try:
-            examples = read_examples(tmp, expected)
-        except HellaSwagFileError as error:
-            tmp.unlink(missing_ok=True)
-            if attempt == 2:
-                raise HellaSwagFileError(
-                    path,
-                    f"downloaded twice from {url} and invalid both times "
-                    f"({error.problem})",
-                ) from error
-            log(f"hellaswag: the download is invalid ({error.problem}); again")
-            continue
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        os.replace(tmp, path)
-        return path, examples
-
-
-def load_hellaswag(local_dir=None, max_examples=None, **kwargs):
-    """The validation examples (dicts with ctx, endings, label), the first
-    ``max_examples`` if given; downloads the file if needed."""
-    _, examples = ensure_hellaswag(local_dir, **kwargs)
+        state = f"invalid ({error.problem})" if path.exists() else "missing"
+        raise missing_error(path, error.problem, state) from None
     return examples if max_examples is None else examples[:max_examples]
 
 
@@ -234,12 +176,6 @@ def _tokenize(example, encode):
         raise ValueError(f"HellaSwag example with an empty context: {example!r}")
     endings = tuple(tuple(encode(" " + ending)) for ending in example["endings"])
     return TokenizedExample(context, endings, int(example["label"]))
-
-
-def tokenize_example(example, encoding):
-    """A :class:`TokenizedExample`: ``enc(ctx)`` and ``enc(" " + ending)``
-    for each ending. Already tokenized examples are returned as they are."""
-    return _tokenize(example, _encoder(encoding))
 
 
 def tokenize_examples(examples, encoding):
@@ -393,37 +329,3 @@ def evaluate_hellaswag(
         torch.distributed.all_reduce(counts)
         n_correct, n_scored = counts.tolist()
     return n_correct / n_scored if n_scored else math.nan
-
-
-# -- command line ----------------------------------------------------------------
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(
-        prog=DOWNLOAD_COMMAND,
-        description=f"Download and check the HellaSwag validation file ({URL}).",
-    )
-    parser.add_argument(
-        "--local-dir",
-        type=Path,
-        default=None,
-        help="folder to keep it in (default: the benchmark's data folder "
-        "for hellaswag, $NANOGPT_BENCH_DATA/hellaswag when set)",
-    )
-    args = parser.parse_args(argv)
-    local_dir = args.local_dir
-    if local_dir is None:
-        from benchmark_tools.download import benchmark_data_dir
-
-        local_dir = benchmark_data_dir("hellaswag")
-    try:
-        path, examples = ensure_hellaswag(local_dir, expected=N_VAL_EXAMPLES)
-    except (MissingDataError, HellaSwagFileError) as error:
-        print(error, file=sys.stderr)
-        return 2
-    print(f"{path}: {len(examples):,} examples")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -2,7 +2,7 @@
 
     python benchmarks/data_throughput.py [--corpus-copies 4] [--workers 1 2]
 
-1. Tokenizer: tokens per second of ``benchmark_utils.tokenize`` (GPT-2 BPE,
+1. Tokenizer: tokens per second of ``benchmark_tools.tokenizer`` (GPT-2 BPE,
    whole pipeline: reading JSONL, encoding, writing shards) with 1 and 2
    worker processes. The corpus is the SOTU training text (decoded from
    ``../shared/data/sotu``, ``--corpus-copies`` times) or ``--text-jsonl``.
@@ -28,9 +28,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmark_tools.tokenizer import tokenize_corpus  # noqa: E402
 from benchmark_utils.data.loader import BatchLoader  # noqa: E402
 from benchmark_utils.data.shards import open_shard, write_shard  # noqa: E402
-from benchmark_utils.tokenize import tokenize_corpus  # noqa: E402
 
 H100_TOKENS_PER_S = 450_000
 SOTU = ROOT.parent / "shared" / "data" / "sotu"

@@ -120,8 +120,8 @@ def standalone_reduce(solver, repeats):
 def child(args):
     import torch
 
+    from benchmark_tools.components import make_solver
     from benchmark_utils import distributed
-    from benchmark_utils.components import make_solver
     from benchmark_utils.models import make_config
     from benchmark_utils.training.metrics import peak_memory_gib, peak_tflops
     from benchmark_utils.training.runtime import synchronize

@@ -18,7 +18,7 @@ BENCHMARK_DIR = Path(__file__).resolve().parents[1]
 
 class Dataset(ContentKeyedDataset, BaseDataset):
     """Any folder of token shards: your own corpus (written by
-    ``python -m benchmark_utils.tokenize``) or e.g. ``../shared/data/sotu``.
+    ``python -m benchmark_tools.tokenizer``) or e.g. ``../shared/data/sotu``.
 
     Parameters:
 

@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmark_utils.components import load_solver_class, make_solver  # noqa: E402, F401
+from benchmark_tools.components import load_solver_class, make_solver  # noqa: E402, F401
 from benchmark_utils.data.markov import MarkovSource  # noqa: E402
 from benchmark_utils.data.shards import read_tokens  # noqa: E402
 from benchmark_utils.models import make_config  # noqa: E402

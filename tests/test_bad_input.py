@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 import tiktoken
 
-from benchmark_utils import inspect_shards as ins
-from benchmark_utils import tokenize as tk
-from benchmark_utils.components import load_benchmark_module
+from benchmark_tools import inspect_shards as ins
+from benchmark_tools import tokenizer as tk
+from benchmark_tools.components import load_benchmark_module
 from benchmark_utils.data import hub, shards
 from benchmark_utils.data.hub import HubShardSource, MissingDataError
 from benchmark_utils.data.shards import (
@@ -83,7 +83,7 @@ def test_out_of_vocabulary_id_fails_when_the_files_are_asked_for(bad_folder):
     assert str(bad_folder / "my_train_000002.bin") in message
     assert "token id 60,000 at token index 1,234" in message
     assert "vocabulary of 50,257 ids (GPT-2)" in message
-    assert "python -m benchmark_utils.tokenize" in message
+    assert "python -m benchmark_tools.tokenizer" in message
     assert (info.value.position, info.value.value) == (1234, 60000)
     assert isinstance(info.value, shards.ShardError)
     assert snapshot(bad_folder) == before  # nothing touched, nothing added
@@ -274,7 +274,7 @@ def test_local_shards_refuses_an_unfinished_tokenization(tmp_path, monkeypatch):
     message = str(info.value)
     print(message)
     assert "says the tokenization of" in message and "is incomplete" in message
-    assert "python -m benchmark_utils.tokenize " + str(src) in message
+    assert "python -m benchmark_tools.tokenizer " + str(src) in message
     assert f"--out {out} --prefix my --shard-tokens 100" in message
     assert "shards written so far: 3 val, 1 train" in message
     assert "allow_incomplete=True" in message
@@ -317,7 +317,7 @@ def test_resume_command_rebuilt_for_an_old_manifest(tmp_path):
     with pytest.raises(IncompleteCorpusError) as info:
         folder_source(folder)
     assert (
-        "python -m benchmark_utils.tokenize /data/a.jsonl --out "
+        "python -m benchmark_tools.tokenizer /data/a.jsonl --out "
         f"{folder} --prefix x --encoding gpt2 --shard-tokens 1000 --val-tokens 500"
     ) in str(info.value)
     assert "shards written so far: 1 val, 1 train" in str(info.value)

@@ -8,10 +8,12 @@ import re
 from pathlib import Path
 
 import joblib
+import pytest
 from benchopt import runner
 from benchopt.benchmark import Benchmark
 from benchopt.utils.parametrized_name_mixin import ParametrizedNameMixin
 
+from benchmark_utils import benchopt_compat
 from benchmark_utils.benchopt_compat import ContentKeyedDataset
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -74,7 +76,7 @@ def test_solver_and_objective_privates_are_set_by_benchopt():
 
 
 def benchmark_solver(name, **params):
-    from benchmark_utils.components import make_solver
+    from benchmark_tools.components import make_solver
 
     return make_solver(name, **params)
 
@@ -111,3 +113,38 @@ def test_run_errors_are_reported_through_benchopts_handler(capsys):
         assert "error: 'bad input'" in err and "Traceback" not in err
     finally:
         runner.exception_handler = original
+
+
+# -- benchopt's parameter syntax (the sweep) --------------------------------------
+
+
+def test_parse_values_reads_benchopts_value_syntax():
+    assert benchopt_compat.parse_values("0.01,1e-3,3") == [0.01, 0.001, 3]
+    assert benchopt_compat.parse_values("cosine,'wsd',True,None") == [
+        "cosine",
+        "wsd",
+        True,
+        None,
+    ]
+    assert benchopt_compat.parse_values("(0.9,0.95),(0.8,0.95)") == [
+        (0.9, 0.95),
+        (0.8, 0.95),
+    ]
+
+
+def test_parse_values_rejects_unreadable_text():
+    with pytest.raises(ValueError):
+        benchopt_compat.parse_values("(0.9,")
+
+
+def test_parse_name_reads_a_name_as_benchopt_run_does():
+    base, args, kwargs = benchopt_compat.parse_name(
+        'adamw[lr=0.01,schedule="cosine",betas=[(0.9, 0.95)],warmup=0]'
+    )
+    assert (base, args) == ("adamw", [])
+    assert kwargs == dict(lr=0.01, schedule="cosine", betas=[(0.9, 0.95)], warmup=0)
+    assert benchopt_compat.parse_name("simulated") == ("simulated", [], {})
+    # A bare list is one configuration per item, as on the command line.
+    assert benchopt_compat.parse_name("adamw[lr=[0.01,0.02]]")[2] == {
+        "lr": [0.01, 0.02]
+    }

@@ -14,7 +14,7 @@ import pytest
 import yaml
 from test_solvers_train import aux_only_loss, copy_task, train_copy_task  # noqa: F401
 
-from benchmark_utils.components import solver_names
+from benchmark_tools.components import solver_names
 from benchmark_utils.results.names import split_name
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -86,6 +86,19 @@ def test_the_example_trains(benchmark_with_example, make_problem, copy_task):  #
     records = train_copy_task(solver, make_problem, copy_task)
     control = aux_only_loss(make_problem, copy_task)
     assert records[-1]["val_loss"] < control - 0.5, (records, control)
+
+
+def test_the_example_declares_what_a_listed_solver_needs():
+    """The README's example has what ``test_solver_declares_its_hyperparameters``
+    asks of a solver listed there (``train_steps``, ``init``), and shows how a
+    library optimizer declares its package."""
+    example = readme_example()
+    namespace = {}
+    exec(compile(example, "nadamw.py", "exec"), namespace)
+    parameters = namespace["Solver"].parameters
+    assert "train_steps" in parameters and "init" in parameters
+    assert all(len(values) == 1 for values in parameters.values())
+    assert 'requirements = ["pip::' in example
 
 
 def test_every_solver_is_documented_and_compared():

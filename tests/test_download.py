@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from benchmark_tools import download
-from benchmark_utils.components import load_benchmark_module
+from benchmark_tools.components import load_benchmark_module
 from benchmark_utils.data import hub
 from benchmark_utils.data.hub import HubShardSource, MissingDataError, hub_source
 from benchmark_utils.data.shards import ShardError, read_header, write_shard

@@ -12,13 +12,14 @@ import pytest
 import torch
 import torch.nn as nn
 
+from benchmark_tools import hellaswag_fetch as fetch
+from benchmark_tools.hellaswag_fetch import ensure_hellaswag
 from benchmark_utils import hellaswag as hs
 from benchmark_utils.data.hub import MissingDataError
 from benchmark_utils.hellaswag import (
     HellaSwagFileError,
     TokenizedExample,
     ending_losses,
-    ensure_hellaswag,
     evaluate_hellaswag,
     hellaswag_counts,
     load_hellaswag,
@@ -376,7 +377,7 @@ def remote(monkeypatch):
             raise body
         Path(path).write_bytes(body)
 
-    monkeypatch.setattr(hs, "download_url", fake_download)
+    monkeypatch.setattr(fetch, "download_url", fake_download)
     return Remote
 
 
@@ -390,6 +391,22 @@ def test_download_once_then_reuse(tmp_path, remote):
         EXAMPLES[:2]
     )
     assert remote.calls == [hs.URL]  # no second download
+
+
+def test_a_run_never_downloads_and_names_the_fetch_command(tmp_path, remote):
+    """The run path reads the local copy only: a missing or invalid file is a
+    MissingDataError that says where the file goes and how to fetch it."""
+    with pytest.raises(MissingDataError) as info:
+        load_hellaswag(tmp_path / "hs", expected=3)
+    message = str(info.value)
+    path = tmp_path / "hs" / hs.FILENAME
+    assert f"{path} is missing" in message and f"copy it to {path}" in message
+    assert f"{hs.FETCH_COMMAND} --local-dir {path.parent}" in message
+    assert hs.FETCH_COMMAND == "python -m benchmark_tools.hellaswag_fetch"
+    (tmp_path / hs.FILENAME).write_text(LINES[0] + "\n")
+    with pytest.raises(MissingDataError, match="is invalid .*1 examples, expected 3"):
+        load_hellaswag(tmp_path, expected=3)
+    assert remote.calls == []
 
 
 @pytest.mark.parametrize(
@@ -432,7 +449,7 @@ def test_network_error_gives_the_offline_guidance(tmp_path, remote):
     path = tmp_path / "hs" / hs.FILENAME
     assert f"{path} is missing" in message
     assert "ConnectionError: Name or service not known" in message
-    assert hs.URL in message and hs.DOWNLOAD_COMMAND in message
+    assert hs.URL in message and hs.FETCH_COMMAND in message
     assert f"copy it to {path}" in message
     assert info.value.files == [hs.FILENAME]
     assert list((tmp_path / "hs").iterdir()) == []  # the partial file is gone
@@ -481,12 +498,12 @@ def test_real_download_function_error_becomes_guidance(tmp_path, monkeypatch):
 def test_default_folder_and_command_line(tmp_path, remote, monkeypatch, capsys):
     monkeypatch.setenv("NANOGPT_BENCH_DATA", str(tmp_path))
     assert hs.hellaswag_dir() == tmp_path / "hellaswag"
-    monkeypatch.setattr(hs, "N_VAL_EXAMPLES", 3)
-    assert hs.main([]) == 0
+    monkeypatch.setattr(fetch, "N_VAL_EXAMPLES", 3)
+    assert fetch.main([]) == 0
     assert "3 examples" in capsys.readouterr().out
     assert (tmp_path / "hellaswag" / hs.FILENAME).read_text() == GOOD
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    assert hs.main(["--local-dir", str(tmp_path / "elsewhere")]) == 2
+    assert fetch.main(["--local-dir", str(tmp_path / "elsewhere")]) == 2
     assert "HF_HUB_OFFLINE" in capsys.readouterr().err
 
 

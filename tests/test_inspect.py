@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import tiktoken
 
-from benchmark_utils import inspect_shards as ins
+from benchmark_tools import inspect_shards as ins
 from benchmark_utils.data.shards import write_shard
 
 BOS = 50256

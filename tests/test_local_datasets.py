@@ -11,7 +11,7 @@ import huggingface_hub
 import numpy as np
 import pytest
 
-from benchmark_utils.components import load_benchmark_module
+from benchmark_tools.components import load_benchmark_module
 from benchmark_utils.data.errors import DataWarning
 from benchmark_utils.data.loader import BatchLoader
 from benchmark_utils.data.shards import ShardError, TokenRangeError, write_shard
@@ -71,7 +71,7 @@ def test_folder_source_parameters_and_errors(corpus, tmp_path):
     assert "my_val_000000.bin" not in [p.name for p in source.train_files(1)]
 
     with pytest.raises(
-        FileNotFoundError, match="(?s)does not exist.*benchmark_utils.tokenize"
+        FileNotFoundError, match="(?s)does not exist.*benchmark_tools.tokenizer"
     ):
         folder_source(tmp_path / "nowhere")
     with pytest.raises(ValueError, match="matches 4"):

@@ -5,8 +5,8 @@ import math
 import pytest
 import torch
 
+from benchmark_tools.components import make_solver
 from benchmark_utils import metrics
-from benchmark_utils.components import make_solver
 from benchmark_utils.models import build_model, make_config
 
 

@@ -17,10 +17,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from benchmark_tools import plotting as offline
+from benchmark_tools.plotting import make_offline
 from benchmark_utils import plotting
 from benchmark_utils.plotting import (
     curve,
-    make_offline,
     metric_columns,
     short_labels,
     time_to_target,
@@ -226,11 +227,11 @@ def test_plot_solvers_repetitions_and_nan_metrics_in_both_modes(
     page = bench / "outputs" / "benchmark_nanogpt_rich.html"
     html = page.read_text()
     assert "Validation loss vs time" in html and "training_curves" in html
-    assert plotting.PLOTLY_CDN.search(html)  # blank without network
+    assert offline.PLOTLY_CDN.search(html)  # blank without network
     assert (bench / "outputs" / "benchmark_nanogpt.html").is_file()
     assert make_offline(page)
     html = page.read_text()
-    assert not plotting.PLOTLY_CDN.search(html) and "plotly.js v" in html
+    assert not offline.PLOTLY_CDN.search(html) and "plotly.js v" in html
     assert not make_offline(page)  # done once
 
 
@@ -368,5 +369,5 @@ def test_make_offline_inlines_plotly(tmp_path):
     assert "'<\\/script>'" in html  # cannot end the element early
     assert html.index("/* plotly */") < html.index("Plotly.react(div")
     assert not make_offline(page)
-    assert "plotly.js v" in plotting.plotly_js()[:200]
-    assert plotting.main([str(page)]) == 0
+    assert "plotly.js v" in offline.plotly_js()[:200]
+    assert offline.main([str(page)]) == 0

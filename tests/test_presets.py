@@ -394,6 +394,9 @@ def run_preset(name, n_steps, horizon, plain_hidden_grads=False, capture=None, s
             p.copy_(torch.from_numpy(rng.normal(0.0, 0.5, tuple(p.shape))))
     solver = make_solver(name)
     solver.device = torch.device("cpu")
+    # What set_objective sets before build_optimizers: N, which the README
+    # promises to a schedule-aware optimizer (self.n_steps); here the horizon.
+    solver.n_steps = horizon
     optimizers = check_optimizers(
         solver.build_optimizers(model.parameter_groups()), model, name
     )

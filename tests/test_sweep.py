@@ -2,20 +2,20 @@
 (tiny) sweep through benchopt."""
 
 import math
+import sys
 
 import pandas as pd
 import pytest
 import yaml
-from benchopt.utils.parametrized_name_mixin import _extract_options
 
-from benchmark_utils import sweep
-from benchmark_utils.components import load_solver_class
-from benchmark_utils.results import collect_runs, load_results, load_runs
-from benchmark_utils.sweep import (
+from benchmark_tools import sweep
+from benchmark_tools.components import FULL_SIZE_NOTE, load_solver_class, make_solver
+from benchmark_tools.sweep import (
     BudgetError,
     SweepError,
     check_budget,
     config_text,
+    edge_notes,
     final_config,
     format_name,
     grid_points,
@@ -24,6 +24,8 @@ from benchmark_utils.sweep import (
     rank_points,
     sweep_config,
 )
+from benchmark_utils.benchopt_compat import parse_name
+from benchmark_utils.results import collect_runs, load_results, load_runs
 
 ADAMW = load_solver_class("adamw").parameters
 OBJECTIVE = "nanoGPT validation loss"
@@ -112,7 +114,7 @@ def test_names_read_back_by_benchopt_and_recorded_as_the_grid_point():
     points = grid_points(grid)
     for point in points:
         name = format_name("adamw", point)
-        base, args, kwargs = _extract_options(name)
+        base, args, kwargs = parse_name(name)
         assert base == "adamw" and not args
         assert kwargs["lr"] == point["lr"]
         assert kwargs["betas"] == [point["betas"]]  # one run, not one per item
@@ -166,7 +168,7 @@ def test_cli_prints_the_budget_and_refuses_before_running(
     def no_run(*args, **kwargs):
         raise AssertionError("benchopt must not run")
 
-    monkeypatch.setattr(sweep.subprocess, "run", no_run)
+    monkeypatch.setattr(sweep, "run_benchopt", no_run)
     work = tmp_path / "work"
     args = ["adamw", "--config", str(gpu_config), "--work-dir", str(work)]
     status = sweep.main([*args, "--grid", "lr=0.01,0.02"])
@@ -279,14 +281,14 @@ def test_final_config_has_the_best_parameters_and_the_full_n(tmp_path):
     assert written["n-repetitions"] == 4 and written["timeout"] == 300
     assert written["dataset"] == ["simulated"]
     ((solver,),) = [written["solver"]]
-    base, _, params = _extract_options(solver)
+    base, _, params = parse_name(solver)
     assert base == "adamw"
     assert params == dict(warmup=0.05, lr=0.02, weight_decay=0.1)  # config's warmup
-    _, _, objective = _extract_options(written["objective"][0])
+    _, _, objective = parse_name(written["objective"][0])
     assert objective["train_steps"] == 600  # the full N, on the objective
     # The sweep itself: half the steps, one entry per grid point.
     swept = yaml.safe_load(config_text(sweep_config(plan)))
-    _, _, objective = _extract_options(swept["objective"][0])
+    _, _, objective = parse_name(swept["objective"][0])
     assert objective["train_steps"] == 300
     assert len(swept["solver"]) == 4 and swept["n-repetitions"] == 1
 
@@ -302,7 +304,7 @@ def test_n_declared_by_the_solver_goes_on_the_solver(tmp_path, monkeypatch):
     assert all("train_steps" not in s for s in swept["solver"])
     final = yaml.safe_load(config_text(final_config(plan, plan.points[0])))
     assert "train_steps" not in final["objective"][0]
-    _, _, params = _extract_options(final["solver"][0])
+    _, _, params = parse_name(final["solver"][0])
     assert params == dict(lr=0.01, train_steps=3000)
     default = make_plan("adamw", ["lr=0.01"], config, fraction=0.2)
     assert (default.full_steps, default.sweep_steps) == (3250, 650)
@@ -346,9 +348,12 @@ def test_tiny_sweep_through_benchopt(tmp_path, monkeypatch, capsys):
             "--no-cache",
         ]
     )
-    printed = capsys.readouterr().out
-    assert status == 0, printed[-3000:]
+    printed, err = capsys.readouterr()
+    assert status == 0, printed[-3000:] + err[-3000:]
     assert "steps per run: 4 = 0.5 x N=8" in printed
+    # lr=0.001 is adamw's default: the trainer's note on full-size defaults
+    # is not for a sweep's grid point.
+    assert "full-size defaults" not in err
     results = work / "results.parquet"
     assert results.is_file()
     df = pd.read_parquet(results)
@@ -360,9 +365,9 @@ def test_tiny_sweep_through_benchopt(tmp_path, monkeypatch, capsys):
     written = yaml.safe_load(text)
     comments = [line for line in text.splitlines() if line.startswith("#")]
     assert any("0.001" in line and "ok" in line for line in comments)  # ranked
-    _, _, params = _extract_options(written["solver"][0])
+    _, _, params = parse_name(written["solver"][0])
     assert params["lr"] in grid and set(params) == {"lr"}
-    _, _, objective = _extract_options(written["objective"][0])
+    _, _, objective = parse_name(written["objective"][0])
     assert objective["train_steps"] == 8
     assert written["n-repetitions"] == 4
     # The best is the lower mean final validation loss of the two.
@@ -375,8 +380,8 @@ def test_a_reused_work_folder_starts_clean(tmp_path):
     """benchopt would write results_1.parquet beside an old results.parquet
     and the ranking would read the old rows: the old file and its run
     statuses go first."""
+    from benchmark_tools.sweep import clear_results
     from benchmark_utils.results import ledger_folder
-    from benchmark_utils.sweep import clear_results
 
     results = tmp_path / "results.parquet"
     results.write_bytes(b"old")
@@ -386,3 +391,51 @@ def test_a_reused_work_folder_starts_clean(tmp_path):
     clear_results(results)
     assert not results.exists() and not status.exists()
     clear_results(results)  # nothing there: no error
+
+
+# -- contributor frictions (issue 14) ----------------------------------------
+
+
+def test_the_best_value_at_the_edge_of_its_grid_is_pointed_out():
+    grid = dict(lr=[0.01, 0.02, 0.04], weight_decay=[0.0, 0.1], warmup=[10, 20, 30])
+    assert edge_notes(grid, dict(lr=0.02, weight_decay=0.1, warmup=20)) == [
+        "the best weight_decay=0.1 is the largest value of its grid: the optimum "
+        "may lie beyond it; sweep the extended grid --grid weight_decay=0.0,0.1,0.2"
+    ]
+    notes = edge_notes(grid, dict(lr=0.01, weight_decay=0.0, warmup=30))
+    assert "--grid lr=0.005,0.01,0.02,0.04" in notes[0]  # ratio 2, below
+    assert notes[1].startswith("the best weight_decay=0.0 is the smallest")
+    assert "--grid" not in notes[1]  # nothing natural below 0
+    assert "--grid warmup=10,20,30,45" in notes[2]  # int, ratio 1.5
+    assert (
+        edge_notes(
+            dict(lr=[0.01], schedule=["wsd", "cosine"]), {"lr": 0.01, "schedule": "wsd"}
+        )
+        == []
+    )
+
+
+def test_the_written_config_defaults_to_the_untracked_work_folder(
+    tmp_path, gpu_config, capsys
+):
+    work = tmp_path / "work"
+    args = ["adamw", "--config", str(gpu_config), "--work-dir", str(work)]
+    assert (
+        sweep.main([*args, "--grid", "lr=0.01", "--fraction", "0.1", "--dry-run"]) == 0
+    )
+    out = capsys.readouterr().out
+    assert f"would go to {work / 'best_adamw.yml'}" in out
+    help_text = sweep.build_parser().format_help()
+    assert "outputs/" in help_text and "configs/" not in help_text.split("--out")[1]
+
+
+def test_the_trainers_full_size_note_is_dropped_from_benchopts_stderr(
+    make_problem, capfd
+):
+    make_solver("adamw").set_objective(make_problem())
+    note = capfd.readouterr().err
+    assert FULL_SIZE_NOTE in note  # the trainer's wording, as the filter knows it
+    script = "import sys; sys.stderr.write(sys.argv[1]); print('kept', file=sys.stderr)"
+    assert sweep.run_benchopt([sys.executable, "-c", script, note]) == 0
+    err = capfd.readouterr().err
+    assert err == "kept\n"  # the note and the blank line before it are gone

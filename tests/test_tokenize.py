@@ -11,9 +11,9 @@ import pyarrow.parquet as pq
 import pytest
 import tiktoken
 
-from benchmark_utils import tokenize as tk
+from benchmark_tools import tokenizer as tk
+from benchmark_tools.tokenizer import TokenizeError, tokenize_corpus
 from benchmark_utils.data.shards import open_shard, read_header
-from benchmark_utils.tokenize import TokenizeError, tokenize_corpus
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_CACHE = ROOT.parent / "shared" / "tiktoken_cache"

@@ -151,7 +151,9 @@ def read_records(run_dir):
     """The protobuf records of an offline run's ``run-*.wandb`` file: a
     7-byte header (":W&B", magic, version) then LevelDB-log records in
     32 KiB blocks (7-byte record header: crc, length, type)."""
-    wandb_internal_pb2 = pytest.importorskip("wandb.proto.wandb_internal_pb2")
+    wandb_internal_pb2 = pytest.importorskip(
+        "wandb.proto.wandb_internal_pb2", reason="wandb is not installed"
+    )
     (path,) = Path(run_dir).glob("run-*.wandb")
     data = path.read_bytes()
     assert data[:4] == b":W&B"
@@ -215,7 +217,7 @@ def read_complete_run(run_dir, n_rows, timeout=20.0):
 @pytest.fixture
 def offline_wandb(tmp_path, monkeypatch):
     """wandb in offline mode, writing only under tmp_path."""
-    pytest.importorskip("wandb")
+    pytest.importorskip("wandb", reason="wandb is not installed")
     for name, sub in [
         ("WANDB_DIR", ""),
         ("WANDB_CONFIG_DIR", "config"),

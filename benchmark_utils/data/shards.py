@@ -59,10 +59,10 @@ class TokenRangeError(ShardError):
             problem,
             "The shards were written with another tokenizer or vocabulary, or "
             "the file is corrupt: tokenize the corpus again (python -m "
-            "benchmark_utils.tokenize ... --overwrite) or download the file "
+            "benchmark_tools.tokenizer ... --overwrite) or download the file "
             "again; if the ids are right, fix n_vocab in the folder's "
             "*_tokenize.json manifest. Look inside with: python -m "
-            f"benchmark_utils.inspect_shards {Path(path)}",
+            f"benchmark_tools.inspect_shards {Path(path)}",
         )
 
 

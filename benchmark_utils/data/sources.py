@@ -127,7 +127,7 @@ class LocalShardSource(ShardSource):
 
 
 GLOB_CHARS = set("*?[")
-MANIFEST_SUFFIX = "_tokenize.json"  # written by ``python -m benchmark_utils.tokenize``
+MANIFEST_SUFFIX = "_tokenize.json"  # written by ``python -m benchmark_tools.tokenizer``
 
 
 def read_manifest(path):
@@ -194,7 +194,7 @@ def resume_command(manifest, manifest_file):
         return command
     fp = manifest.get("fingerprint") or {}
     inputs = [item[0] for item in fp.get("inputs", []) if item]
-    args = ["python", "-m", "benchmark_utils.tokenize", *inputs]
+    args = ["python", "-m", "benchmark_tools.tokenizer", *inputs]
     prefix = Path(manifest_file).name[: -len(MANIFEST_SUFFIX)]
     args += ["--out", str(Path(manifest_file).parent), "--prefix", prefix]
     if fp.get("encoding"):
@@ -343,7 +343,7 @@ def folder_source(
             "folder of token shards, e.g.:\n  benchopt run . -d "
             "'local_shards[folder=\"/path/to/shards\"]' (with your other "
             "options)\nor write shards there with `python -m "
-            "benchmark_utils.tokenize`. Without data, the CPU demo runs "
+            "benchmark_tools.tokenizer`. Without data, the CPU demo runs "
             f"offline on generated data:\n  {OFFLINE_DEMO}",
             files=[folder],
         )

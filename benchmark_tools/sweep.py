@@ -1,24 +1,36 @@
-"""Hyperparameter sweep of one solver, under a budget:
-``python -m benchmark_utils.sweep``.
+"""Hyperparameter sweep of one solver, under a budget, through benchopt.
 
-    python -m benchmark_utils.sweep adamw --config configs/cpu_compare.yml \\
-        --grid lr=0.01,0.02,0.04 --grid weight_decay=0,0.05 [--dry-run]
+examples:
+  python -m benchmark_tools.sweep adamw --config configs/cpu_compare.yml \\
+      --grid lr=0.003,0.006,0.012 --grid weight_decay=0,0.1 --dry-run
+  python -m benchmark_tools.sweep muon --config configs/track3_1gpu.yml \\
+      --grid lr=0.02,0.025,0.03 --max-tokens-per-run 900000000
 
-The grid (the cartesian product of the ``--grid`` values, typed like the
-solver's declared defaults) is trained through ``benchopt run`` on the
-config's problem at a reduced step count (``--fraction`` of the solver's N,
-default 0.5, or ``--train-steps``). Before anything runs the budget is
-printed and enforced: at most ``--max-runs`` runs (default 20) of at most
-``--max-tokens-per-run`` training tokens each (default 500M, steps x
-batch_tokens), the limits the Neural Forge rule sets so that an optimizer is
-not tuned harder than the baseline it is compared with. The best grid point
-(lowest final validation loss, mean over the seeds; a configuration with a
-failed run loses) is written as a run config (``--out``) for the full-length,
-multi-seed run: ``benchopt run . --config <out>``.
+The grid (the cartesian product of the --grid values, in benchopt's name
+syntax and typed like the solver's defaults: lr=1e-3,3e-3 schedule=cosine,wsd
+betas=(0.9,0.95),(0.8,0.95)) is trained through `benchopt run` on the
+config's problem (one objective, one dataset; its timeout and other options
+are kept) at a reduced step count: --fraction of the solver's N (default 0.5)
+or --train-steps. Fixed solver parameters: the config's entry for the solver
+(if any), then --set.
 
-Track 3's advice: tune on half-length runs (the default ``--fraction 0.5``),
-then re-tune lr and weight decay at full length (``--fraction 1``, a small
-grid around the best values) before the multi-seed run of the written config.
+Budget (the Neural Forge rule, so that an optimizer is not tuned harder than
+the baseline it is compared with): at most --max-runs runs (grid points x
+seeds, default 20) of at most --max-tokens-per-run training tokens each
+(steps x the objective's batch_tokens, default 500M). It is printed before
+anything runs; a larger sweep is refused, and raising a limit is explicit and
+belongs in the report.
+
+The best grid point (lowest final validation loss, mean over the seeds; a
+configuration with a failed run loses) is written as a run config for the
+full-length multi-seed run (the solver's N, --final-seeds seeds), by default
+beside the sweep's results under outputs/ (untracked): `benchopt run .
+--config OUT`. A best value at the edge of its grid is pointed out, with the
+extended grid to sweep next.
+
+Track 3's advice: tune on half-length runs (--fraction 0.5, the default), then
+re-tune lr and weight decay at full length (--fraction 1, a small grid around
+the best values) before the multi-seed run of the written config.
 """
 
 import argparse
@@ -33,33 +45,37 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
-from benchopt.utils.parametrized_name_mixin import (
-    _extract_options,
-    _extract_parameters,
-)
 
-from .components import BENCHMARK_DIR, load_benchmark_module, load_solver_class
-from .results import (
+from benchmark_utils.benchopt_compat import parse_name, parse_values
+from benchmark_utils.errors import UserError
+from benchmark_utils.results import (
     ResultsError,
     ledger_folder,
     load_runs,
     results_tables,
     split_name,
 )
-from .settings import SettingsError, check_parameter_types
+from benchmark_utils.settings import SettingsError, check_parameter_types
+
+from .components import (
+    BENCHMARK_DIR,
+    drop_full_size_note,
+    load_benchmark_module,
+    load_solver_class,
+    solver_names,
+)
 
 ROOT = BENCHMARK_DIR
 DEFAULT_FRACTION = 0.5
-#: The Neural Forge rule: at most 20 tuning runs of at most 500M tokens each.
-DEFAULT_MAX_RUNS = 20
-DEFAULT_MAX_TOKENS_PER_RUN = 500_000_000
+DEFAULT_MAX_RUNS = 20  # the Neural Forge rule: at most 20 tuning runs
+DEFAULT_MAX_TOKENS_PER_RUN = 500_000_000  # ... of at most 500M tokens each
 DEFAULT_FINAL_SEEDS = 4  # Track 3: a mean over 4 seeds must be < 3.278
 #: Config keys the sweep writes itself; every other key is copied as is.
 OWN_KEYS = ("objective", "dataset", "solver", "n-repetitions", "n_repetitions")
 RESULTS_NAME = "results.parquet"
 
 
-class SweepError(Exception):
+class SweepError(UserError):
     """A sweep that cannot run as asked: the message says why and what to do."""
 
 
@@ -72,63 +88,49 @@ class BudgetError(SweepError):
 
 def solver_parameters(solver_name):
     """The ``parameters`` dict the solver declares (name -> default values)."""
-    path = ROOT / "solvers" / f"{solver_name}.py"
-    if not path.is_file():
-        names = sorted(p.stem for p in (ROOT / "solvers").glob("*.py"))
-        raise SweepError(f"no solver {solver_name!r}; solvers: {', '.join(names)}")
+    if solver_name not in solver_names():
+        raise SweepError(
+            f"no solver {solver_name!r}; solvers: {', '.join(solver_names())}"
+        )
     return dict(load_solver_class(solver_name).parameters)
 
 
-def _parameter_list(declared):
-    return ", ".join(sorted(declared))
-
-
-def _typed(solver_name, declared, name, value):
-    """``value`` converted to the type of ``name``'s declared default."""
-    if name not in declared:
+def typed(solver_name, declared, values):
+    """``{name: value}`` converted to the types of the declared defaults."""
+    unknown = sorted(set(values) - set(declared))
+    if unknown:
         raise SweepError(
-            f"{solver_name} has no parameter {name!r}; its parameters are: "
-            f"{_parameter_list(declared)}"
+            f"{solver_name} has no parameter {unknown[0]!r}; its parameters "
+            f"are: {', '.join(sorted(declared))}"
         )
     try:
-        return check_parameter_types(solver_name, declared, {name: value})[name]
+        return check_parameter_types(solver_name, declared, values)
     except SettingsError as error:
         raise SweepError(str(error)) from error
 
 
-def parse_values(text):
-    """``"0.01,0.02,1e-3"`` -> ``[0.01, 0.02, 0.001]``, with benchopt's own
-    syntax for solver names: numbers, True/False/None, bare or quoted
-    strings, tuples such as ``(0.9,0.95),(0.8,0.95)``."""
-    if not text.strip():
-        raise SweepError("no value given")
-    if "=" in text:
-        raise SweepError(f"{text!r}: a value may not contain '='")
-    try:
-        values = _extract_parameters(text)
-    except ValueError as error:
-        raise SweepError(f"cannot read the values {text!r}: {error}") from error
-    return list(values)
-
-
 def parse_assignment(spec, option):
-    """``"lr=0.01,0.02"`` -> ``("lr", [0.01, 0.02])``."""
-    name, sep, text = spec.partition("=")
+    """``"lr=0.01,0.02"`` -> ``("lr", [0.01, 0.02])``, values in benchopt's
+    own syntax (numbers, True/False/None, bare or quoted strings, tuples)."""
+    name, _, text = spec.partition("=")
     name = name.strip()
-    if not sep or not name:
+    if "=" not in spec or not name:
         raise SweepError(f"{option} {spec!r}: expected NAME=VALUE[,VALUE...]")
+    if not text.strip() or "=" in text:
+        raise SweepError(f"{option} {spec!r}: no value given, or a value with '='")
     try:
         return name, parse_values(text)
-    except SweepError as error:
-        raise SweepError(f"{option} {spec!r}: {error}") from error
+    except ValueError as error:
+        raise SweepError(
+            f"{option} {spec!r}: cannot read the values: {error}"
+        ) from None
 
 
 def parse_grid(solver_name, declared, specs):
     """``--grid`` specs -> ``{name: [typed values]}`` in the given order.
 
-    Values are converted to the types of the solver's declared defaults (an
-    int given for a float default becomes a float). An unknown name, a value
-    of the wrong type, a name given twice or a value listed twice is a
+    An int given for a float default becomes a float. An unknown name, a
+    value of the wrong type, a name given twice or a value listed twice is a
     :class:`SweepError`."""
     grid = {}
     for spec in specs:
@@ -140,62 +142,37 @@ def parse_grid(solver_name, declared, specs):
                 "--grid train_steps: the sweep sets the step count (--fraction "
                 "or --train-steps); compare step counts with separate sweeps"
             )
-        typed = [_typed(solver_name, declared, name, v) for v in values]
-        for i, value in enumerate(typed):
-            if value in typed[:i]:
+        grid[name] = [typed(solver_name, declared, {name: v})[name] for v in values]
+        for i, value in enumerate(grid[name]):
+            if value in grid[name][:i]:
                 raise SweepError(f"--grid {name}: the value {value!r} is listed twice")
-        grid[name] = typed
     return grid
 
 
 def grid_points(grid):
     """The cartesian product of ``grid``: a list of ``{name: value}``."""
-    names = list(grid)
-    return [dict(zip(names, combo)) for combo in itertools.product(*grid.values())]
+    return [dict(zip(grid, combo)) for combo in itertools.product(*grid.values())]
 
 
 def point_label(point):
     return ",".join(f"{k}={v}" for k, v in point.items()) or "(defaults)"
 
 
-# -- benchopt names ----------------------------------------------------------
-
-
-def format_value(value):
-    """A value in benchopt's name syntax (read back by ``ast.literal_eval``)."""
-    if value is None or isinstance(value, (bool, int)):
-        return repr(value)
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise SweepError(f"{value!r} cannot be written in a benchopt name")
-        return repr(value)
-    if isinstance(value, str):
-        if any(c in value for c in "'\"[]"):
-            raise SweepError(f"{value!r} cannot be written in a benchopt name")
-        return f'"{value}"'
-    if isinstance(value, tuple):
-        inner = ", ".join(format_value(v) for v in value)
-        return f"({inner}{',' if len(value) == 1 else ''})"
-    if isinstance(value, list):
-        return "[" + ", ".join(format_value(v) for v in value) + "]"
-    raise SweepError(f"{value!r} cannot be written in a benchopt name")
-
-
 def format_name(base, params):
-    """``base[key=value,...]`` that benchopt reads back as exactly ``params``.
-
-    A tuple or list value is wrapped in brackets: bare, benchopt would run
-    one configuration per item."""
+    """``base[key=value,...]`` that benchopt reads back as exactly ``params``
+    (checked with benchopt's own parser). A tuple or list value is wrapped in
+    brackets: bare, benchopt would run one configuration per item."""
     if not params:
         return base
-    items = []
-    for key, value in params.items():
-        text = format_value(value)
-        if isinstance(value, (tuple, list)):
-            text = f"[{text}]"
-        items.append(f"{key}={text}")
+    items = [
+        f"{k}=[{v!r}]" if isinstance(v, (tuple, list)) else f"{k}={v!r}"
+        for k, v in params.items()
+    ]
     name = f"{base}[{','.join(items)}]"
-    _, _, parsed = _extract_options(name)  # what benchopt will read
+    try:
+        parsed = parse_name(name)[2]
+    except ValueError:
+        parsed = {}
     for key, value in params.items():
         got = parsed.get(key)
         if isinstance(value, (tuple, list)):
@@ -208,58 +185,49 @@ def format_name(base, params):
     return name
 
 
-def recorded_value(value):
-    """How benchopt writes a parameter value in the names of its results."""
-    return str(value)
-
-
 # -- the problem: the config file ------------------------------------------
 
 
 def _entries(config, key):
     entries = config.get(key)
-    if entries is None:
-        return []
-    return entries if isinstance(entries, list) else [entries]
+    return (
+        [] if entries is None else entries if isinstance(entries, list) else [entries]
+    )
 
 
 def _parse_entry(entry, what):
-    """A config entry (``"name[k=v]"`` or ``{name: {k: v}}``) -> (name, kwargs)."""
+    """A config entry (``"name[k=v]"`` or ``{name: {k: v}}``) -> (name,
+    kwargs), each parameter one value (benchopt runs a list as one run per
+    item, a bare tuple as one per item: a sweep runs one problem)."""
     if isinstance(entry, str):
         try:
-            base, args, kwargs = _extract_options(entry)
+            base, args, kwargs = parse_name(entry)
         except ValueError as error:
             raise SweepError(f"{what} {entry!r}: {error}") from error
-        if args:
-            raise SweepError(f"{what} {entry!r}: name the parameters (key=value)")
-        return base.strip(), dict(kwargs)
-    if isinstance(entry, dict) and len(entry) == 1:
+    elif isinstance(entry, dict) and len(entry) == 1:
         ((base, kwargs),) = entry.items()
-        if not isinstance(kwargs, dict):
-            raise SweepError(f"{what} {entry!r}: name the parameters (key: value)")
-        return str(base).strip(), dict(kwargs)
-    raise SweepError(f"{what} {entry!r}: expected NAME[key=value,...]")
-
-
-def _single_values(kwargs, what):
-    """The entry's parameters, each one value (a one-item list is unwrapped;
-    benchopt reads a list as one run per item)."""
-    out = {}
+        args = [] if isinstance(kwargs, dict) else [kwargs]
+    else:
+        raise SweepError(f"{what} {entry!r}: expected NAME[key=value,...]")
+    if args:
+        raise SweepError(f"{what} {entry!r}: name the parameters (key=value)")
+    values = {}
     for key, value in kwargs.items():
+        if isinstance(value, tuple):
+            raise SweepError(
+                f"{what} {entry!r}: {key}={value!r} is a bare tuple, which "
+                f"benchopt runs as one configuration per item; write "
+                f"{key}=[{value!r}]"
+            )
         if isinstance(value, list):
             if len(value) != 1:
                 raise SweepError(
-                    f"{what}: {key} lists {len(value)} values ({value!r}); a "
+                    f"{what} {entry!r}: {key} lists {len(value)} values; a "
                     "sweep runs one problem and takes its grid from --grid"
                 )
             value = value[0]
-        elif isinstance(value, tuple):
-            raise SweepError(
-                f"{what}: {key}={value!r} is a bare tuple, which benchopt runs "
-                f"as one configuration per item; write {key}=[{value!r}]"
-            )
-        out[key] = value
-    return out
+        values[key] = value
+    return str(base).strip(), values
 
 
 @dataclass
@@ -267,7 +235,6 @@ class Plan:
     """Everything a sweep does, decided before anything runs."""
 
     solver: str
-    declared: dict  # the solver's parameters
     grid: dict  # name -> typed values
     points: list  # grid points, in grid order
     fixed: dict  # solver parameters fixed for every point (config, --set)
@@ -280,7 +247,6 @@ class Plan:
     objective_base: str
     objective_params: dict  # as given in the config
     batch_tokens: int
-    max_steps: int
     dataset_entries: list
     extra: dict  # other config keys (timeout, ...), copied
     config_path: Path
@@ -300,13 +266,10 @@ class Plan:
 
 
 def read_config(path):
-    path = Path(path)
-    if not path.is_file():
-        raise SweepError(f"--config {path}: no such file")
     try:
-        config = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as error:
-        raise SweepError(f"--config {path}: not YAML: {error}") from error
+        config = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError) as error:
+        raise SweepError(f"--config {path}: cannot read it: {error}") from error
     if not isinstance(config, dict):
         raise SweepError(f"--config {path}: not a benchopt run config (a mapping)")
     return config
@@ -331,65 +294,63 @@ def make_plan(
     config = read_config(config_path)
 
     # The problem: one objective, one dataset.
-    objectives = _entries(config, "objective")
-    datasets = _entries(config, "dataset")
+    objectives, datasets = _entries(config, "objective"), _entries(config, "dataset")
     if len(objectives) != 1 or len(datasets) != 1:
         raise SweepError(
             f"--config {config_path.name}: a sweep runs one problem; the config "
             f"lists {len(objectives)} objective(s) and {len(datasets)} "
             "dataset(s): keep one of each"
         )
-    objective_base, objective_params = _parse_entry(objectives[0], "objective")
-    objective_values = _single_values(objective_params, f"objective {objectives[0]!r}")
-    _single_values(_parse_entry(datasets[0], "dataset")[1], f"dataset {datasets[0]!r}")
+    objective_base, objective_values = _parse_entry(objectives[0], "objective")
+    _parse_entry(datasets[0], "dataset")
     defaults = load_benchmark_module("objective.py").Objective.parameters
     unknown = sorted(set(objective_values) - set(defaults))
     if unknown:
         raise SweepError(
             f"objective {objectives[0]!r}: unknown parameter(s) "
-            f"{', '.join(unknown)}; its parameters are: {_parameter_list(defaults)}"
+            f"{', '.join(unknown)}; its parameters are: {', '.join(sorted(defaults))}"
         )
     settings = {k: v[0] for k, v in defaults.items()} | objective_values
-    batch_tokens, max_steps = settings["batch_tokens"], settings["max_steps"]
-    for key, value in (("batch_tokens", batch_tokens), ("max_steps", max_steps)):
+    for key in ("batch_tokens", "max_steps"):
+        value = settings[key]
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise SweepError(f"objective {key}={value!r}: a positive integer")
 
     # Fixed solver parameters: the config's entry for the solver, then --set.
-    fixed, fixed_source = {}, {}
     entries = [
-        _parse_entry(e, "solver")
-        for e in _entries(config, "solver")
-        if _parse_entry(e, "solver")[0] == solver
+        values
+        for base, values in map(
+            lambda e: _parse_entry(e, "solver"), _entries(config, "solver")
+        )
+        if base == solver
     ]
     if len(entries) > 1:
         raise SweepError(
             f"--config {config_path.name} lists {solver} {len(entries)} times: "
             "keep one entry, or fix parameters with --set"
         )
-    if entries:
-        for key, value in _single_values(entries[0][1], f"solver {solver}").items():
-            fixed[key] = _typed(solver, declared, key, value)
-            fixed_source[key] = "config"
+    fixed = typed(solver, declared, entries[0]) if entries else {}
+    fixed_source = dict.fromkeys(fixed, "config")
     for spec in set_specs:
         key, values = parse_assignment(spec, "--set")
         if len(values) != 1:
             raise SweepError(f"--set {spec!r}: one value (a list goes in --grid)")
-        fixed[key] = _typed(solver, declared, key, values[0])
-        fixed_source[key] = "--set"
-    both = sorted(set(grid) & set(fixed))
-    notes = []
-    for key in both:
-        if fixed_source[key] == "--set":
+        if key in grid:
             raise SweepError(f"{key}: given with both --grid and --set")
+        fixed[key] = typed(solver, declared, {key: values[0]})[key]
+        fixed_source[key] = "--set"
+    notes = []
+    for key in sorted(set(grid) & set(fixed)):
         notes.append(f"the grid replaces the config's {solver} {key}={fixed[key]}")
         del fixed[key], fixed_source[key]
 
     # N: the objective's train_steps, else the solver's.
     n_on_objective = settings.get("train_steps") is not None
     if n_on_objective:
-        full_steps = settings["train_steps"]
-        source = "the config's objective train_steps"
+        full_steps, source = (
+            settings["train_steps"],
+            "the config's objective train_steps",
+        )
     elif fixed.get("train_steps") is not None:
         full_steps = fixed["train_steps"]
         source = f"{solver}'s train_steps (from {fixed_source['train_steps']})"
@@ -418,22 +379,20 @@ def make_plan(
         if not 0 < fraction <= 1:
             raise SweepError(f"--fraction {fraction}: in (0, 1]")
         sweep_steps = max(1, round(fraction * full_steps))
+    max_steps = settings["max_steps"]
     for what, steps in (("the sweep's runs", sweep_steps), ("N", full_steps)):
         if steps > max_steps:
             raise SweepError(
                 f"{what} train {steps} steps but the objective's data budget is "
                 f"max_steps={max_steps}: raise max_steps in the config's objective"
             )
-
     if settings.get("stop_at_target"):
         notes.append(
             "stop_at_target is off in the sweep: final losses are compared at "
             "the same step (Track 3 forbids stopping on the validation loss)"
         )
-    extra = {k: v for k, v in config.items() if k not in OWN_KEYS}
     return Plan(
         solver=solver,
-        declared=declared,
         grid=grid,
         points=grid_points(grid),
         fixed=fixed,
@@ -445,10 +404,9 @@ def make_plan(
         n_on_objective=n_on_objective,
         objective_base=objective_base,
         objective_params=objective_values,
-        batch_tokens=batch_tokens,
-        max_steps=max_steps,
+        batch_tokens=settings["batch_tokens"],
         dataset_entries=list(datasets),
-        extra=extra,
+        extra={k: v for k, v in config.items() if k not in OWN_KEYS},
         config_path=config_path,
         notes=notes,
     )
@@ -460,12 +418,13 @@ def make_plan(
 def budget_lines(plan, max_runs, max_tokens_per_run):
     """The budget, as printed before anything runs."""
     sizes = " x ".join(str(len(v)) for v in plan.grid.values()) or "1"
-    lines = [f"Sweep of {plan.solver} on {plan.config_path.name}:"]
-    for name, values in plan.grid.items():
-        lines.append(f"  grid {name}: {', '.join(map(str, values))}")
-    for name, value in plan.fixed.items():
-        lines.append(f"  fixed {name}={value} (from {plan.fixed_source[name]})")
-    lines += [
+    return [
+        f"Sweep of {plan.solver} on {plan.config_path.name}:",
+        *(f"  grid {k}: {', '.join(map(str, v))}" for k, v in plan.grid.items()),
+        *(
+            f"  fixed {k}={v} (from {plan.fixed_source[k]})"
+            for k, v in plan.fixed.items()
+        ),
         f"  runs: {sizes} = {len(plan.points)} grid point(s) x {plan.seeds} "
         f"seed(s) = {plan.n_runs} (limit {max_runs})",
         f"  steps per run: {plan.sweep_steps} = {plan.fraction:.3g} x "
@@ -473,9 +432,8 @@ def budget_lines(plan, max_runs, max_tokens_per_run):
         f"  tokens per run: {plan.sweep_steps:,} steps x {plan.batch_tokens:,} "
         f"batch tokens = {plan.tokens_per_run:,} (limit {max_tokens_per_run:,})",
         f"  total: {plan.n_runs * plan.tokens_per_run:,} training tokens",
+        *(f"  note: {note}" for note in plan.notes),
     ]
-    lines += [f"  note: {note}" for note in plan.notes]
-    return lines
 
 
 def check_budget(plan, max_runs, max_tokens_per_run):
@@ -500,78 +458,65 @@ def check_budget(plan, max_runs, max_tokens_per_run):
             f"{max_tokens_per_run:,}"
         )
         fit = max_tokens_per_run // plan.batch_tokens
-        if fit < 1:
-            shrink.append(
-                f"no run fits: one step is {plan.batch_tokens:,} tokens; raise "
-                "the limit"
-            )
-        else:
-            fits = f"--train-steps {fit} ({fit * plan.batch_tokens:,} tokens)"
-            fraction = math.floor(100 * fit / plan.full_steps) / 100
-            if fraction > 0 and round(fraction * plan.full_steps) <= fit:
-                fits = f"--fraction {fraction:g} or " + fits
-            shrink.append(f"shorter runs: {fits} fit")
+        fits = f"--train-steps {fit} ({fit * plan.batch_tokens:,} tokens)"
+        fraction = math.floor(100 * fit / plan.full_steps) / 100
+        if fraction > 0 and round(fraction * plan.full_steps) <= fit:
+            fits = f"--fraction {fraction:g} or " + fits
+        shrink.append(
+            f"shorter runs: {fits} fit"
+            if fit
+            else f"no run fits: one step is {plan.batch_tokens:,} tokens; raise it"
+        )
         raise_.append(f"--max-tokens-per-run {plan.tokens_per_run}")
     if problems:
         raise BudgetError(
             "refused: the sweep is over its budget:\n  - "
             + "\n  - ".join(problems)
-            + "\nShrink it: "
-            + "; ".join(shrink)
-            + ".\nOr raise the limit explicitly ("
-            + " ".join(raise_)
-            + ") and report it with the results: a tuning budget larger than "
-            "the baseline's makes the comparison unfair."
+            + f"\nShrink it: {'; '.join(shrink)}.\nOr raise the limit explicitly "
+            f"({' '.join(raise_)}) and report it with the results: a tuning "
+            "budget larger than the baseline's makes the comparison unfair."
         )
 
 
 # -- configs ---------------------------------------------------------------
 
 
-def _objective_entry(plan, train_steps):
-    params = dict(plan.objective_params)
-    if train_steps is not None:
-        params["train_steps"] = train_steps
-    return format_name(plan.objective_base, params)
-
-
 def solver_entry(plan, point, train_steps=None):
-    params = {k: v for k, v in plan.fixed.items() if k != "train_steps"}
-    params |= point
+    params = {k: v for k, v in plan.fixed.items() if k != "train_steps"} | point
     if train_steps is not None:
         params["train_steps"] = train_steps
     return format_name(plan.solver, params)
 
 
-def sweep_config(plan):
-    """The benchopt run config of the sweep: every grid point at the sweep's
-    step count (set on the objective: it overrides every solver's N)."""
-    objective = dict(plan.objective_params)
-    if objective.get("stop_at_target"):
-        objective["stop_at_target"] = False
-    objective["train_steps"] = plan.sweep_steps
+def run_config(plan, objective, solvers, seeds):
     return {
         "objective": [format_name(plan.objective_base, objective)],
         "dataset": list(plan.dataset_entries),
-        "solver": [solver_entry(plan, point) for point in plan.points],
-        "n-repetitions": plan.seeds,
+        "solver": solvers,
+        "n-repetitions": int(seeds),
         **plan.extra,
     }
+
+
+def sweep_config(plan):
+    """The benchopt run config of the sweep: every grid point at the sweep's
+    step count (set on the objective: it overrides every solver's N), with
+    stop_at_target off (final losses compared at the same step)."""
+    objective = dict(plan.objective_params, train_steps=plan.sweep_steps)
+    if objective.get("stop_at_target"):
+        objective["stop_at_target"] = False
+    solvers = [solver_entry(plan, point) for point in plan.points]
+    return run_config(plan, objective, solvers, plan.seeds)
 
 
 def final_config(plan, point, seeds=DEFAULT_FINAL_SEEDS):
     """The run config of the full-length multi-seed run of ``point``: the same
     objective and dataset, N where the config had it (the objective), else on
     the solver."""
-    return {
-        "objective": [_objective_entry(plan, None)],
-        "dataset": list(plan.dataset_entries),
-        "solver": [
-            solver_entry(plan, point, None if plan.n_on_objective else plan.full_steps)
-        ],
-        "n-repetitions": int(seeds),
-        **plan.extra,
-    }
+    n = None if plan.n_on_objective else plan.full_steps
+    return run_config(
+        plan, plan.objective_params, [solver_entry(plan, point, n)], seeds
+    )
 
 
 def config_text(config, header=()):
@@ -595,20 +540,20 @@ def benchopt_command(config_path, output, no_cache=False):
     config handling, cache and result files), and each sweep trains in a
     fresh process, so a crash or an out-of-memory run cannot take the sweep
     (its budget, its ranking) down with it."""
-    command = [
-        sys.executable,
-        "-m",
-        "benchopt",
-        "run",
-        str(ROOT),
-        "--config",
-        str(config_path),
-        "--no-plot",
-        "--no-display",
-        "--output",
-        str(output),
-    ]
-    return command + (["--no-cache"] if no_cache else [])
+    command = [sys.executable, "-m", "benchopt", "run", str(ROOT)]
+    command += ["--config", str(config_path), "--no-plot", "--no-display"]
+    return command + ["--output", str(output)] + (["--no-cache"] if no_cache else [])
+
+
+def run_benchopt(command):
+    """Run ``command`` in the benchmark folder; its exit status. Its stderr is
+    passed on without the trainer's note on full-size defaults: a grid point
+    may equal a solver's defaults, on purpose."""
+    with subprocess.Popen(
+        command, cwd=ROOT, stderr=subprocess.PIPE, text=True, errors="replace"
+    ) as process:
+        sys.stderr.writelines(drop_full_size_note(process.stderr))
+    return process.returncode
 
 
 # -- ranking ---------------------------------------------------------------
@@ -635,15 +580,13 @@ class Ranked:
     def status(self):
         if self.ok:
             return "ok"
-        parts = [f"{k} {v}" for k, v in sorted(self.failures.items())]
-        return ", ".join(parts) or "no run"
+        return ", ".join(f"{k} {v}" for k, v in sorted(self.failures.items()))
 
 
 def _matches(solver_name, solver, point):
+    """benchopt records each parameter as ``str(value)`` in result names."""
     base, params = split_name(solver_name)
-    return base == solver and all(
-        params.get(k) == recorded_value(v) for k, v in point.items()
-    )
+    return base == solver and all(params.get(k) == str(v) for k, v in point.items())
 
 
 def rank_points(runs, solver, points, seeds, train_steps=None):
@@ -663,85 +606,112 @@ def rank_points(runs, solver, points, seeds, train_steps=None):
     ranked = []
     for point in points:
         entry = Ranked(point=dict(point), seeds=seeds)
-        done = []
-        for row in rows:
-            if not _matches(row.config, solver, point):
-                continue
-            for run in row.runs:
-                if run.failed:
-                    entry.failures[run.status] = entry.failures.get(run.status, 0) + 1
-                else:
-                    done.append(run.final_val_loss)
+        runs_of_point = [
+            run
+            for row in rows
+            if _matches(row.config, solver, point)
+            for run in row.runs
+        ]
+        done = [run.final_val_loss for run in runs_of_point if not run.failed]
+        for run in runs_of_point:
+            if run.failed:
+                entry.failures[run.status] = entry.failures.get(run.status, 0) + 1
         entry.n_done = len(done)
-        missing = seeds - len(done) - entry.n_failed
-        if missing > 0:
-            entry.failures["missing"] = missing
+        if seeds > len(done) + entry.n_failed:
+            entry.failures["missing"] = seeds - len(done) - entry.n_failed
         if done:
             entry.val_loss_mean = statistics.fmean(done)
-            if len(done) > 1:
-                entry.val_loss_std = statistics.stdev(done)
+        if len(done) > 1:
+            entry.val_loss_std = statistics.stdev(done)
         ranked.append(entry)
 
     def key(entry):
         mean = entry.val_loss_mean
-        return (
-            not entry.ok,
-            entry.n_failed,
-            mean if math.isfinite(mean) else math.inf,
-        )
+        return (not entry.ok, entry.n_failed, mean if math.isfinite(mean) else math.inf)
 
     return sorted(ranked, key=key)  # stable: ties keep the grid order
 
 
 def ranking_table(ranked, names):
-    header = ["rank", *names, "runs ok", "val loss", "std", "status"]
-    body = []
+    def number(x):
+        return f"{x:.4f}" if math.isfinite(x) else "-"
+
+    rows = [["rank", *names, "runs ok", "val loss", "std", "status"]]
     for i, entry in enumerate(ranked, 1):
-        body.append(
-            [
-                str(i),
-                *(str(entry.point.get(name, "")) for name in names),
-                f"{entry.n_done}/{entry.seeds}",
-                f"{entry.val_loss_mean:.4f}"
-                if math.isfinite(entry.val_loss_mean)
-                else "-",
-                f"{entry.val_loss_std:.4f}"
-                if math.isfinite(entry.val_loss_std)
-                else "-",
-                entry.status,
-            ]
+        rows.append(
+            [str(i), *(str(entry.point.get(name, "")) for name in names)]
+            + [f"{entry.n_done}/{entry.seeds}", number(entry.val_loss_mean)]
+            + [number(entry.val_loss_std), entry.status]
         )
-    widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return "\n".join(
-        "  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip()
-        for r in [header, *body]
+        "  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows
     )
+
+
+def edge_notes(grid, best):
+    """For each numeric grid parameter whose best value is the smallest or the
+    largest of its grid (the optimum may lie beyond): a note with the grid
+    extended by one value past that edge (the ratio of the two edge values
+    when every value is positive, else their difference)."""
+    notes = []
+    for name, values in grid.items():
+        numeric = all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in values
+        )
+        if (
+            not numeric
+            or len(values) < 2
+            or best[name] not in (min(values), max(values))
+        ):
+            continue
+        ordered = sorted(values)
+        largest = best[name] == ordered[-1]
+        edge, inner = (
+            (ordered[-1], ordered[-2]) if largest else (ordered[0], ordered[1])
+        )
+        positive = all(v > 0 for v in values)
+        if positive:
+            beyond = edge * (edge / inner)
+        else:  # no natural extension below a zero or negative edge
+            beyond = edge + (edge - inner) if largest else None
+        if beyond is not None:
+            beyond = (
+                int(round(beyond)) if isinstance(edge, int) else float(f"{beyond:.3g}")
+            )
+        side = "largest" if largest else "smallest"
+        note = (
+            f"the best {name}={best[name]} is the {side} value of its grid: the "
+            "optimum may lie beyond it"
+        )
+        # (an int grid rounded to its edge, or to 0 below a positive one: none)
+        if beyond is not None and beyond != edge and (beyond > 0 or not positive):
+            extended = [*ordered, beyond] if largest else [beyond, *ordered]
+            text = ",".join(map(str, extended))
+            note += f"; sweep the extended grid --grid {name}={text}"
+        notes.append(note)
+    return notes
 
 
 def final_header(plan, ranked, results_path, seeds, out):
     best = ranked[0]
-    rel = _display_path(results_path)
-    lines = [
+    return [
         f"Full-length run of the best {plan.solver} configuration of a sweep",
-        "(python -m benchmark_utils.sweep), on the problem of "
+        "(python -m benchmark_tools.sweep), on the problem of "
         f"{_display_path(plan.config_path)}.",
         f"Sweep: {len(plan.points)} grid point(s) x {plan.seeds} seed(s) = "
         f"{plan.n_runs} runs of {plan.sweep_steps} steps "
         f"({plan.fraction:.3g} x N={plan.full_steps}), "
-        f"{plan.tokens_per_run:,} tokens each; results {rel}",
+        f"{plan.tokens_per_run:,} tokens each; results {_display_path(results_path)}",
         f"Best: {point_label(best.point)}, final val loss "
         f"{best.val_loss_mean:.4f} (mean of {best.n_done} seed(s)).",
-    ]
-    lines.append("Ranked (final validation loss at the sweep's step count):")
-    lines += [
-        f"  {line}" for line in ranking_table(ranked, list(plan.grid)).split("\n")
-    ]
-    lines += [
+        *(f"Note: {note}" for note in edge_notes(plan.grid, best.point)),
+        "Ranked (final validation loss at the sweep's step count):",
+        *(f"  {line}" for line in ranking_table(ranked, list(plan.grid)).split("\n")),
         f"This config: N={plan.full_steps}, {seeds} seeds. Track 3: re-tune lr "
         "and weight decay at full length (--fraction 1) before claiming a result.",
         f"  benchopt run . --config {_display_path(out)}",
     ]
-    return lines
 
 
 def _display_path(path):
@@ -754,113 +724,76 @@ def _display_path(path):
 
 # -- command line ----------------------------------------------------------
 
-EPILOG = """\
-examples:
-  python -m benchmark_utils.sweep adamw --config configs/cpu_compare.yml \\
-      --grid lr=0.003,0.006,0.012 --grid weight_decay=0,0.1 --dry-run
-  python -m benchmark_utils.sweep muon --config configs/track3_1gpu.yml \\
-      --grid lr=0.02,0.025,0.03 --max-tokens-per-run 900000000
-
-Track 3's advice: tune on half-length runs (--fraction 0.5, the default), then
-re-tune lr and weight decay at full length (--fraction 1, a small grid around
-the best values) before the multi-seed run of the written config.
-
-Budget (Neural Forge rule): at most 20 runs (grid points x seeds) and at most
-500M training tokens per run (steps x the objective's batch_tokens). A larger
-sweep is refused; raising a limit is explicit and belongs in the report.
-
-Grid values use benchopt's name syntax and the types of the solver's defaults:
-lr=1e-3,3e-3  schedule=cosine,wsd  betas=(0.9,0.95),(0.8,0.95).
-Fixed solver parameters: the config's entry for the solver (if any), then
---set. The runs go through `benchopt run` (results in the work folder's
-results.parquet, runs in benchopt's cache); a failed or diverged run makes its
-configuration lose. The best one is written to --out for
-`benchopt run . --config OUT` at the solver's full N with --final-seeds seeds.
-"""
-
 
 def build_parser():
+    description, epilog = __doc__.split("\n\n", 1)
     parser = argparse.ArgumentParser(
-        prog="python -m benchmark_utils.sweep",
-        description=(
-            "Sweep a solver's hyperparameters at a reduced step count, under a "
-            "budget, through benchopt; write the best configuration as a run "
-            "config for the full-length multi-seed run."
-        ),
-        epilog=EPILOG,
+        prog="python -m benchmark_tools.sweep",
+        description=description,
+        epilog=epilog,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("solver", help="solver name (a file solvers/NAME.py)")
-    parser.add_argument(
+    add = parser.add_argument
+    add("solver", help="solver name (a file solvers/NAME.py)")
+    add(
         "--grid",
         action="append",
         default=[],
         metavar="NAME=V1,V2,...",
         help="values of one solver parameter (repeat for a cartesian product)",
     )
-    parser.add_argument(
+    add(
         "--set",
         action="append",
         default=[],
         metavar="NAME=VALUE",
         help="a solver parameter fixed for every grid point",
     )
-    parser.add_argument(
-        "--config",
-        required=True,
-        type=Path,
-        help="benchopt run config with the problem: one objective, one dataset "
-        "(its timeout and other run options are kept)",
-    )
+    add("--config", required=True, type=Path, help="benchopt run config: the problem")
     steps = parser.add_mutually_exclusive_group()
     steps.add_argument(
         "--fraction",
         type=float,
-        help=f"sweep runs train this fraction of N (default {DEFAULT_FRACTION}: "
-        "Track 3 tunes on half-length runs)",
+        help=f"sweep runs train this fraction of N (default {DEFAULT_FRACTION})",
     )
     steps.add_argument(
-        "--train-steps",
-        type=int,
-        help="sweep runs train this many steps (not a fraction of N)",
+        "--train-steps", type=int, help="sweep runs train this many steps"
     )
-    parser.add_argument("--seeds", type=int, default=1, help="seeds per grid point")
-    parser.add_argument(
+    add("--seeds", type=int, default=1, help="seeds per grid point (default 1)")
+    add(
         "--max-runs",
         type=int,
         default=DEFAULT_MAX_RUNS,
         help=f"budget: most runs, grid points x seeds (default {DEFAULT_MAX_RUNS}; "
         "not benchopt's --max-runs)",
     )
-    parser.add_argument(
+    add(
         "--max-tokens-per-run",
         type=int,
         default=DEFAULT_MAX_TOKENS_PER_RUN,
         help="budget: most training tokens of one run, steps x batch_tokens "
         f"(default {DEFAULT_MAX_TOKENS_PER_RUN:,})",
     )
-    parser.add_argument(
+    add(
         "--out",
         type=Path,
         help="run config of the best configuration (default "
-        "configs/sweep_<solver>.yml)",
+        "<work-dir>/best_<solver>.yml, under outputs/: untracked)",
     )
-    parser.add_argument(
+    add(
         "--final-seeds",
         type=int,
         default=DEFAULT_FINAL_SEEDS,
         help=f"n-repetitions of the written config (default {DEFAULT_FINAL_SEEDS})",
     )
-    parser.add_argument(
+    add(
         "--work-dir",
         type=Path,
         help="folder of the sweep's config and results (default "
         "outputs/sweeps/<solver>-<time>)",
     )
-    parser.add_argument(
-        "--no-cache", action="store_true", help="passed to benchopt run"
-    )
-    parser.add_argument(
+    add("--no-cache", action="store_true", help="passed to benchopt run")
+    add(
         "--dry-run",
         action="store_true",
         help="print the budget, the benchopt command and config; run nothing",
@@ -889,13 +822,9 @@ def main(argv=None):
             seeds=args.seeds,
         )
         config = sweep_config(plan)
-    except SweepError as error:
-        _error(error)
-        return 2
-    print("\n".join(budget_lines(plan, args.max_runs, args.max_tokens_per_run)))
-    try:
+        print("\n".join(budget_lines(plan, args.max_runs, args.max_tokens_per_run)))
         check_budget(plan, args.max_runs, args.max_tokens_per_run)
-    except BudgetError as error:
+    except SweepError as error:
         _error(error)
         return 2
 
@@ -903,10 +832,10 @@ def main(argv=None):
     work = args.work_dir or ROOT / "outputs" / "sweeps" / f"{args.solver}-{stamp}"
     work = Path(work).resolve()
     config_path, results = work / "sweep.yml", work / RESULTS_NAME
-    out = (args.out or ROOT / "configs" / f"sweep_{args.solver}.yml").resolve()
+    out = (args.out or work / f"best_{args.solver}.yml").resolve()
     command = benchopt_command(config_path, results, args.no_cache)
     header = [
-        f"Sweep of {plan.solver} written by python -m benchmark_utils.sweep",
+        f"Sweep of {plan.solver} written by python -m benchmark_tools.sweep",
         f"from {_display_path(plan.config_path)}.",
     ]
     text = config_text(config, header)
@@ -920,31 +849,30 @@ def main(argv=None):
     work.mkdir(parents=True, exist_ok=True)
     config_path.write_text(text)
     clear_results(results)
-    completed = subprocess.run(command, cwd=ROOT)
-    if completed.returncode != 0:
-        _error(f"benchopt run exited with status {completed.returncode}")
+    returncode = run_benchopt(command)
+    if returncode != 0:
+        _error(f"benchopt run exited with status {returncode}")
         return 1
     try:
-        ranked = rank_points(
-            load_runs([results]),
-            plan.solver,
-            plan.points,
-            plan.seeds,
-            train_steps=plan.sweep_steps,
-        )
+        runs = load_runs([results])
     except ResultsError as error:
         _error(f"no sweep results: {error}")
         return 1
+    ranked = rank_points(
+        runs, plan.solver, plan.points, plan.seeds, train_steps=plan.sweep_steps
+    )
     print(
         f"\nRanked by final validation loss at step {plan.sweep_steps} "
         f"(mean over {plan.seeds} seed(s); a failed run loses): {results}\n"
     )
     print(ranking_table(ranked, list(plan.grid)))
-    print(f"\nFull table: python -m benchmark_utils.results {results}")
+    print(f"\nFull table: python -m benchmark_tools.results {results}")
     best = ranked[0]
     if not best.ok:
         _error("no grid point completed all its runs: nothing written")
         return 1
+    for note in edge_notes(plan.grid, best.point):
+        print(f"\nnote: {note}")
     final = final_config(plan, best.point, args.final_seeds)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(

@@ -1,4 +1,4 @@
-"""Look inside token shards: ``python -m benchmark_utils.inspect_shards``.
+"""Look inside token shards: ``python -m benchmark_tools.inspect_shards``.
 
 For a shard or a folder of shards: header fields, token and document counts,
 document length statistics, decoded samples, the most frequent tokens, and
@@ -20,9 +20,9 @@ such id and its position, and the exit status is 1, as for a corrupt file.
 
 Examples::
 
-    python -m benchmark_utils.inspect_shards ../shared/data/sotu --plot sotu.png
-    python -m benchmark_utils.inspect_shards data/fineweb/fineweb_val_000000.bin
-    python -m benchmark_utils.inspect_shards data/my_corpus --json
+    python -m benchmark_tools.inspect_shards ../shared/data/sotu --plot sotu.png
+    python -m benchmark_tools.inspect_shards data/fineweb/fineweb_val_000000.bin
+    python -m benchmark_tools.inspect_shards data/my_corpus --json
 """
 
 import argparse
@@ -33,13 +33,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .data.documents import document_starts, token_counts
-from .data.shards import (
+from benchmark_utils.data.documents import document_starts, token_counts
+from benchmark_utils.data.shards import (
     HEADER_BYTES,
     HEADER_INTS,
     ShardError,
     TokenRangeError,
     first_out_of_range,
+    natural_key,
     open_shard,
     read_header,
 )
@@ -48,10 +49,6 @@ GPT2_BOS = 50256
 GPT2_VOCAB = 50257
 MANIFEST_SUFFIX = "_tokenize.json"
 QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9, 0.99)
-
-
-def natural_key(path):
-    return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", Path(path).name)]
 
 
 def stream_key(path):
@@ -91,16 +88,15 @@ def length_stats(lengths):
     if len(lengths) == 0:
         return {"count": 0}
     lengths = np.asarray(lengths, dtype=np.int64)
-    out = {
+    quantiles = np.quantile(lengths, QUANTILES)
+    return {
         "count": int(len(lengths)),
         "mean": float(lengths.mean()),
         "std": float(lengths.std()),
         "min": int(lengths.min()),
         "max": int(lengths.max()),
+        **{f"p{round(q * 100)}": float(v) for q, v in zip(QUANTILES, quantiles)},
     }
-    for q in QUANTILES:
-        out[f"p{round(q * 100)}"] = float(np.quantile(lengths, q))
-    return out
 
 
 def inspect(
@@ -200,23 +196,17 @@ def inspect(
 
 def stream_lengths(members):
     """``(lengths, leading)``: the document lengths of a stream of shards
-    ``(path, n_tokens, bos positions)``, a document continued across shards
-    counted once; ``leading``: tokens before the stream's first BOS."""
-    lengths, leading, carry = [], 0, None
-    for _, n_tokens, starts in members:
-        first = int(starts[0]) if len(starts) else n_tokens
-        if carry is None:
-            leading += first  # the stream starts mid-document
-        else:
-            carry += first
-        if len(starts):
-            if carry is not None:
-                lengths.append(carry)
-            lengths.extend(np.diff(starts).tolist())
-            carry = n_tokens - int(starts[-1])
-    if carry is not None:
-        lengths.append(carry)
-    return np.asarray(lengths, dtype=np.int64), leading
+    ``(path, n_tokens, bos positions)``, read as one token sequence (a
+    document continued across shards counts once, with its whole length);
+    ``leading``: tokens before the stream's first BOS."""
+    sizes = np.array([n for _, n, _ in members], dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(sizes)])
+    starts = np.concatenate(
+        [np.asarray(s, dtype=np.int64) + o for (_, _, s), o in zip(members, offsets)]
+    )
+    if len(starts) == 0:
+        return np.zeros(0, dtype=np.int64), int(offsets[-1])
+    return np.diff(np.append(starts, offsets[-1])), int(starts[0])
 
 
 def _samples(streams, n_samples, sample_tokens, decode):
@@ -379,7 +369,7 @@ def format_report(report):
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
-        prog="python -m benchmark_utils.inspect_shards",
+        prog="python -m benchmark_tools.inspect_shards",
         description="Header fields, token/document counts, document lengths, "
         "samples and frequent tokens of token shards.",
     )

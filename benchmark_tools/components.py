@@ -31,3 +31,27 @@ def make_solver(name, **params):
 def solver_names():
     """Every solver of the benchmark: the files of ``solvers/``."""
     return sorted(p.stem for p in (BENCHMARK_DIR / "solvers").glob("*.py"))
+
+
+#: The start of the trainer's note on a solver's full-size defaults run on a
+#: small model (benchmark_utils/trainer.py). Tools that run defaults or a
+#: grid on purpose (the sweep, benchmarks/optimizer_step_time.py) drop it;
+#: tests/test_sweep.py fails if the trainer's wording changes.
+FULL_SIZE_NOTE = "note: running its full-size defaults"
+
+
+def drop_full_size_note(lines):
+    """``lines`` (strings, e.g. a process's stderr as it comes) without the
+    trainer's note on full-size defaults and the blank line printed before it."""
+    blank = None
+    for line in lines:
+        if FULL_SIZE_NOTE in line:
+            blank = None
+            continue
+        if blank is not None:
+            yield blank
+        blank = None if line.strip() else line
+        if line.strip():
+            yield line
+    if blank is not None:
+        yield blank

@@ -1,4 +1,4 @@
-"""Turn text into token shards: ``python -m benchmark_utils.tokenize``.
+"""Turn text into token shards: ``python -m benchmark_tools.tokenizer``.
 
 Inputs are local ``.txt``, ``.jsonl`` and ``.parquet`` files (or folders of
 them), and/or the parquet files of a Hugging Face dataset fetched with
@@ -49,8 +49,8 @@ other inputs or options refuses to touch the folder's shards unless
 
 Examples::
 
-    python -m benchmark_utils.tokenize notes/ --out data/my_corpus --prefix my
-    python -m benchmark_utils.tokenize --hf-dataset HuggingFaceFW/fineweb-edu \\
+    python -m benchmark_tools.tokenizer notes/ --out data/my_corpus --prefix my
+    python -m benchmark_tools.tokenizer --hf-dataset HuggingFaceFW/fineweb-edu \\
         --hf-files "sample/10BT/*.parquet" --hf-max-files 1 \\
         --out data/fineweb_edu_sample --prefix edu --val-tokens 10485760
 """
@@ -73,13 +73,15 @@ from pathlib import Path
 
 import numpy as np
 
-from .data.shards import (
+from benchmark_utils.data.shards import (
     HEADER_BYTES,
     MAX_TOKEN_ID,
     ShardError,
+    natural_key,
     read_header,
     write_shard,
 )
+from benchmark_utils.errors import UserError
 
 DEFAULT_SHARD_TOKENS = 100_000_000
 TEXT_SUFFIXES = {
@@ -94,7 +96,7 @@ MAX_EXAMPLES = 5
 FORMAT_VERSION = 1
 
 
-class TokenizeError(ValueError):
+class TokenizeError(UserError, ValueError):
     """Input or output that the tokenizer cannot use."""
 
 
@@ -131,10 +133,6 @@ class Stats:
 
 
 # -- inputs -------------------------------------------------------------------
-
-
-def natural_key(path):
-    return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", str(path))]
 
 
 def expand_inputs(inputs):
@@ -213,18 +211,13 @@ def _read_txt(path, mode, stats, strict):
         stats.skip("invalid_utf8", f"{path} (byte {error.start})", strict)
         return
     if mode == "file":
-        pieces = [(text, str(path))]
-    elif mode == "line":
-        pieces = [(line, f"{path}:{i}") for i, line in enumerate(text.splitlines(), 1)]
-        pieces = [(t, w) for t, w in pieces if t.strip()]
+        yield text, str(path)
+    elif mode == "line":  # blank lines separate nothing: not documents
+        lines = enumerate(text.splitlines(), 1)
+        yield from ((line, f"{path}:{i}") for i, line in lines if line.strip())
     else:  # paragraph
-        pieces = [(b.strip("\r\n"), str(path)) for b in re.split(r"\n[ \t\r]*\n", text)]
-        pieces = [(t, w) for t, w in pieces if t.strip()]
-    for text, where in pieces:
-        if not text.strip():
-            stats.skip("empty_documents", where, strict)
-            continue
-        yield text
+        blocks = (b.strip("\r\n") for b in re.split(r"\n[ \t\r]*\n", text))
+        yield from ((block, str(path)) for block in blocks if block.strip())
 
 
 def _read_jsonl(path, column, stats, strict):
@@ -237,12 +230,10 @@ def _read_jsonl(path, column, stats, strict):
             if not raw.strip():
                 continue
             try:
-                line = raw.decode("utf-8")
+                record = json.loads(raw.decode("utf-8"))
             except UnicodeDecodeError:
                 stats.skip("invalid_utf8", where, strict)
                 continue
-            try:
-                record = json.loads(line)
             except json.JSONDecodeError:
                 stats.skip("invalid_json", where, strict)
                 continue
@@ -255,10 +246,7 @@ def _read_jsonl(path, column, stats, strict):
             except UnicodeEncodeError:
                 stats.skip("invalid_utf8", where, strict)
                 continue
-            if not text.strip():
-                stats.skip("empty_documents", where, strict)
-                continue
-            yield text
+            yield text, where
 
 
 def _read_parquet(path, column, stats, strict):
@@ -287,25 +275,25 @@ def _read_parquet(path, column, stats, strict):
             row += 1
             if text is None:
                 stats.skip("missing_text", f"{path}:row {row}", strict)
-            elif not text.strip():
-                stats.skip("empty_documents", f"{path}:row {row}", strict)
             else:
-                yield text
+                yield text, f"{path}:row {row}"
 
 
 def iter_documents(files, stats, text_column="text", txt_mode="file", strict=False):
-    """The documents of ``files``, in order (malformed items skipped and
-    counted in ``stats``)."""
+    """The documents of ``files``, in order (malformed items and empty
+    documents skipped and counted in ``stats``)."""
     for path in files:
         stats.files += 1
         kind = TEXT_SUFFIXES[path.suffix]
         if kind == "txt":
             docs = _read_txt(path, txt_mode, stats, strict)
-        elif kind == "jsonl":
-            docs = _read_jsonl(path, text_column, stats, strict)
         else:
-            docs = _read_parquet(path, text_column, stats, strict)
-        for text in docs:
+            read = _read_jsonl if kind == "jsonl" else _read_parquet
+            docs = read(path, text_column, stats, strict)
+        for text, where in docs:
+            if not text.strip():
+                stats.skip("empty_documents", where, strict)
+                continue
             stats.documents += 1
             yield text
 
@@ -377,7 +365,7 @@ class Splitter:
 
     def __init__(self, encoding, val_fraction=0.0, val_tokens=None):
         self.encoding = encoding
-        self.val_fraction = float(val_fraction or 0.0)
+        self.val_fraction = val_fraction
         self.val_tokens = int(val_tokens or 0)
         self.val_count = 0
 
@@ -457,17 +445,16 @@ class SplitWriter:
     many of the split's documents are complete (``docs_done``) and how many
     tokens of the next one it already holds (``offset``)."""
 
-    def __init__(self, out_dir, prefix, split, shard_tokens, state, on_shard):
+    def __init__(self, out_dir, prefix, split, shard_tokens, splits, on_shard):
         self.out_dir, self.prefix, self.split = Path(out_dir), prefix, split
         self.shard_tokens = shard_tokens
-        self.state = state  # {"shards": [...], "docs_done": int, "offset": int}
+        self.splits = splits  # split -> {"shards": [...], "docs_done", "offset"}
+        self.state = splits[split]
         self.on_shard = on_shard
         self.buf = None
         self.fill = 0
-        self.docs_seen = state["docs_done"]
+        self.docs_seen = self.state["docs_done"]
         self.first_index = 0 if split == "val" else 1
-        # complete shards of every split, for messages (the driver sets it)
-        self.done_shards = lambda: len(state["shards"])
 
     def add(self, tokens, k, start_in_doc, bos):
         if self.buf is None:
@@ -501,7 +488,7 @@ class SplitWriter:
                 self.out_dir / name,
                 error,
                 needed=HEADER_BYTES + 2 * len(tokens),
-                done=self.done_shards(),
+                done=sum(len(v["shards"]) for v in self.splits.values()),
             ) from None
         self.state["shards"].append(
             {
@@ -610,6 +597,7 @@ def tokenize_corpus(
     """
     if val_fraction is None:
         val_fraction = 0.0 if val_tokens else 0.05
+    val_fraction = float(val_fraction)
     log = log or (lambda message: print(message, file=sys.stderr))
     if txt_mode not in ("file", "line", "paragraph"):
         raise TokenizeError(
@@ -619,7 +607,7 @@ def tokenize_corpus(
         raise TokenizeError("shard_tokens must be positive")
     if val_tokens and val_fraction:
         raise TokenizeError("give either val_fraction or val_tokens, not both")
-    if not 0.0 <= float(val_fraction or 0.0) < 1.0:
+    if not 0.0 <= val_fraction < 1.0:
         raise TokenizeError("val_fraction must lie in [0, 1)")
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9.-]*", prefix):
         raise TokenizeError(f"prefix {prefix!r}: use letters, digits, '.' and '-'")
@@ -631,7 +619,7 @@ def tokenize_corpus(
     out_dir = Path(out_dir)
     options = {
         "shard_tokens": int(shard_tokens),
-        "val_fraction": float(val_fraction or 0.0),
+        "val_fraction": val_fraction,
         "val_tokens": int(val_tokens or 0),
         "text_column": text_column,
         "txt_mode": txt_mode,
@@ -684,11 +672,9 @@ def tokenize_corpus(
             bar.set_postfix_str(name)
 
     writers = {
-        s: SplitWriter(out_dir, prefix, s, shard_tokens, splits[s], on_shard)
+        s: SplitWriter(out_dir, prefix, s, shard_tokens, splits, on_shard)
         for s in ("val", "train")
     }
-    for writer in writers.values():
-        writer.done_shards = lambda: sum(len(v["shards"]) for v in splits.values())
     written = {"val": 0, "train": 0}
 
     def write(results):
@@ -806,7 +792,7 @@ def summary(manifest, out_dir, prefix):
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
-        prog="python -m benchmark_utils.tokenize",
+        prog="python -m benchmark_tools.tokenizer",
         description="Tokenize text (.txt, .jsonl, .parquet, or a Hugging Face "
         "dataset's parquet files) into GPT-2 token shards.",
     )
@@ -884,15 +870,13 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if not args.inputs and not args.hf_dataset:
         parser.error("give input files/folders or --hf-dataset")
-    if args.val_fraction is None and args.val_tokens is None:
-        args.val_fraction = 0.05
     return args
 
 
 def main(argv=None):
     raw = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
-    command = shlex.join(["python", "-m", "benchmark_utils.tokenize", *raw])
+    command = shlex.join(["python", "-m", "benchmark_tools.tokenizer", *raw])
     try:
         inputs = list(args.inputs)
         if args.hf_dataset:
@@ -909,7 +893,7 @@ def main(argv=None):
             prefix=args.prefix,
             encoding=args.encoding,
             shard_tokens=args.shard_tokens,
-            val_fraction=args.val_fraction or 0.0,
+            val_fraction=args.val_fraction,
             val_tokens=args.val_tokens,
             workers=args.workers,
             text_column=args.text_column,
