@@ -75,7 +75,8 @@ class Objective(BaseObjective):
     requirements = ["pip::torch", "pip::numpy", "pip::huggingface_hub"]
     test_dataset_name = "simulated"
 
-    # Defaults define the Track 3 problem (DESIGN.md sections 1-3).
+    # Defaults define the Track 3 problem (modded-nanogpt
+    # records/track_3_optimization: README.md and train_gpt_simple.py).
     parameters = {
         "model": ["track3"],
         "seq_len": [1024],

@@ -217,7 +217,9 @@ def test_a_hung_rank_is_named_with_the_timeout_setting(tmp_path):
     )  # fmt: skip
     assert proc.returncode != 0
     assert "NANOGPT_DIST_TIMEOUT=8" in proc.stderr
-    assert "Traceback" not in proc.stderr.split("NANOGPT_DIST_TIMEOUT=8")[-1]
+    # One message: no traceback through the project's code (torchrun prints
+    # its own summary of the failed ranks).
+    assert f"{ROOT / 'benchmark_utils'}" not in proc.stderr
     (status,) = _statuses(output)
     assert status["status"] == "error" and "NANOGPT_DIST_TIMEOUT" in status["message"]
 

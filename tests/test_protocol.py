@@ -1,5 +1,6 @@
 """Track 3's protocol: step count N, evaluation schedule, LR schedule, no
-early stopping, and every run's end recorded (DESIGN.md section 1)."""
+early stopping, and every run's end recorded (the rules of the Track 3 README,
+modded-nanogpt ``records/track_3_optimization/README.md``)."""
 
 import json
 import math

@@ -1,7 +1,7 @@
 """Independent reference tests for the Track 3 training order.
 
-The reference generator below is written from the published description
-(DESIGN.md section 2, "Track 3 training order", after modded-nanogpt
+The reference generator below is written from the published script
+(modded-nanogpt ``records/track_3_optimization/train_gpt_simple.py``, its
 ``distributed_data_generator``):
 
 - training shards in sorted order, starting from the first;
