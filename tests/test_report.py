@@ -19,15 +19,15 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmark_utils.report.data import load_report_data  # noqa: E402
-from benchmark_utils.report.figures import (  # noqa: E402
+from benchmark_tools.report.data import load_report_data  # noqa: E402
+from benchmark_tools.report.figures import (  # noqa: E402
     DPI,
     HEIGHT,
     WIDTH,
     log_ticks,
     zoom_limits,
 )
-from benchmark_utils.report.metadata import problem_differences  # noqa: E402
+from benchmark_tools.report.metadata import problem_differences  # noqa: E402
 
 OBJ = (
     "nanoGPT validation loss[batch_tokens=524288,device=cuda,eval_every=125,"
@@ -208,7 +208,7 @@ def problem_b(path):
 
 def cli(*args, cwd=ROOT):
     return subprocess.run(
-        [sys.executable, "-m", "benchmark_utils.report", *map(str, args)],
+        [sys.executable, "-m", "benchmark_tools.report", *map(str, args)],
         cwd=cwd,
         capture_output=True,
         text=True,
@@ -448,8 +448,8 @@ def test_bad_inputs_exit_2(tmp_path):
 
 
 def test_default_input_is_the_newest_result(tmp_path, monkeypatch, capsys):
-    from benchmark_utils.report import cli as report_cli
-    from benchmark_utils.results import cli as results_cli
+    from benchmark_tools.report import cli as report_cli
+    from benchmark_tools.results import cli as results_cli
 
     monkeypatch.setattr(results_cli, "ROOT", tmp_path)  # where outputs/ is
     assert report_cli.main(["--out", str(tmp_path / "none")]) == 2
@@ -573,7 +573,7 @@ def test_zoom_limits_show_the_target_and_the_final_losses(tmp_path):
 def test_throughput_columns_as_the_trainer_names_them(tmp_path):
     """objective_train_flops and objective_peak_memory_gib (the trainer's
     names) are read like objective_flops and objective_peak_memory_gb."""
-    from benchmark_utils.report.document import throughput_table
+    from benchmark_tools.report.document import throughput_table
 
     rows = run_rows(MUON, 0, 500, 3.27)
     for row in rows:

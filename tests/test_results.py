@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from benchmark_utils.results import (
+from benchmark_tools.results import (
     collect_runs,
     load_results,
     load_runs,
@@ -24,8 +24,8 @@ from benchmark_utils.results import (
     short_names,
     split_name,
 )
-from benchmark_utils.results.runs import ResultsError, sanitize
-from benchmark_utils.results.significance import pairwise_lhs, pairwise_significant
+from benchmark_tools.results.runs import ResultsError, sanitize
+from benchmark_tools.results.significance import pairwise_lhs, pairwise_significant
 
 ROOT = Path(__file__).resolve().parents[1]
 OBJ = "nanoGPT validation loss[model=track3,batch_tokens=524288]"
@@ -461,7 +461,7 @@ def test_not_a_result_file(tmp_path):
 
 def cli(*args, script=None):
     command = [sys.executable]
-    command += [str(script)] if script else ["-m", "benchmark_utils.results"]
+    command += [str(script)] if script else ["-m", "benchmark_tools.results"]
     return subprocess.run(
         [*command, *map(str, args)],
         cwd=ROOT,
@@ -517,7 +517,7 @@ def test_summarize_results_script_delegates(tmp_path):
 def test_newest_result(tmp_path):
     import os
 
-    from benchmark_utils.results import newest_result
+    from benchmark_tools.results import newest_result
 
     assert newest_result(tmp_path) is None
     old, new = tmp_path / "old.parquet", tmp_path / "new.parquet"

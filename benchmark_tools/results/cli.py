@@ -13,8 +13,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 USAGE_EPILOG = """\
 examples:
-  python -m benchmark_utils.results                      # newest outputs/*.parquet
-  python -m benchmark_utils.results outputs/a.parquet outputs/b.parquet \\
+  python -m benchmark_tools.results                      # newest outputs/*.parquet
+  python -m benchmark_tools.results outputs/a.parquet outputs/b.parquet \\
       --baseline muon --format markdown
 
 A row is a solver configuration at one step count N. PASS iff

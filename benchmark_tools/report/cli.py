@@ -19,14 +19,14 @@ FIGURE_FILE = re.compile(r"problem\d+_[a-z_]+\.(png|pdf|svg)")
 
 USAGE_EPILOG = """\
 examples:
-  python -m benchmark_utils.report                       # newest outputs/*.parquet
-  python -m benchmark_utils.report outputs/a.parquet outputs/b.parquet \\
+  python -m benchmark_tools.report                       # newest outputs/*.parquet
+  python -m benchmark_tools.report outputs/a.parquet outputs/b.parquet \\
       --out report/ --baseline muon --formats png pdf
 
 writes OUT/report.md, OUT/report.html (self-contained: figures embedded, no
 external resource) and OUT/figures/problem<k>_<figure>.<format>. Problems
 (objective and dataset) are never mixed: each has its own table and figures.
-The tables are those of python -m benchmark_utils.results.
+The tables are those of python -m benchmark_tools.results.
 """
 
 
@@ -59,7 +59,7 @@ def build_parser(prog=None):
         "--baseline",
         metavar="LABEL",
         help="test every row against this solver (Track 3 pairwise rule); "
-        "LABEL as for python -m benchmark_utils.results",
+        "LABEL as for python -m benchmark_tools.results",
     )
     parser.add_argument(
         "--target",
@@ -127,7 +127,7 @@ def main(argv=None, prog=None):
             f"{parser.prog}: warning: figure {stem} failed: {message}", file=sys.stderr
         )
     command = " ".join(
-        ["python -m benchmark_utils.report", *map(shlex.quote, map(str, argv))]
+        ["python -m benchmark_tools.report", *map(shlex.quote, map(str, argv))]
     )
     doc = build_document(
         data, figures, ROOT, command, title=args.title, figure_errors=errors

@@ -1,6 +1,6 @@
 """Track 3 results: benchopt parquet files -> per-problem results tables.
 
-    python -m benchmark_utils.results [PARQUET ...] [--baseline muon]
+    python -m benchmark_tools.results [PARQUET ...] [--baseline muon]
         [--target 3.28] [--format text|rst|markdown|csv|json] [--full-names]
 
 ``significance`` holds Track 3's rules as pure functions, ``runs`` turns the

@@ -3,7 +3,7 @@
 
 The rows of a results table (a solver configuration at one step count N) are
 the units of the figures: one curve, one colour each. Runs, statuses, tables
-and verdicts all come from :mod:`benchmark_utils.results`; this module only
+and verdicts all come from :mod:`benchmark_tools.results`; this module only
 attaches the evaluations of each run to its row.
 """
 
