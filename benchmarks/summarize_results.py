@@ -1,7 +1,7 @@
 """Summarise benchopt result files: the Track 3 results table, per problem.
 
-Kept for its old command line; the work is done by ``benchmark_utils.results``
-(``python -m benchmark_utils.results --help``), which this script runs.
+Kept for its old command line; the work is done by ``benchmark_tools.results``
+(``python -m benchmark_tools.results --help``), which this script runs.
 
     python benchmarks/summarize_results.py                 # newest outputs/*.parquet
     python benchmarks/summarize_results.py outputs/benchopt_run_X.parquet --format rst
@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmark_utils.results import main, short_names, split_name  # noqa: E402
+from benchmark_tools.results import main, short_names, split_name  # noqa: E402
 
 __all__ = ["main", "short_names", "split_name"]
 
