@@ -595,3 +595,85 @@ def test_throughput_columns_as_the_trainer_names_them(tmp_path):
         "world size",
     ]
     assert table.rows[0][-2:] == ["52.3", "8"]
+
+
+# -- unfinished runs and results without parquet --------------------------------
+
+
+def cut_short(path):
+    """Issue 13's demo: one muon run at N=500 stopped by benchopt's timeout
+    at step 375 although its status says done, 0.2 s per step."""
+    rows = [
+        row
+        for row in run_rows(MUON, 0, 500, 3.27, step_time=0.2)
+        if row["objective_step"] <= 375
+    ]
+    pd.DataFrame(rows).to_parquet(path)
+    write_ledger(path, MUON, 0, "done", 375, 500, "")
+    return path
+
+
+def test_report_of_an_unfinished_run(tmp_path):
+    from matplotlib.figure import Figure
+
+    from benchmark_tools.report.document import build_document, to_markdown
+    from benchmark_tools.report.figures import curve_figure, zoom_figure
+
+    data = load_report_data([cut_short(tmp_path / "cut.parquet")])
+    [problem] = data.problems
+    [curve] = problem.curves
+    assert curve.row.verdict == "FAIL" and curve.row.failures == {"unfinished": 1}
+    markdown = to_markdown(build_document(data, {}, ROOT, "report"))
+    assert "every run completed" not in markdown
+    [failed] = table_rows(section(markdown, "Failed runs"), "problem")
+    assert (failed["status"], failed["last step"]) == ("unfinished", "375")
+    assert (
+        failed["message"]
+        == "unfinished at step 375 of N=500 although its status says done"
+    )
+    [speed] = [
+        r for r in table_rows_all(section(markdown, "Problem 1")) if "ms/step" in r
+    ]
+    # 75 s over the 375 steps trained: 200 ms/step (not 75 s / N = 150).
+    assert speed["ms/step"] == "200.0" and speed["time to N (s)"] == "-"
+    # The truncated curve is marked: an end bar, a label with the step, and
+    # the legend says so.
+    for fig in (
+        curve_figure(problem, data.colours, "step", "val_loss"),
+        zoom_figure(problem, data.colours),
+    ):
+        assert isinstance(fig, Figure)
+        [ax] = fig.axes
+        texts = [t.get_text() for t in ax.texts]
+        assert "unfinished at step 375" in texts
+        legend = ax.get_legend() or fig.legends[0]
+        labels = [" ".join(t.get_text().split()) for t in legend.get_texts()]
+        assert any(
+            "(1 run unfinished at step 375 of N=500)" in label for label in labels
+        )
+        assert any(
+            line.get_marker() == "|" and list(line.get_xdata()) == [375]
+            for line in ax.lines
+        )
+
+
+def test_report_of_a_result_whose_runs_all_failed(tmp_path):
+    """benchopt wrote no parquet: the folder (or the would-be parquet path)
+    is the result, and its failed runs are listed."""
+    path = tmp_path / "outputs" / "all_failed.parquet"
+    path.parent.mkdir()
+    write_ledger(path, MUON, 0, "error", 3, 3250, CRASH_MESSAGE)
+    write_ledger(path, ADAMW, 0, "unfinished", 40, 5625, "benchopt timeout")
+    for arg in (path.with_suffix(""), path):
+        out = tmp_path / "out"
+        result = cli(arg, "--out", out, "--formats", "svg")
+        assert result.returncode == 0, result.stderr
+        markdown = (out / "report.md").read_text()
+        assert "every run completed" not in markdown
+        failed = table_rows(section(markdown, "Failed runs"), "problem")
+        assert sorted((r["solver"], r["status"]) for r in failed) == [
+            ("adamw", "unfinished"),
+            ("muon", "crashed"),
+        ]
+        assert "2 run(s) (2 failed)" in markdown
+        assert "`all_failed`" in markdown

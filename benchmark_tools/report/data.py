@@ -9,20 +9,14 @@ attaches the evaluations of each run to its row.
 
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from ..results import (
-    TARGET,
-    collect_runs,
-    load_results,
-    read_ledgers,
-    results_tables,
-    short_names,
-    split_name,
-)
+from benchmark_utils.tracking import split_name
+
+from ..results import TARGET, results_tables, short_names
+from ..results.runs import load
 
 #: Curve quantities: name -> (candidate columns, first present wins).
 #: ``flops`` and the throughput columns come from newer versions of the
@@ -210,7 +204,7 @@ def problem_titles(tables):
 
 @dataclass
 class ReportData:
-    paths: list  # the input files (str), each once
+    paths: list  # the inputs (str: parquet file, else result folder), each once
     df: pd.DataFrame
     runs: list
     problems: list
@@ -218,13 +212,9 @@ class ReportData:
 
 
 def load_report_data(paths, target=None, baseline=None, full_names=False):
-    """Read the files (with their ledgers), build the results tables and
+    """Read the results (with their ledgers), build the results tables and
     attach the curves. Raises :class:`results.ResultsError` on bad input."""
-    df = load_results(paths)
-    ledgers = [
-        ledger for path in df["source_file"].unique() for ledger in read_ledgers(path)
-    ]
-    runs = collect_runs(df, ledgers)
+    sources, df, runs = load(paths)
     tables = results_tables(
         runs, target=target, baseline=baseline, full_names=full_names
     )
@@ -262,12 +252,7 @@ def load_report_data(paths, target=None, baseline=None, full_names=False):
         line, note = _target_line(table)
         problem_runs = [run for row in table.rows for run in row.runs]
         problems.append(Problem(index, table, title, curves, line, note, problem_runs))
-    unique, seen = [], set()
-    for path in paths:  # as load_results: a file named twice counts once
-        if Path(path).resolve() not in seen:
-            seen.add(Path(path).resolve())
-            unique.append(str(path))
-    data = ReportData(unique, df, runs, problems)
+    data = ReportData([s.name for s in sources], df, runs, problems)
     keys = sorted(
         {curve.colour_key for p in problems for curve in p.curves},
         key=lambda config: (split_name(config)[0], config),

@@ -27,6 +27,7 @@ from matplotlib.ticker import (
 )
 
 from ..results import THRESHOLD
+from ..results.runs import UNFINISHED
 
 WIDTH = 3.5  # inches: about one paper column (3.25-3.5 in)
 HEIGHT = 2.6
@@ -237,33 +238,50 @@ def _target_handles(ax, problem, with_thresholds):
     return handles
 
 
-def _failed_handle():
+def _failed_handle(failed):
+    """Legend entry of the failed runs drawn, ``failed`` as
+    :func:`_plot_curves` returns them."""
+    cut = any(unfinished for *_, unfinished in failed)
     return Line2D(
         [],
         [],
         color="0.35",
         ls=":",
-        marker="x",
+        marker="|" if cut else "x",
         lw=0.9,
         ms=5,
-        label="failed run (x: last value)",
+        label="failed run (x: last value, |: stopped)"
+        if cut
+        else "failed run (x: last value)",
     )
+
+
+def unfinished_note(curve):
+    """`` (1 run unfinished at step 180 of N=200)`` for a row with runs
+    that stopped before N (the steps they reached), else ``""``."""
+    cut = [run for run, _ in curve.failed if run.status == UNFINISHED]
+    if not cut:
+        return ""
+    steps = ", ".join(sorted({f"{run.last_step:.0f}" for run in cut}, key=float))
+    n = curve.row.train_steps
+    runs = f"{len(cut)} run{'s' if len(cut) > 1 else ''}"
+    return f" ({runs} unfinished at step {steps} of N={n if n else '?'})"
 
 
 def _plot_curves(ax, problem, colours, x, y):
     """Mean curves with their band, and failed runs dotted. Returns the
     legend handles, the y values of the means (after step 0) and the points
-    (x, y arrays) of the failed runs drawn."""
+    (x, y arrays, unfinished or not) of the failed runs drawn."""
     handles, values, failed = [], [], []
     for curve in problem.curves:
         colour, style = style_of(colours, curve)
         mean = curve.mean(x, y)
+        label = _plain(curve.label)
         if not curve.completed:
-            label = _plain(curve.label) + " (no completed run)"
+            label += " (no completed run)"
         elif mean.empty:
-            label = _plain(curve.label) + " (not recorded)"
-        else:
-            label = _plain(curve.label)
+            label += " (not recorded)"
+        label += unfinished_note(curve)
         marker = "o" if 0 < len(mean) <= 12 else None
         (line,) = ax.plot(
             mean["x"],
@@ -288,25 +306,37 @@ def _plot_curves(ax, problem, colours, x, y):
             )
         values += list(mean.loc[mean["step"] > 0, "y"])
         values += list(mean.loc[mean["step"] > 0, "lo"].dropna())
-        for _run, frame in curve.failed:
+        for run, frame in curve.failed:
             if frame is None or x not in frame or y not in frame:
                 continue
             ok = np.isfinite(frame[x]) & np.isfinite(frame[y])
             points = frame[ok]
             if points.empty:
                 continue
-            failed.append((points[x].to_numpy(), points[y].to_numpy()))
+            cut = run.status == UNFINISHED
+            failed.append((points[x].to_numpy(), points[y].to_numpy(), cut))
             ax.plot(points[x], points[y], color=colour, ls=":", lw=0.9, zorder=2)
+            end = (points[x].iloc[-1], points[y].iloc[-1])
             ax.plot(
-                points[x].iloc[-1],
-                points[y].iloc[-1],
+                *end,
                 color=colour,
-                marker="x",
-                ms=5,
-                mew=1.2,
+                marker="|" if cut else "x",
+                ms=9 if cut else 5,
+                mew=1.6 if cut else 1.2,
                 ls="none",
                 zorder=4,
             )
+            if cut:
+                ax.annotate(
+                    f"unfinished at step {run.last_step:.0f}",
+                    end,
+                    xytext=(-3, 5),
+                    textcoords="offset points",
+                    ha="right",
+                    fontsize=6,
+                    color=colour,
+                    zorder=5,
+                )
     return handles, values, failed
 
 
@@ -319,7 +349,7 @@ def curve_figure(problem, colours, x, y):
     if y == "val_loss":
         handles += _target_handles(ax, problem, with_thresholds=False)
     if failed:
-        handles.append(_failed_handle())
+        handles.append(_failed_handle(failed))
     values = [v for v in values if math.isfinite(v)]
     if values:
         lo, hi = min(values), max(values)
@@ -396,10 +426,13 @@ def zoom_figure(problem, colours):
             if len(mean) and not (mean["y"] <= top).any():
                 handle.set_label(handle.get_label() + " (above the range)")
     (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
-    if any(
-        ((xs >= x0) & (xs <= x1) & (ys >= y0) & (ys <= y1)).any() for xs, ys in failed
-    ):
-        handles.append(_failed_handle())
+    shown = [
+        item
+        for item in failed
+        if ((item[0] >= x0) & (item[0] <= x1) & (item[1] >= y0) & (item[1] <= y1)).any()
+    ]
+    if shown:
+        handles.append(_failed_handle(shown))
     ax.set_ylabel(Y_LABELS["val_loss"])
     ax.yaxis.set_major_locator(MaxNLocator(6))
     _format_x(ax, "step")
@@ -541,14 +574,13 @@ def final_loss_figure(problem, colours):
                 lw=1.6,
                 zorder=4,
             )
-        n_failed = sum(r.failed for r in curve.row.runs)
-        if n_failed:
+        if curve.row.n_failed:
             any_failed = True
             ax.plot(failed_x, i, "x", color=colour, ms=6, mew=1.5, zorder=3)
             ax.text(
                 failed_x,
                 i - 0.32,
-                f"{n_failed} failed",
+                ", ".join(f"{n} {why}" for why, n in curve.row.failures.items()),
                 fontsize=6,
                 ha="center",
                 va="bottom",
@@ -640,7 +672,9 @@ def problem_figures(problem, colours, folder, formats, errors=None):
     band = f"Lines: mean over the completed seeds; shaded: {BAND}"
     drawn = any(f is not None for c in problem.curves for _, f in c.failed)
     failed = (
-        "; dotted with an x at their last value: failed runs (diverged or incomplete)"
+        "; dotted: failed runs, ending in an x at their last value, or in a bar "
+        "labelled with the step they reached when they stopped before N "
+        "(unfinished)"
         if drawn
         else ""
     )

@@ -12,7 +12,8 @@ FORMATS = ("text", "rst", "markdown", "csv", "json")
 
 LEGEND = (
     "margin = (target - mean) * sqrt(completed runs); rule: PASS iff margin >= "
-    f"{THRESHOLD} and no run failed (diverged, crashed or stopped before N). "
+    f"{THRESHOLD} and no run failed (diverged, crashed, or unfinished: stopped "
+    "before N). "
     "earliest pass: first step evaluated in every run where the mean over all "
     "runs passes. LHS: Track 3 pairwise statistic of the row against the "
     f"baseline, significant at >= {THRESHOLD}. Times: training seconds to N."

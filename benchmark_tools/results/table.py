@@ -6,10 +6,11 @@ Choices (Track 3 leaves them to the reader):
   at one step count N. Its runs are all runs of that configuration and N in
   the given files: runs from several files (days, machines) add up.
 - The mean and std of the final validation loss, the rule margin and the
-  pairwise test use the completed runs. A failed run (diverged, crashed,
-  stopped before N) makes the row FAIL whatever its margin, and gives it no
-  earliest passing step: dropping the bad seeds would be cherry-picking, and a
-  missing run must never make a solver look better.
+  pairwise test use the completed runs (trained to N). A failed run
+  (diverged, crashed, unfinished: stopped before N, lost) makes the row FAIL
+  whatever its margin, and gives it no earliest passing step: dropping the
+  bad seeds would be cherry-picking, and a missing run must never make a
+  solver look better.
 - Problems, (objective_name, dataset_name), are never mixed: one table each.
 """
 
@@ -18,7 +19,9 @@ import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .names import drop_parameters, short_names, split_name
+from benchmark_utils.tracking import split_name
+
+from .names import drop_parameters, short_names
 from .runs import ResultsError
 from .significance import (
     TARGET,
@@ -65,6 +68,14 @@ class ProblemTable:
     rows: list
     baseline: str | None = None  # label of the baseline row
     notes: list = field(default_factory=list)
+
+
+def failure_text(run):
+    """``"crashed (why)"``, or the message alone when it names the status
+    (``"unfinished at step 180 of N=200: ..."``)."""
+    if run.message.startswith(run.status):
+        return run.message
+    return run.status + (f" ({run.message})" if run.message else "")
 
 
 def _mean_std(values):
@@ -249,8 +260,7 @@ def results_tables(runs, target=None, baseline=None, full_names=False):
                     where = f" of {Path(run.source_file).name}" if several_files else ""
                     table.notes.append(
                         f"{row.label} N={row.train_steps}: rep {run.idx_rep}"
-                        f"{where} {run.status}"
-                        + (f" ({run.message})" if run.message else "")
+                        f"{where} {failure_text(run)}"
                     )
         tables.append(table)
     if baseline is not None:
