@@ -677,3 +677,32 @@ def test_report_of_a_result_whose_runs_all_failed(tmp_path):
         ]
         assert "2 run(s) (2 failed)" in markdown
         assert "`all_failed`" in markdown
+
+
+def test_report_beside_published_entries(tmp_path):
+    from benchmark_tools.leaderboard import select
+    from benchmark_tools.report.document import build_document, to_markdown
+    from benchmark_tools.report.figures import steps_figure
+
+    path = problem_a(tmp_path / "a.parquet")
+    data = load_report_data([path], baseline="published:36", published=select("36,46"))
+    [problem] = data.problems
+    assert sorted(row.published.number for row in problem.published) == [36, 46]
+    assert {c.label for c in problem.curves} == {"muon", "adamw", "shampoo"}
+    markdown = to_markdown(build_document(data, {}, ROOT, "report"))
+    rows = {r["solver"].split()[0]: r for r in table_rows(markdown, "solver")}
+    assert rows["#36"]["N"] == "3250" and rows["#36"]["vs baseline"] == "baseline"
+    assert "(published)" in rows["#46"]["solver"] and rows["#46"]["N"] == "2690"
+    # muon: 3 seeds at 3250, mean 3.2765, against #36 (3250, 3.2787, n=10).
+    lhs = 0.0022 / math.sqrt(1 / 3 + 1 / 10)
+    assert rows["muon"]["LHS vs #36 Muon tuned baseline (published)"] == f"{lhs:.5f}"
+    # The steps figure marks the published N.
+    fig = steps_figure(problem, data.colours)
+    [ax] = fig.axes
+    assert {t.get_text() for t in ax.texts} >= {"#36", "#46"}
+    vertical = [
+        line.get_xdata()[0]
+        for line in ax.lines
+        if len(set(line.get_xdata())) == 1 and len(line.get_xdata()) == 2
+    ]
+    assert sorted(vertical) == [2690, 3250]

@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from benchmark_tools.leaderboard import select as select_entries
 from benchmark_tools.results import (
     collect_runs,
     load_results,
@@ -657,3 +658,70 @@ def test_newest_result(tmp_path):
     old.write_bytes(b""), new.write_bytes(b"")
     os.utime(old, (1, 1))
     assert newest_result(tmp_path) == new
+
+
+# -- published Track 3 entries -----------------------------------------------
+
+
+def near_record(path):
+    """muon 3 seeds at N=3200 (finals 3.2765, 3.2770, 3.2775: mean 3.2770)."""
+    solver = "muon[lr=0.025,train_steps=3200]"
+    rows = []
+    for rep, final in enumerate((3.2765, 3.2770, 3.2775)):
+        rows += run_rows(solver, rep, {0: 10.8, 3200: final}, n_steps=3200)
+    pd.DataFrame(rows).to_parquet(path)
+    return path
+
+
+def test_baseline_published_entry(tmp_path):
+    path = near_record(tmp_path / "r.parquet")
+    [table] = results_tables(load_runs([path]), baseline="published:36")
+    [row] = table.rows  # the published baseline is not shown as a row ...
+    # By hand: #36 is 3250 steps, mean 3.2787, n=10. (3.2787 - 3.2770) +
+    # 50 / 100 * 0.0045 = 0.00395, over sqrt(1/3 + 1/10) = 0.65828.
+    assert row.pairwise_lhs == pytest.approx(0.0060005, abs=1e-6)
+    assert row.pairwise_verdict == "better"
+    assert table.baseline.startswith("#36 ") and table.baseline.endswith("(published)")
+    assert any("20260610_tuned_baseline_3250" in note for note in table.notes)
+    # ... unless asked: published rows, marked, judged by the same rule.
+    [table] = results_tables(
+        load_runs([path]), baseline="published:36", published=select_entries("36,46")
+    )
+    rows = {r.label.split()[0]: r for r in table.rows}
+    assert set(rows) == {"muon", "#36", "#46"}
+    tuned = rows["#36"]
+    assert tuned.published.number == 36 and tuned.pairwise_verdict == "baseline"
+    assert (tuned.train_steps, tuned.n_runs, tuned.val_loss_mean) == (3250, 10, 3.2787)
+    assert tuned.rule_margin == pytest.approx(0.0013 * math.sqrt(10))
+    assert tuned.verdict == "PASS" and tuned.runs == []
+    # #46 against #36: (0.0004 + 5.6 * 0.0045) / sqrt(1/8 + 1/10) = 0.05397.
+    assert rows["#46"].pairwise_lhs == pytest.approx(0.0256 / math.sqrt(0.225))
+    assert rows["muon"].pairwise_lhs == pytest.approx(0.0060005, abs=1e-6)
+    records = list(csv.DictReader(io.StringIO(render([table], "csv"))))
+    assert sorted(r["published"] for r in records) == ["", "36", "46"]
+
+
+def test_published_rows_on_another_problem_say_so(tmp_path):
+    path = two_solvers(tmp_path / "a.parquet")
+    [table] = results_tables(
+        load_runs([path]), target=3.3, published=select_entries("2")
+    )
+    assert any("not like for like" in note for note in table.notes)
+    [table] = results_tables(load_runs([path]), published=select_entries("2"))
+    assert not any("not like for like" in note for note in table.notes)
+
+
+def test_cli_published(tmp_path):
+    path = near_record(tmp_path / "r.parquet")
+    result = cli(path, "--baseline", "published:36", "--published")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    [tuned] = [line for line in lines if line.startswith("#36 ")]
+    assert "(published)" in tuned and tuned.split()[-1] == "baseline"
+    [muon] = [line for line in lines if line.startswith("muon ")]
+    assert muon.split()[-2:] == ["0.00600", "better"]
+    assert any(line.startswith("#46 ") for line in lines)
+    result = cli(path, "--baseline", "published:99")
+    assert result.returncode == 2 and "entries 1 to 46" in result.stderr
+    result = cli(path, "--published", "36,x")
+    assert result.returncode == 2 and "'x'" in result.stderr

@@ -7,8 +7,9 @@ import shlex
 import sys
 from pathlib import Path
 
-from ..results import ResultsError
-from ..results.cli import ROOT, input_parser, input_paths
+from benchmark_utils.errors import UserError
+
+from ..results.cli import ROOT, input_parser, input_paths, published_entries
 from .data import load_report_data
 from .document import TITLE, build_document, to_html, to_markdown
 from .figures import FORMATS, all_figures
@@ -86,8 +87,9 @@ def main(argv=None, prog=None):
             target=args.target,
             baseline=args.baseline,
             full_names=args.full_names,
+            published=published_entries(args.published),
         )
-    except ResultsError as error:
+    except UserError as error:
         print(f"{parser.prog}: error: {error}", file=sys.stderr)
         return 2
     out = args.out

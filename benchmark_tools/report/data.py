@@ -151,6 +151,11 @@ class Problem:
     def slug(self):
         return f"problem{self.index}"
 
+    @property
+    def published(self):
+        """The table's rows of published Track 3 entries."""
+        return [row for row in self.table.rows if row.published is not None]
+
     def has(self, quantity):
         return any(curve.has(quantity) for curve in self.curves)
 
@@ -211,12 +216,16 @@ class ReportData:
     colours: dict = field(default_factory=dict)  # configuration -> index
 
 
-def load_report_data(paths, target=None, baseline=None, full_names=False):
+def load_report_data(paths, target=None, baseline=None, full_names=False, published=()):
     """Read the results (with their ledgers), build the results tables and
     attach the curves. Raises :class:`results.ResultsError` on bad input."""
     sources, df, runs = load(paths)
     tables = results_tables(
-        runs, target=target, baseline=baseline, full_names=full_names
+        runs,
+        target=target,
+        baseline=baseline,
+        full_names=full_names,
+        published=published,
     )
     frames = run_frames(df)
     problems = []
@@ -226,6 +235,8 @@ def load_report_data(paths, target=None, baseline=None, full_names=False):
         labels = _labels(table.rows)
         curves = []
         for row in table.rows:
+            if row.published is not None:
+                continue  # no runs: marked in the steps figure
             curve = Curve(
                 row=row,
                 label=labels[id(row)],

@@ -515,6 +515,21 @@ def steps_figure(problem, colours):
         )
     ax.set_yticks(range(len(curves)), [_wrap(_plain(c.label), 22) for c in curves])
     ax.set_ylim(len(curves) - 0.5, -0.5)
+    published = problem.published
+    for row in published:
+        ax.axvline(row.train_steps, color="0.4", ls=(0, (4, 2)), lw=0.8, zorder=2)
+        ax.annotate(
+            f"#{row.published.number}",
+            xy=(row.train_steps, 0),
+            xycoords=("data", "axes fraction"),
+            xytext=(2, 2),
+            textcoords="offset points",
+            fontsize=6,
+            color="0.3",
+            rotation=90,
+            va="bottom",
+        )
+    longest = max([longest, *(row.train_steps for row in published)])
     ax.set_xlim(0, _right_limit_for_notes(fig, ax, notes, longest * 1.75))
     ax.xaxis.set_major_locator(MaxNLocator(4, steps=ROUND_STEPS))
     ax.set_xlabel("optimizer steps N (bar)")
@@ -526,6 +541,12 @@ def steps_figure(problem, colours):
     ]
     if any_pass_marker:
         handles.append(_earliest_pass_handle())
+    if published:
+        handles.append(
+            Line2D(
+                [], [], color="0.4", ls=(0, (4, 2)), lw=0.8, label="published N (#K)"
+            )
+        )
     fig.legend(
         handles=handles,
         loc="outside lower center",
@@ -730,6 +751,14 @@ def problem_figures(problem, colours, folder, formats, errors=None):
                 "has failed runs)."
                 if baseline is not None
                 else "."
+            )
+            + (
+                " Dashed vertical lines: the N of the published Track 3 "
+                "entries #"
+                + ", #".join(str(r.published.number) for r in problem.published)
+                + " (their rows in the table)."
+                if problem.published
+                else ""
             ),
             lambda: steps_figure(problem, colours),
         )

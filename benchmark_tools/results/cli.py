@@ -9,8 +9,11 @@ import argparse
 import sys
 from pathlib import Path
 
+from benchmark_utils.errors import UserError
+
+from .. import leaderboard
 from .render import FORMATS, render
-from .runs import ResultsError, ledger_paths, load
+from .runs import ledger_paths, load
 from .table import results_tables
 
 #: The benchmark folder (the repository root), where benchopt writes outputs/.
@@ -30,8 +33,20 @@ iff (target - mean final val loss) * sqrt(n) >= 0.004 over the completed runs
 and no run failed (diverged, crashed, or unfinished: stopped before N).
 --baseline adds Track 3's pairwise test of every row against the baseline
 row: LABEL is a row's label, its full solver name, or the base solver name,
-with @N to pick one step count.
+with @N to pick one step count, or published:K for Track 3's leaderboard
+entry #K (its N, mean and n as published), e.g. --baseline published:36.
+--published adds leaderboard entries as rows, marked (published).
 """
+
+
+#: ``--published`` alone: the tuned Muon baseline (#36, Track 3's reference
+#: script) and the world record (#46).
+DEFAULT_PUBLISHED = "36,46"
+
+
+def published_entries(spec):
+    """The leaderboard entries that ``--published`` names (none: [])."""
+    return leaderboard.select(spec) if spec else []
 
 
 def input_parser():
@@ -49,7 +64,17 @@ def input_parser():
     parser.add_argument(
         "--baseline",
         metavar="LABEL",
-        help="test every row against this solver (Track 3 pairwise rule)",
+        help="test every row against this solver (Track 3 pairwise rule); "
+        "published:K for Track 3's leaderboard entry #K",
+    )
+    parser.add_argument(
+        "--published",
+        nargs="?",
+        const=DEFAULT_PUBLISHED,
+        metavar="K,K|records|all",
+        help="show Track 3 leaderboard entries as rows, marked (published) "
+        f"(default: {DEFAULT_PUBLISHED}, the tuned Muon baseline and the "
+        "record; python -m benchmark_tools.leaderboard lists them)",
     )
     parser.add_argument(
         "--target",
@@ -137,8 +162,9 @@ def main(argv=None, prog=None):
             target=args.target,
             baseline=args.baseline,
             full_names=args.full_names,
+            published=published_entries(args.published),
         )
-    except ResultsError as error:
+    except UserError as error:
         print(f"{parser.prog}: error: {error}", file=sys.stderr)
         return 2
     if args.format in ("text", "rst", "markdown"):

@@ -16,7 +16,9 @@ LEGEND = (
     "before N). "
     "earliest pass: first step evaluated in every run where the mean over all "
     "runs passes. LHS: Track 3 pairwise statistic of the row against the "
-    f"baseline, significant at >= {THRESHOLD}. Times: training seconds to N."
+    f"baseline, significant at >= {THRESHOLD}. Times: training seconds to N. "
+    "(published): a Track 3 leaderboard entry, its N, mean and n as the Track 3 "
+    "README lists them."
 )
 
 
@@ -111,6 +113,7 @@ def _row_dict(table, row):
         baseline=table.baseline,
         pairwise_lhs=row.pairwise_lhs,
         pairwise_verdict=row.pairwise_verdict,
+        published=row.published.number if row.published is not None else None,
     )
 
 
@@ -134,6 +137,7 @@ CSV_FIELDS = [
     "baseline",
     "pairwise_lhs",
     "pairwise_verdict",
+    "published",
 ]
 
 
