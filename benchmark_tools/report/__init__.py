@@ -1,7 +1,8 @@
 """Offline report of benchmark results, with paper-ready figures.
 
-    python -m benchmark_tools.report [PARQUET ...] --out report/
-        [--baseline LABEL] [--target T] [--formats png pdf]
+    python -m benchmark_tools.report [RESULT ...] --out report/
+        [--baseline LABEL|published:K] [--published [K,K|records|all]]
+        [--target T] [--formats png pdf] [--title TITLE] [--full-names]
 
 writes ``report.md``, a self-contained ``report.html`` and every figure as
 PNG and PDF, per problem (never mixing problems). The tables, verdicts and

@@ -1,4 +1,4 @@
-"""``python -m benchmark_tools.results [PARQUET ...]``: see cli.py."""
+"""``python -m benchmark_tools.results [RESULT ...]``: see cli.py."""
 
 import sys
 
