@@ -108,7 +108,7 @@ TABLE = """
 43 | #41 + late trajectory transforms | 2850 | 3.2786 | 13 | 8xH100 80GB HBM3 | 2026-05-29 | record | 20260529_tail_phase_readout_2850/tail_phase_readout_2850_seed0.txt
 44 | #41 + SOAP-Muon on all hidden matrices | 2750 | 3.2789 | 20 | 8xH100 80GB HBM3 | 2026-06-10 | record | 20260609_soap_f1_auxb2_clean/H100_ff29b392-e7b7-453e-b9d5-a7dfe0605dd0.txt
 45 | #44 + final blend toward EMA | 2720 | 3.2786 | 10 | 1xGH200 480GB | 2026-06-12 | record | 20260611_tailema_2720_submission/8878c81f-5f73-461f-a41e-c0887e15c1ca.txt
-46 | #45 + RowFloor + cautious weight decay | 2690 | 3.2783 | 8 | 2xA40 | 2026-06-19 | record | 20260619_cwd_rowfloor_tailema/A40_seed0_5c87fa44-7ca7-4d54-971d-d952f9b15792.txt
+46 | SOAP-Muon stack + Tail-EMA readout + RowFloor + cautious WD (#45 + RowFloor + CWD) | 2690 | 3.2783 | 8 | 2xA40 | 2026-06-19 | record | 20260619_cwd_rowfloor_tailema/A40_seed0_5c87fa44-7ca7-4d54-971d-d952f9b15792.txt
 """  # noqa: E501
 
 

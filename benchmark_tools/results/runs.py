@@ -295,7 +295,10 @@ def _unfinished_message(ledger_status, step, n_steps, message, rows=True):
     ledger says, why."""
     text = f"unfinished {_steps_text(step, n_steps)}"
     if ledger_status == "running":
-        text += ": killed (its status is still 'running')"
+        text = (
+            f"unfinished: killed {_steps_text(step, n_steps)} (no final "
+            "status: it still says 'running')"
+        )
     elif ledger_status == DONE:
         text += " although its status says done"
     if not rows:
