@@ -46,15 +46,15 @@ from pathlib import Path
 
 import yaml
 
-from benchmark_utils.benchopt_compat import parse_name, parse_values
-from benchmark_utils.errors import UserError
-from benchmark_utils.results import (
+from benchmark_tools.results import (
     ResultsError,
     ledger_folder,
     load_runs,
     results_tables,
     split_name,
 )
+from benchmark_utils.benchopt_compat import parse_name, parse_values
+from benchmark_utils.errors import UserError
 from benchmark_utils.settings import SettingsError, check_parameter_types
 
 from .components import (

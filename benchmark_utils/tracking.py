@@ -55,7 +55,7 @@ def resolve_mode(mode=None):
     value = str(mode).strip().lower()
     value = _ALIASES.get(value, value)
     if value not in MODES:
-        raise ValueError(
+        raise TrackingError(
             f"{source}={mode!r}: tracking mode must be one of {', '.join(MODES)}"
         )
     return value
@@ -71,7 +71,9 @@ def _rank(rank=None):
 def split_name(name):
     """``("adamw", {"lr": "0.003", "betas": "(0.9, 0.95)"})`` from a benchopt
     name such as ``adamw[betas=(0.9, 0.95),lr=0.003]`` (commas inside
-    brackets or parentheses do not split)."""
+    brackets or parentheses do not split; a name without ``[...]`` at its end
+    has no parameters). The one parser of benchopt names: the results tools
+    use it too."""
     name = str(name)
     if not name.endswith("]") or "[" not in name:
         return name, {}
@@ -141,60 +143,7 @@ def run_config(solver_name, dataset_name, objective_name, repetition, extra=None
     return config
 
 
-# -- trackers ---------------------------------------------------------------------
-
-
-class NullTracker:
-    """Tracking off (or not rank 0): does nothing."""
-
-    enabled = False
-
-    def log(self, metrics, step):
-        pass
-
-    def finish(self):
-        pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.finish()
-
-
-class WandbTracker(NullTracker):
-    """One ``wandb`` run. Steps must increase: a repeated or earlier step
-    (benchopt may evaluate the last step twice) is not logged again."""
-
-    enabled = True
-
-    def __init__(self, run):
-        self.run = run
-        self.last_step = None
-
-    def log(self, metrics, step):
-        if self.run is None:
-            raise TrackingError("log() after finish()")
-        step = int(step)
-        if self.last_step is not None and step <= self.last_step:
-            return
-        self.run.log({key: _plain(value) for key, value in metrics.items()}, step=step)
-        self.last_step = step
-
-    def finish(self):
-        if self.run is not None:
-            run, self.run = self.run, None
-            run.finish()
-
-
-def _plain(value):
-    """Python numbers for tensors and numpy scalars; other values as they are."""
-    if hasattr(value, "item") and callable(value.item):
-        try:
-            return value.item()
-        except (ValueError, RuntimeError):  # not a single value
-            return value
-    return value
+# -- the tracker ------------------------------------------------------------------
 
 
 def import_wandb():
@@ -210,58 +159,35 @@ def import_wandb():
     return wandb
 
 
-def make_tracker(
-    mode, project, run_name, config, group=None, *, rank=None, directory=None, tags=None
-):
-    """A tracker with ``log(metrics: dict, step: int)`` and ``finish()``.
-
-    ``mode``: "off", "online", "offline", or None for ``$NANOGPT_BENCH_WANDB``
-    (default off). Off, or on a rank other than 0 (``rank``, default
-    ``$RANK``), it is a :class:`NullTracker` and ``wandb`` is not imported.
-    ``project`` None: ``$NANOGPT_BENCH_WANDB_PROJECT`` or
-    ``benchmark-nanogpt``. ``directory``: where wandb writes (default
-    ``$WANDB_DIR`` or the current folder). A run still open in this process
-    is finished first.
-    """
-    mode = resolve_mode(mode)
-    if mode == "off" or _rank(rank) != 0:
-        return NullTracker()
-    wandb = import_wandb()
-    run = wandb.init(
-        project=project or os.environ.get(PROJECT_ENV) or DEFAULT_PROJECT,
-        name=run_name,
-        group=group,
-        config=config,
-        tags=tags,
-        mode=mode,
-        # Read here, not once per process by wandb's cached settings.
-        dir=str(directory or os.environ.get("WANDB_DIR") or "."),
-        reinit="finish_previous",
-        # No console capture: benchopt's progress display stays as it is.
-        settings=wandb.Settings(console="off"),
-    )
-    return WandbTracker(run)
-
-
 class EvaluationTracker:
-    """Tracking from the objective: one tracker per benchopt run.
+    """Tracking from the objective: one wandb run per benchopt run.
 
     ``log(metrics, step, context)`` with benchopt's run context (anything
     with ``solver_name``, ``dataset_name``, ``objective_name`` and
     ``repetition``; the objective's ``self._run_context`` in benchopt 1.10)
-    starts a run when the context changes, finishing the previous one, and
-    logs the metrics at ``step``; ``finish()`` ends the current run. A None
-    context (``benchopt test``, ``get_one_result``) is not tracked. When off,
-    both cost a comparison. Pickles without its live run (benchopt sends
-    the objective to worker processes).
+    starts a wandb run when the context changes, finishing the previous one,
+    and logs the metrics at ``step``; ``finish()`` ends the current run. A
+    None context (``benchopt test``, ``get_one_result``) is not tracked.
+
+    ``mode``: "off", "online", "offline", or None for
+    ``$NANOGPT_BENCH_WANDB`` (default off). Off, or on a rank other than 0
+    (``rank``, default ``$RANK``), both calls cost a comparison and wandb is
+    not imported; on, a missing wandb is an error at construction, before
+    any training. ``project`` None: ``$NANOGPT_BENCH_WANDB_PROJECT`` or
+    ``benchmark-nanogpt``; ``directory``: where wandb writes (default
+    ``$WANDB_DIR`` or the current folder). Steps must increase: a repeated
+    or earlier step (benchopt may evaluate the last step twice) is not
+    logged again. Pickles without its live run (benchopt sends the objective
+    to worker processes).
     """
 
     def __init__(self, mode=None, project=None, rank=None, directory=None):
         self.mode = resolve_mode(mode)
-        self.project, self.rank, self.directory = project, rank, directory
+        self.project, self.directory = project, directory
         self.enabled = self.mode != "off" and _rank(rank) == 0
-        self.key = None
-        self.tracker = NullTracker()
+        if self.enabled:
+            import_wandb()
+        self.run = self.key = self.last_step = None
 
     def log(self, metrics, step, context, config=None):
         if not self.enabled or context is None:
@@ -274,23 +200,29 @@ class EvaluationTracker:
         )
         if key != self.key:
             self.finish()
-            self.tracker = make_tracker(
-                self.mode,
-                self.project,
-                run_name(*key),
-                run_config(*key, extra=config),
+            wandb = import_wandb()
+            self.run = wandb.init(
+                project=self.project or os.environ.get(PROJECT_ENV) or DEFAULT_PROJECT,
+                name=run_name(*key),
                 group=run_group(*key[:3]),
-                rank=self.rank,
-                directory=self.directory,
+                config=run_config(*key, extra=config),
+                mode=self.mode,
+                # Read here, not once per process by wandb's cached settings.
+                dir=str(self.directory or os.environ.get("WANDB_DIR") or "."),
+                reinit="finish_previous",
+                # No console capture: benchopt's progress display stays as is.
+                settings=wandb.Settings(console="off"),
             )
             self.key = key
-        self.tracker.log(metrics, step)
+        step = int(step)
+        if self.last_step is None or step > self.last_step:
+            self.run.log(dict(metrics), step=step)
+            self.last_step = step
 
     def finish(self):
-        tracker, self.tracker, self.key = self.tracker, NullTracker(), None
-        tracker.finish()
+        run, self.run, self.key, self.last_step = self.run, None, None, None
+        if run is not None:
+            run.finish()
 
     def __getstate__(self):
-        state = self.__dict__.copy()
-        state["tracker"], state["key"] = NullTracker(), None
-        return state
+        return self.__dict__ | dict(run=None, key=None, last_step=None)

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmark_utils.results import main, short_names, split_name  # noqa: E402
+from benchmark_tools.results import main, short_names, split_name  # noqa: E402
 
 __all__ = ["main", "short_names", "split_name"]
 

@@ -1,5 +1,7 @@
 """Training curves: a metric (validation loss first) against time or step,
-one curve per solver, NaN values left out (see benchmark_utils.plotting)."""
+one curve per solver, NaN values left out (see benchmark_utils.plotting). A
+solver whose runs stopped before their N (a timeout, a kill) is labelled
+"unfinished at step k of N=n": its curve is truncated, not converged."""
 
 from benchopt import BasePlot
 
@@ -13,6 +15,21 @@ from benchmark_utils.plotting import (
     short_labels,
     title,
 )
+
+
+def unfinished(rows):
+    """`` (1 run unfinished at step 180 of N=200)`` when a run of ``rows``
+    (one solver) ended before its N, else ``""``."""
+    if "objective_train_steps" not in rows:
+        return ""
+    ends = rows.groupby("idx_rep")[["objective_step", "objective_train_steps"]].max()
+    cut = ends[ends["objective_step"] < ends["objective_train_steps"]]
+    if cut.empty:
+        return ""
+    steps = ", ".join(f"{s:.0f}" for s in sorted(set(cut["objective_step"])))
+    n_steps = ", ".join(f"{n:.0f}" for n in sorted(set(cut["objective_train_steps"])))
+    runs = f"{len(cut)} run{'s' if len(cut) > 1 else ''}"
+    return f" ({runs} unfinished at step {steps} of N={n_steps})"
 
 
 def dataset_labels(df):
@@ -41,7 +58,9 @@ class Plot(BasePlot):
             solver = legend[name]
             points = curve(rows, metric, x_axis)
             if points is not None:
-                curves.append({**points, "label": solver, **self.get_style(solver)})
+                style = self.get_style(solver)  # by solver: the same colour
+                label = solver + unfinished(rows)
+                curves.append({**points, "label": label, **style})
         return curves
 
     def get_metadata(self, df, dataset, objective, metric, x_axis):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmark_utils.results import load_runs, results_tables
+from benchmark_tools.results import load_runs, results_tables
 
 ROOT = Path(__file__).resolve().parents[1]
 METRICS = [

@@ -15,7 +15,7 @@ import yaml
 from test_solvers_train import aux_only_loss, copy_task, train_copy_task  # noqa: F401
 
 from benchmark_tools.components import solver_names
-from benchmark_utils.results.names import split_name
+from benchmark_utils.tracking import split_name
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.rst").read_text()

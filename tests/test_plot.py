@@ -371,3 +371,37 @@ def test_make_offline_inlines_plotly(tmp_path):
     assert not make_offline(page)
     assert "plotly.js v" in offline.plotly_js()[:200]
     assert offline.main([str(page)]) == 0
+
+
+def test_training_curves_label_an_unfinished_run():
+    """A run that stopped before its N (benchopt's timeout) is labelled so in
+    benchopt's training-curve plot: its curve is truncated, not converged."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "training_curves", ROOT / "plots" / "training_curves.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    rows = []
+    for solver, rep, steps in [("muon", 0, (0, 5, 10)), ("muon", 1, (0, 5)),
+                               ("adamw", 0, (0, 5, 10))]:  # fmt: skip
+        for step in steps:
+            rows.append(
+                dict(
+                    solver_name=solver,
+                    dataset_name="d",
+                    objective_name="o",
+                    idx_rep=rep,
+                    stop_val=step,
+                    time=float(step),
+                    objective_step=float(step),
+                    objective_train_steps=10.0,
+                    objective_val_loss=5.0 - step / 10,
+                )
+            )
+    df = pd.DataFrame(rows)
+    curves = module.Plot().plot(df, "d", "o", "val_loss", "step")
+    labels = sorted(c["label"] for c in curves)
+    assert labels == ["adamw", "muon (1 run unfinished at step 5 of N=10)"]
+    assert module.unfinished(df.drop(columns="objective_train_steps")) == ""

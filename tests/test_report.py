@@ -19,15 +19,15 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmark_utils.report.data import load_report_data  # noqa: E402
-from benchmark_utils.report.figures import (  # noqa: E402
+from benchmark_tools.report.data import load_report_data  # noqa: E402
+from benchmark_tools.report.figures import (  # noqa: E402
     DPI,
     HEIGHT,
     WIDTH,
     log_ticks,
     zoom_limits,
 )
-from benchmark_utils.report.metadata import problem_differences  # noqa: E402
+from benchmark_tools.report.metadata import problem_differences  # noqa: E402
 
 OBJ = (
     "nanoGPT validation loss[batch_tokens=524288,device=cuda,eval_every=125,"
@@ -208,7 +208,7 @@ def problem_b(path):
 
 def cli(*args, cwd=ROOT):
     return subprocess.run(
-        [sys.executable, "-m", "benchmark_utils.report", *map(str, args)],
+        [sys.executable, "-m", "benchmark_tools.report", *map(str, args)],
         cwd=cwd,
         capture_output=True,
         text=True,
@@ -448,8 +448,8 @@ def test_bad_inputs_exit_2(tmp_path):
 
 
 def test_default_input_is_the_newest_result(tmp_path, monkeypatch, capsys):
-    from benchmark_utils.report import cli as report_cli
-    from benchmark_utils.results import cli as results_cli
+    from benchmark_tools.report import cli as report_cli
+    from benchmark_tools.results import cli as results_cli
 
     monkeypatch.setattr(results_cli, "ROOT", tmp_path)  # where outputs/ is
     assert report_cli.main(["--out", str(tmp_path / "none")]) == 2
@@ -573,7 +573,7 @@ def test_zoom_limits_show_the_target_and_the_final_losses(tmp_path):
 def test_throughput_columns_as_the_trainer_names_them(tmp_path):
     """objective_train_flops and objective_peak_memory_gib (the trainer's
     names) are read like objective_flops and objective_peak_memory_gb."""
-    from benchmark_utils.report.document import throughput_table
+    from benchmark_tools.report.document import throughput_table
 
     rows = run_rows(MUON, 0, 500, 3.27)
     for row in rows:
@@ -595,3 +595,114 @@ def test_throughput_columns_as_the_trainer_names_them(tmp_path):
         "world size",
     ]
     assert table.rows[0][-2:] == ["52.3", "8"]
+
+
+# -- unfinished runs and results without parquet --------------------------------
+
+
+def cut_short(path):
+    """Issue 13's demo: one muon run at N=500 stopped by benchopt's timeout
+    at step 375 although its status says done, 0.2 s per step."""
+    rows = [
+        row
+        for row in run_rows(MUON, 0, 500, 3.27, step_time=0.2)
+        if row["objective_step"] <= 375
+    ]
+    pd.DataFrame(rows).to_parquet(path)
+    write_ledger(path, MUON, 0, "done", 375, 500, "")
+    return path
+
+
+def test_report_of_an_unfinished_run(tmp_path):
+    from matplotlib.figure import Figure
+
+    from benchmark_tools.report.document import build_document, to_markdown
+    from benchmark_tools.report.figures import curve_figure, zoom_figure
+
+    data = load_report_data([cut_short(tmp_path / "cut.parquet")])
+    [problem] = data.problems
+    [curve] = problem.curves
+    assert curve.row.verdict == "FAIL" and curve.row.failures == {"unfinished": 1}
+    markdown = to_markdown(build_document(data, {}, ROOT, "report"))
+    assert "every run completed" not in markdown
+    [failed] = table_rows(section(markdown, "Failed runs"), "problem")
+    assert (failed["status"], failed["last step"]) == ("unfinished", "375")
+    assert (
+        failed["message"]
+        == "unfinished at step 375 of N=500 although its status says done"
+    )
+    [speed] = [
+        r for r in table_rows_all(section(markdown, "Problem 1")) if "ms/step" in r
+    ]
+    # 75 s over the 375 steps trained: 200 ms/step (not 75 s / N = 150).
+    assert speed["ms/step"] == "200.0" and speed["time to N (s)"] == "-"
+    # The truncated curve is marked: an end bar, a label with the step, and
+    # the legend says so.
+    for fig in (
+        curve_figure(problem, data.colours, "step", "val_loss"),
+        zoom_figure(problem, data.colours),
+    ):
+        assert isinstance(fig, Figure)
+        [ax] = fig.axes
+        texts = [t.get_text() for t in ax.texts]
+        assert "unfinished at step 375" in texts
+        legend = ax.get_legend() or fig.legends[0]
+        labels = [" ".join(t.get_text().split()) for t in legend.get_texts()]
+        assert any(
+            "(1 run unfinished at step 375 of N=500)" in label for label in labels
+        )
+        assert any(
+            line.get_marker() == "|" and list(line.get_xdata()) == [375]
+            for line in ax.lines
+        )
+
+
+def test_report_of_a_result_whose_runs_all_failed(tmp_path):
+    """benchopt wrote no parquet: the folder (or the would-be parquet path)
+    is the result, and its failed runs are listed."""
+    path = tmp_path / "outputs" / "all_failed.parquet"
+    path.parent.mkdir()
+    write_ledger(path, MUON, 0, "error", 3, 3250, CRASH_MESSAGE)
+    write_ledger(path, ADAMW, 0, "unfinished", 40, 5625, "benchopt timeout")
+    for arg in (path.with_suffix(""), path):
+        out = tmp_path / "out"
+        result = cli(arg, "--out", out, "--formats", "svg")
+        assert result.returncode == 0, result.stderr
+        markdown = (out / "report.md").read_text()
+        assert "every run completed" not in markdown
+        failed = table_rows(section(markdown, "Failed runs"), "problem")
+        assert sorted((r["solver"], r["status"]) for r in failed) == [
+            ("adamw", "unfinished"),
+            ("muon", "crashed"),
+        ]
+        assert "2 run(s) (2 failed)" in markdown
+        assert "`all_failed`" in markdown
+
+
+def test_report_beside_published_entries(tmp_path):
+    from benchmark_tools.leaderboard import select
+    from benchmark_tools.report.document import build_document, to_markdown
+    from benchmark_tools.report.figures import steps_figure
+
+    path = problem_a(tmp_path / "a.parquet")
+    data = load_report_data([path], baseline="published:36", published=select("36,46"))
+    [problem] = data.problems
+    assert sorted(row.published.number for row in problem.published) == [36, 46]
+    assert {c.label for c in problem.curves} == {"muon", "adamw", "shampoo"}
+    markdown = to_markdown(build_document(data, {}, ROOT, "report"))
+    rows = {r["solver"].split()[0]: r for r in table_rows(markdown, "solver")}
+    assert rows["#36"]["N"] == "3250" and rows["#36"]["vs baseline"] == "baseline"
+    assert "(published)" in rows["#46"]["solver"] and rows["#46"]["N"] == "2690"
+    # muon: 3 seeds at 3250, mean 3.2765, against #36 (3250, 3.2787, n=10).
+    lhs = 0.0022 / math.sqrt(1 / 3 + 1 / 10)
+    assert rows["muon"]["LHS vs #36 Muon tuned baseline (published)"] == f"{lhs:.5f}"
+    # The steps figure marks the published N.
+    fig = steps_figure(problem, data.colours)
+    [ax] = fig.axes
+    assert {t.get_text() for t in ax.texts} >= {"#36", "#46"}
+    vertical = [
+        line.get_xdata()[0]
+        for line in ax.lines
+        if len(set(line.get_xdata())) == 1 and len(line.get_xdata()) == 2
+    ]
+    assert sorted(vertical) == [2690, 3250]

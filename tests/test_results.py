@@ -12,7 +12,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from benchmark_utils.results import (
+from benchmark_tools.leaderboard import select as select_entries
+from benchmark_tools.results import (
     collect_runs,
     load_results,
     load_runs,
@@ -24,8 +25,8 @@ from benchmark_utils.results import (
     short_names,
     split_name,
 )
-from benchmark_utils.results.runs import ResultsError, sanitize
-from benchmark_utils.results.significance import pairwise_lhs, pairwise_significant
+from benchmark_tools.results.runs import ResultsError, sanitize
+from benchmark_tools.results.significance import pairwise_lhs, pairwise_significant
 
 ROOT = Path(__file__).resolve().parents[1]
 OBJ = "nanoGPT validation loss[model=track3,batch_tokens=524288]"
@@ -354,7 +355,7 @@ def test_older_files_without_the_new_columns(tmp_path):
     runs = load_runs([path])
     assert [(r.idx_rep, r.train_steps, r.status) for r in runs] == [
         (0, 100, "done"),
-        (1, 100, "incomplete"),
+        (1, 100, "unfinished"),
         (2, 100, "diverged"),
     ]
     [table] = results_tables(runs)
@@ -371,7 +372,7 @@ def test_train_steps_from_budget_or_last_step(tmp_path):
     curve = {0: 10.8, 100: 3.30}
     df = pd.DataFrame(run_rows("sgd", 0, curve, n_steps=200, new_columns=False))
     [run] = collect_runs(df)
-    assert (run.train_steps, run.status) == (200, "incomplete")
+    assert (run.train_steps, run.status) == (200, "unfinished")
     # ... without budget_used, N is the last step.
     [run] = collect_runs(df.drop(columns="objective_budget_used"))
     assert (run.train_steps, run.status) == (100, "done")
@@ -382,12 +383,145 @@ def test_train_steps_from_budget_or_last_step(tmp_path):
     assert (run.train_steps, run.status) == (100, "done")
 
 
-def test_ledger_done_marks_a_short_run_complete(tmp_path):
-    path = tmp_path / "r.parquet"
-    pd.DataFrame(run_rows(MUON, 0, {0: 10.8, 75: 3.2700})).to_parquet(path)
-    assert [r.status for r in load_runs([path])] == ["incomplete"]
-    write_ledger(path, MUON, 0, "done", 75)
-    assert [r.status for r in load_runs([path])] == ["done"]
+def write_status(result, solver, rep, status, step, n_steps, message=""):
+    """A run_status.json where the trainer writes it:
+    ``outputs/<stem>/runs/<key>/`` with the run's names inside."""
+    folder = result / "runs" / f"{abs(hash((solver, rep))):016x}"[:16]
+    folder.mkdir(parents=True)
+    record = dict(
+        status=status,
+        step=step,
+        train_steps=n_steps,
+        message=message,
+        solver_name=solver,
+        objective_name=OBJ,
+        dataset_name=DATA,
+        idx_rep=rep,
+    )
+    (folder / "run_status.json").write_text(json.dumps(record))
+
+
+MUON_200 = "muon[lr=0.025,train_steps=200]"
+TIMEOUT = "benchopt stopped the run (--timeout 600)"
+
+
+def cut_short(tmp_path):
+    """Issue 13's demo: muon at N=200, seed 0 stopped by benchopt's timeout
+    at step 180 although its status file says done, with a loss that would
+    pass on its own; seed 1 killed after step 200 was evaluated (status still
+    "running"); seed 2 says unfinished (why given); seed 3 complete."""
+    rows = run_rows(MUON_200, 0, {0: 10.8, 100: 3.30, 180: 3.2500}, n_steps=200)
+    rows += run_rows(MUON_200, 1, {0: 10.8, 100: 3.30, 200: 3.2700}, n_steps=200)
+    rows += run_rows(MUON_200, 2, {0: 10.8, 100: 3.31}, n_steps=200)
+    rows += run_rows(MUON_200, 3, {0: 10.8, 100: 3.30, 200: 3.2710}, n_steps=200)
+    path = tmp_path / "cut.parquet"
+    pd.DataFrame(rows).to_parquet(path)
+    result = tmp_path / "cut"
+    write_status(result, MUON_200, 0, "done", 180, 200)
+    write_status(result, MUON_200, 1, "running", 0, 200)
+    write_status(result, MUON_200, 2, "unfinished", 100, 200, TIMEOUT)
+    write_status(result, MUON_200, 3, "done", 200, 200)
+    return path
+
+
+def test_a_run_that_stopped_before_n_is_unfinished_whatever_its_status(tmp_path):
+    runs = {r.idx_rep: r for r in load_runs([cut_short(tmp_path)])}
+    assert {k: r.status for k, r in runs.items()} == {
+        0: "unfinished",  # step 180 < N=200, although the status says done
+        1: "unfinished",  # killed: the status stayed "running"
+        2: "unfinished",
+        3: "done",
+    }
+    assert runs[0].last_step == 180 and runs[0].train_steps == 200
+    assert runs[0].message.startswith("unfinished at step 180 of N=200")
+    assert "killed" in runs[1].message
+    assert runs[2].message == f"unfinished at step 100 of N=200: {TIMEOUT}"
+
+
+def test_an_unfinished_run_never_passes(tmp_path):
+    path = cut_short(tmp_path)
+    [table] = results_tables(load_runs([path]))
+    [row] = table.rows
+    assert (row.n_runs, row.n_failed, row.failures) == (4, 3, {"unfinished": 3})
+    # The one complete seed (3.271) passes on its own, seed 0's step-180
+    # loss is not a final loss: FAIL, with the reason in the notes.
+    assert row.val_loss_mean == pytest.approx(3.271)
+    assert row.rule_margin >= 0.004 and row.verdict == "FAIL"
+    assert row.earliest_pass_step is None
+    text = render([table], "text")
+    [line] = [line for line in text.splitlines() if line.startswith("muon ")]
+    assert line.split()[:8] == [
+        "muon", "200", "4", "3", "3.2710", "-", "0.0090", "FAIL"
+    ]  # fmt: skip
+    assert "rep 0 unfinished at step 180 of N=200" in text
+    assert TIMEOUT in text
+    # Alone (no status file: an older result), the cut run is a failed row
+    # with no final loss.
+    rows = run_rows(MUON_200, 0, {0: 10.8, 180: 3.2500}, n_steps=200)
+    path = tmp_path / "alone.parquet"
+    pd.DataFrame(rows).to_parquet(path)
+    [table] = results_tables(load_runs([path]))
+    [row] = table.rows
+    assert (row.n_failed, row.verdict) == (1, "FAIL")
+    assert math.isnan(row.val_loss_mean)
+
+
+def test_a_result_folder_without_parquet_lists_its_failed_runs(tmp_path):
+    """Every run failed: benchopt wrote no parquet, only the folder."""
+    result = tmp_path / "outputs" / "benchopt_run_x"
+    write_status(result, MUON, 0, "error", 3, 100, "CUDA error: out of memory")
+    write_status(result, MUON, 1, "unfinished", 40, 100, TIMEOUT)
+    write_status(result, ADAMW, 0, "running", 0, 100)
+    write_status(result, ADAMW, 1, "diverged", 12, 100, "loss is nan")
+    for path in (result, result.with_suffix(".parquet")):  # the folder or the
+        runs = load_runs([path])  # would-be parquet
+        assert sorted((r.solver_name, r.idx_rep, r.status) for r in runs) == [
+            (ADAMW, 0, "unfinished"),
+            (ADAMW, 1, "diverged"),
+            (MUON, 0, "crashed"),
+            (MUON, 1, "unfinished"),
+        ]
+        assert {r.source_file for r in runs} == {str(result)}
+    [table] = results_tables(runs)
+    assert [r.verdict for r in table.rows] == ["FAIL", "FAIL"]
+    assert sum("out of memory" in note for note in table.notes) == 1
+    for path in (result, result.with_suffix(".parquet")):
+        out = cli(path)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.splitlines()[0] == (
+            "benchopt_run_x (no parquet file: runs from run_status.json): "
+            "4 run(s), 1 problem(s)"
+        )
+        assert "rep 1 unfinished at step 40 of N=100" in out.stdout
+        assert "rep 0 crashed (CUDA error: out of memory)" in out.stdout
+    # A folder holding no status file is no result; a parquet beside a
+    # folder is the result.
+    empty = tmp_path / "outputs" / "empty"
+    empty.mkdir()
+    with pytest.raises(ResultsError, match="no run_status.json"):
+        load_runs([empty])
+    with pytest.raises(ResultsError, match="no such file"):
+        load_runs([empty.with_suffix(".parquet")])
+    both = two_solvers(tmp_path / "outputs" / "both.parquet")
+    assert len(load_runs([both.with_suffix("")])) == 6
+    assert len(load_runs([both, both.with_suffix("")])) == 6  # once
+
+
+def test_newest_result_is_never_an_older_unrelated_one(tmp_path):
+    import os
+
+    from benchmark_tools.results import newest_result
+
+    outputs = tmp_path / "outputs"
+    outputs.mkdir()
+    old = two_solvers(outputs / "old.parquet")
+    os.utime(old, (1, 1))
+    for ledger in (outputs / "old").glob("**/run_status.json"):
+        os.utime(ledger, (1, 1))
+    assert newest_result(outputs) == old
+    failed = outputs / "all_failed"
+    write_status(failed, MUON, 0, "error", 3, 100, "boom")
+    assert newest_result(outputs) == failed
 
 
 def test_short_labels_keep_only_differing_parameters():
@@ -461,7 +595,7 @@ def test_not_a_result_file(tmp_path):
 
 def cli(*args, script=None):
     command = [sys.executable]
-    command += [str(script)] if script else ["-m", "benchmark_utils.results"]
+    command += [str(script)] if script else ["-m", "benchmark_tools.results"]
     return subprocess.run(
         [*command, *map(str, args)],
         cwd=ROOT,
@@ -517,10 +651,77 @@ def test_summarize_results_script_delegates(tmp_path):
 def test_newest_result(tmp_path):
     import os
 
-    from benchmark_utils.results import newest_result
+    from benchmark_tools.results import newest_result
 
     assert newest_result(tmp_path) is None
     old, new = tmp_path / "old.parquet", tmp_path / "new.parquet"
     old.write_bytes(b""), new.write_bytes(b"")
     os.utime(old, (1, 1))
     assert newest_result(tmp_path) == new
+
+
+# -- published Track 3 entries -----------------------------------------------
+
+
+def near_record(path):
+    """muon 3 seeds at N=3200 (finals 3.2765, 3.2770, 3.2775: mean 3.2770)."""
+    solver = "muon[lr=0.025,train_steps=3200]"
+    rows = []
+    for rep, final in enumerate((3.2765, 3.2770, 3.2775)):
+        rows += run_rows(solver, rep, {0: 10.8, 3200: final}, n_steps=3200)
+    pd.DataFrame(rows).to_parquet(path)
+    return path
+
+
+def test_baseline_published_entry(tmp_path):
+    path = near_record(tmp_path / "r.parquet")
+    [table] = results_tables(load_runs([path]), baseline="published:36")
+    [row] = table.rows  # the published baseline is not shown as a row ...
+    # By hand: #36 is 3250 steps, mean 3.2787, n=10. (3.2787 - 3.2770) +
+    # 50 / 100 * 0.0045 = 0.00395, over sqrt(1/3 + 1/10) = 0.65828.
+    assert row.pairwise_lhs == pytest.approx(0.0060005, abs=1e-6)
+    assert row.pairwise_verdict == "better"
+    assert table.baseline.startswith("#36 ") and table.baseline.endswith("(published)")
+    assert any("20260610_tuned_baseline_3250" in note for note in table.notes)
+    # ... unless asked: published rows, marked, judged by the same rule.
+    [table] = results_tables(
+        load_runs([path]), baseline="published:36", published=select_entries("36,46")
+    )
+    rows = {r.label.split()[0]: r for r in table.rows}
+    assert set(rows) == {"muon", "#36", "#46"}
+    tuned = rows["#36"]
+    assert tuned.published.number == 36 and tuned.pairwise_verdict == "baseline"
+    assert (tuned.train_steps, tuned.n_runs, tuned.val_loss_mean) == (3250, 10, 3.2787)
+    assert tuned.rule_margin == pytest.approx(0.0013 * math.sqrt(10))
+    assert tuned.verdict == "PASS" and tuned.runs == []
+    # #46 against #36: (0.0004 + 5.6 * 0.0045) / sqrt(1/8 + 1/10) = 0.05397.
+    assert rows["#46"].pairwise_lhs == pytest.approx(0.0256 / math.sqrt(0.225))
+    assert rows["muon"].pairwise_lhs == pytest.approx(0.0060005, abs=1e-6)
+    records = list(csv.DictReader(io.StringIO(render([table], "csv"))))
+    assert sorted(r["published"] for r in records) == ["", "36", "46"]
+
+
+def test_published_rows_on_another_problem_say_so(tmp_path):
+    path = two_solvers(tmp_path / "a.parquet")
+    [table] = results_tables(
+        load_runs([path]), target=3.3, published=select_entries("2")
+    )
+    assert any("not like for like" in note for note in table.notes)
+    [table] = results_tables(load_runs([path]), published=select_entries("2"))
+    assert not any("not like for like" in note for note in table.notes)
+
+
+def test_cli_published(tmp_path):
+    path = near_record(tmp_path / "r.parquet")
+    result = cli(path, "--baseline", "published:36", "--published")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    [tuned] = [line for line in lines if line.startswith("#36 ")]
+    assert "(published)" in tuned and tuned.split()[-1] == "baseline"
+    [muon] = [line for line in lines if line.startswith("muon ")]
+    assert muon.split()[-2:] == ["0.00600", "better"]
+    assert any(line.startswith("#46 ") for line in lines)
+    result = cli(path, "--baseline", "published:99")
+    assert result.returncode == 2 and "entries 1 to 46" in result.stderr
+    result = cli(path, "--published", "36,x")
+    assert result.returncode == 2 and "'x'" in result.stderr

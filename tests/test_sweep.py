@@ -10,6 +10,7 @@ import yaml
 
 from benchmark_tools import sweep
 from benchmark_tools.components import FULL_SIZE_NOTE, load_solver_class, make_solver
+from benchmark_tools.results import collect_runs, load_results, load_runs
 from benchmark_tools.sweep import (
     BudgetError,
     SweepError,
@@ -25,7 +26,6 @@ from benchmark_tools.sweep import (
     sweep_config,
 )
 from benchmark_utils.benchopt_compat import parse_name
-from benchmark_utils.results import collect_runs, load_results, load_runs
 
 ADAMW = load_solver_class("adamw").parameters
 OBJECTIVE = "nanoGPT validation loss"
@@ -380,8 +380,8 @@ def test_a_reused_work_folder_starts_clean(tmp_path):
     """benchopt would write results_1.parquet beside an old results.parquet
     and the ranking would read the old rows: the old file and its run
     statuses go first."""
+    from benchmark_tools.results import ledger_folder
     from benchmark_tools.sweep import clear_results
-    from benchmark_utils.results import ledger_folder
 
     results = tmp_path / "results.parquet"
     results.write_bytes(b"old")

@@ -14,11 +14,10 @@ from types import SimpleNamespace
 import pytest
 
 from benchmark_utils import tracking
+from benchmark_utils.errors import UserError
 from benchmark_utils.tracking import (
     EvaluationTracker,
-    NullTracker,
     TrackingError,
-    make_tracker,
     resolve_mode,
     run_config,
     run_group,
@@ -56,7 +55,7 @@ def test_mode_comes_from_the_argument_then_the_environment(monkeypatch):
         monkeypatch.setenv(tracking.MODE_ENV, alias)
         assert resolve_mode() == mode
     monkeypatch.setenv(tracking.MODE_ENV, "sometimes")
-    with pytest.raises(ValueError, match="NANOGPT_BENCH_WANDB='sometimes'.*off"):
+    with pytest.raises(UserError, match="NANOGPT_BENCH_WANDB='sometimes'.*off"):
         resolve_mode()
 
 
@@ -66,6 +65,8 @@ def test_split_name_keeps_commas_inside_parentheses():
     assert params["betas"] == "(0.9, 0.95)" and params["lr"] == "0.003"
     assert len(params) == 8
     assert split_name("simulated") == ("simulated", {})
+    # Brackets inside a value: the name ends at the last "]" only.
+    assert split_name("sgd[milestones=[1, 2]]") == ("sgd", {"milestones": "[1, 2]"})
 
 
 def test_run_names_are_short_readable_and_unique():
@@ -110,17 +111,13 @@ sys.path.insert(0, {str(ROOT)!r})
 os.environ.pop("NANOGPT_BENCH_WANDB", None)
 from types import SimpleNamespace
 from benchmark_utils import tracking, hellaswag
-t = tracking.make_tracker(None, "p", "r", {{"a": 1}})
-t.log({{"val_loss": 1.0}}, 0)
-t.finish()
-t = tracking.make_tracker("online", "p", "r", {{}}, rank=1)  # not rank 0
-t.log({{"val_loss": 1.0}}, 0)
-e = tracking.EvaluationTracker()
 ctx = SimpleNamespace(solver_name="s", dataset_name="d", objective_name="o",
                       repetition=0)
-e.log({{"val_loss": 1.0}}, 0, ctx)
-e.finish()
-assert not e.enabled
+for e in (tracking.EvaluationTracker(),  # off by default
+          tracking.EvaluationTracker("online", rank=1)):  # not rank 0
+    e.log({{"val_loss": 1.0}}, 0, ctx)
+    e.finish()
+    assert not e.enabled
 print("wandb" in sys.modules)
 """
     out = subprocess.run(
@@ -131,17 +128,22 @@ print("wandb" in sys.modules)
 
 def test_rank_other_than_zero_never_tracks(monkeypatch):
     monkeypatch.setitem(sys.modules, "wandb", None)  # import would fail
-    assert isinstance(make_tracker("online", "p", "r", {}, rank=3), NullTracker)
+    context = SimpleNamespace(
+        solver_name="s", dataset_name="d", objective_name="o", repetition=0
+    )
+    tracker = EvaluationTracker("online", rank=3)
+    tracker.log({"val_loss": 1.0}, 0, context)
+    assert not tracker.enabled and tracker.run is None
     monkeypatch.setenv("RANK", "1")
-    assert isinstance(make_tracker("offline", "p", "r", {}), NullTracker)
-    assert not EvaluationTracker("online").enabled
+    assert not EvaluationTracker("offline").enabled
 
 
-def test_missing_wandb_is_a_clear_error(monkeypatch):
+def test_missing_wandb_is_a_clear_error_before_any_run(monkeypatch):
     monkeypatch.setitem(sys.modules, "wandb", None)
     monkeypatch.delenv("RANK", raising=False)
-    with pytest.raises(TrackingError, match="pip install wandb"):
-        make_tracker("offline", "p", "r", {})
+    with pytest.raises(TrackingError, match="pip install wandb") as error:
+        EvaluationTracker("offline")  # at construction, before training
+    assert isinstance(error.value, UserError)
 
 
 # -- offline runs, read back -----------------------------------------------------
@@ -238,32 +240,30 @@ def run_dirs(root):
 
 
 def test_offline_run_records_config_and_every_evaluation(offline_wandb):
-    tracker = make_tracker(
-        "offline",
-        "nanogpt-test",
-        "adamw-simulated-0000-rep0",
-        {"lr": 0.003, "model": "gpt2-tiny"},
-        group="adamw-simulated-0000",
-    )
+    tracker = EvaluationTracker("offline", project="nanogpt-test")
     assert tracker.enabled
-    tracker.log({"val_loss": 4.875, "train_loss": math.nan}, step=0)
-    tracker.log({"val_loss": 3.25, "train_loss": 3.5}, step=25)
-    tracker.log({"val_loss": 3.25, "train_loss": 3.5}, step=25)  # not twice
-    tracker.log({"val_loss": 1.125, "train_loss": 1.25}, step=50)
+    context = SimpleNamespace(
+        solver_name=SOLVER, dataset_name=DATASET, objective_name=OBJECTIVE, repetition=0
+    )
+    extra = {"model": "gpt2-tiny"}
+    tracker.log({"val_loss": 4.875, "train_loss": math.nan}, 0, context, extra)
+    tracker.log({"val_loss": 3.25, "train_loss": 3.5}, 25, context, extra)
+    tracker.log({"val_loss": 3.25, "train_loss": 3.5}, 25, context, extra)  # once
+    tracker.log({"val_loss": 9.0, "train_loss": 9.0}, 10, context, extra)  # earlier
+    tracker.log({"val_loss": 1.125, "train_loss": 1.25}, 50, context, extra)
     tracker.finish()
     tracker.finish()  # idempotent
     (run_dir,) = run_dirs(offline_wandb)
     run, config, history = read_complete_run(run_dir, n_rows=3)
-    assert run.display_name == "adamw-simulated-0000-rep0"
-    assert run.project == "nanogpt-test" and run.run_group == "adamw-simulated-0000"
-    assert config["lr"] == 0.003 and config["model"] == "gpt2-tiny"
+    assert run.display_name == run_name(SOLVER, DATASET, OBJECTIVE, 0)
+    assert run.project == "nanogpt-test"
+    assert run.run_group == run_group(SOLVER, DATASET, OBJECTIVE)
+    assert config["solver"]["lr"] == 0.003 and config["model"] == "gpt2-tiny"
     rows = {row["_step"]: row for row in history}
     assert sorted(rows) == [0, 25, 50]
     assert rows[0]["val_loss"] == 4.875
     assert rows[25]["val_loss"] == 3.25 and rows[25]["train_loss"] == 3.5
     assert rows[50]["val_loss"] == 1.125
-    with pytest.raises(TrackingError):
-        tracker.log({"val_loss": 1.0}, step=75)
 
 
 def test_evaluation_tracker_one_run_per_benchopt_run(offline_wandb, monkeypatch):
@@ -283,7 +283,7 @@ def test_evaluation_tracker_one_run_per_benchopt_run(offline_wandb, monkeypatch)
             tracker.log({"val_loss": loss + context.repetition}, step, context, extra)
     # Pickled (sent to a worker) without its live run.
     clone = pickle.loads(pickle.dumps(tracker))
-    assert clone.enabled and clone.key is None and not clone.tracker.enabled
+    assert clone.enabled and clone.key is None and clone.run is None
     tracker.finish()
     dirs = run_dirs(offline_wandb)
     assert len(dirs) == 2

@@ -6,10 +6,11 @@ Choices (Track 3 leaves them to the reader):
   at one step count N. Its runs are all runs of that configuration and N in
   the given files: runs from several files (days, machines) add up.
 - The mean and std of the final validation loss, the rule margin and the
-  pairwise test use the completed runs. A failed run (diverged, crashed,
-  stopped before N) makes the row FAIL whatever its margin, and gives it no
-  earliest passing step: dropping the bad seeds would be cherry-picking, and a
-  missing run must never make a solver look better.
+  pairwise test use the completed runs (trained to N). A failed run
+  (diverged, crashed, unfinished: stopped before N, lost) makes the row FAIL
+  whatever its margin, and gives it no earliest passing step: dropping the
+  bad seeds would be cherry-picking, and a missing run must never make a
+  solver look better.
 - Problems, (objective_name, dataset_name), are never mixed: one table each.
 """
 
@@ -18,7 +19,10 @@ import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .names import drop_parameters, short_names, split_name
+from benchmark_utils.tracking import split_name
+
+from .. import leaderboard
+from .names import drop_parameters, short_names
 from .runs import ResultsError
 from .significance import (
     TARGET,
@@ -50,6 +54,7 @@ class ResultRow:
     pairwise_lhs: float = math.nan
     pairwise_verdict: str = "-"
     runs: list = field(default_factory=list, repr=False)
+    published: object = None  # the leaderboard Entry of a published row
 
     @property
     def n_completed(self):
@@ -65,6 +70,14 @@ class ProblemTable:
     rows: list
     baseline: str | None = None  # label of the baseline row
     notes: list = field(default_factory=list)
+
+
+def failure_text(run):
+    """``"crashed (why)"``, or the message alone when it names the status
+    (``"unfinished at step 180 of N=200: ..."``)."""
+    if run.message.startswith(run.status):
+        return run.message
+    return run.status + (f" ({run.message})" if run.message else "")
 
 
 def _mean_std(values):
@@ -138,6 +151,41 @@ def _row(config, n_steps, runs, target, label):
     )
 
 
+#: ``--baseline published:36``: Track 3 leaderboard entry #36.
+PUBLISHED = "published:"
+
+
+def published_row(entry, target):
+    """A row for a published Track 3 entry: its N, mean and n, judged by
+    the same rule (no runs here, no time, no earliest passing step)."""
+    return ResultRow(
+        label=f"#{entry.number} {entry.name} (published)",
+        solver_name=f"{PUBLISHED}{entry.number}",
+        config=f"{PUBLISHED}{entry.number}",
+        train_steps=entry.train_steps,
+        n_runs=entry.n,
+        n_failed=0,
+        failures={},
+        val_loss_mean=entry.val_loss,
+        val_loss_std=math.nan,
+        rule_margin=rule_margin(entry.val_loss, entry.n, target),
+        verdict="PASS" if passes_rule(entry.val_loss, entry.n, target) else "FAIL",
+        earliest_pass_step=None,
+        time_mean=math.nan,
+        published=entry,
+    )
+
+
+def _published_note(table):
+    if table.target != TARGET:
+        return (
+            "published rows are Track 3 results (FineWeb, the full model, "
+            f"target {TARGET:g}); this problem's target is {table.target:g}: "
+            "a comparison with them is not like for like"
+        )
+    return None
+
+
 def _split_baseline(spec):
     """``"muon@3250"`` -> ``("muon", 3250)``; ``"muon"`` -> ``("muon", None)``."""
     name, sep, steps = spec.rpartition("@")
@@ -162,7 +210,17 @@ def _baseline_matches(rows, spec):
 
 
 def _apply_baseline(table, spec):
-    matches = _baseline_matches(table.rows, spec)
+    if spec.startswith(PUBLISHED):
+        number = leaderboard.entry(spec[len(PUBLISHED) :]).number
+        matches = [
+            row
+            for row in table.rows
+            if row.published is not None and row.published.number == number
+        ] or [published_row(leaderboard.entry(number), table.target)]
+    else:
+        matches = _baseline_matches(
+            [row for row in table.rows if row.published is None], spec
+        )
     if not matches:
         table.notes.append(f"baseline {spec!r}: no such solver in this problem")
         return False
@@ -178,6 +236,15 @@ def _apply_baseline(table, spec):
         )
     base = matches[0]
     table.baseline = base.label
+    if base.published is not None and base not in table.rows:
+        table.notes.append(
+            f"baseline {base.label}: N={base.train_steps}, mean "
+            f"{base.val_loss_mean:.4f}, n={base.n_runs}, from "
+            f"{base.published.source} in github.com/KellerJordan/modded-nanogpt"
+        )
+        note = _published_note(table)
+        if note and note not in table.notes:
+            table.notes.append(note)
     n_b = base.n_completed
     for row in table.rows:
         if row is base:
@@ -215,14 +282,16 @@ def _sort_key(row):
     )
 
 
-def results_tables(runs, target=None, baseline=None, full_names=False):
+def results_tables(runs, target=None, baseline=None, full_names=False, published=()):
     """The results table of every problem in ``runs``.
 
     ``target``: the target loss (default: the runs' ``objective_target``,
     else 3.28). ``baseline``: a row's label, configuration, full solver name
-    or base solver name, optionally ``@N``; each row is then tested against
-    it with Track 3's pairwise rule. Raises :class:`ResultsError` if the
-    baseline matches no row at all or several rows of a problem.
+    or base solver name, optionally ``@N``, or ``published:K`` for Track 3's
+    leaderboard entry #K; each row is then tested against it with Track 3's
+    pairwise rule. ``published``: leaderboard entries shown as rows of every
+    table, marked as published. Raises :class:`ResultsError` if the baseline
+    matches no row at all or several rows of a problem.
     """
     problems = {}
     for run in runs:
@@ -235,13 +304,16 @@ def results_tables(runs, target=None, baseline=None, full_names=False):
             config = drop_parameters(run.solver_name, STEPS_PARAMETERS)
             groups.setdefault((config, run.train_steps), []).append(run)
         labels = short_names(sorted({config for config, _ in groups}))
-        rows = []
+        rows = [published_row(entry, problem_target) for entry in published]
         for (config, n_steps), group in groups.items():
             group.sort(key=lambda run: (run.source_file, run.idx_rep))
             label = group[0].solver_name if full_names else labels[config]
             rows.append(_row(config, n_steps, group, problem_target, label))
         rows.sort(key=_sort_key)
         table = ProblemTable(objective, dataset, problem_target, source, rows)
+        note = _published_note(table) if published else None
+        if note:
+            table.notes.append(note)
         several_files = len({run.source_file for run in problem_runs}) > 1
         for row in rows:
             for run in row.runs:
@@ -249,8 +321,7 @@ def results_tables(runs, target=None, baseline=None, full_names=False):
                     where = f" of {Path(run.source_file).name}" if several_files else ""
                     table.notes.append(
                         f"{row.label} N={row.train_steps}: rep {run.idx_rep}"
-                        f"{where} {run.status}"
-                        + (f" ({run.message})" if run.message else "")
+                        f"{where} {failure_text(run)}"
                     )
         tables.append(table)
     if baseline is not None:

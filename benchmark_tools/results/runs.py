@@ -4,8 +4,14 @@ benchopt writes one row per evaluation. A run is identified by its result
 file (``source_file``), problem (``objective_name``, ``dataset_name``), solver
 (``solver_name``, with its parameters) and repetition (``idx_rep``, the seed).
 benchopt drops runs that raised from the parquet file: the trainer's ledger
-(``run_status.json`` in benchopt's per-run folder next to the file) is what
-tells that they existed.
+(``run_status.json`` in the result's folder next to the file,
+``outputs/<stem>/runs/<key>/``) is what tells that they existed. When every
+run failed benchopt writes no parquet file at all: the folder alone is then
+the result (:func:`resolve_source`).
+
+A run is done only if it trained to its N: its last evaluated step is
+checked against N whatever its ledger says, and a ledger still saying
+"running" (the process was killed) or "unfinished" makes it unfinished.
 """
 
 import json
@@ -16,7 +22,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .names import split_name
+from benchmark_utils.errors import UserError
+from benchmark_utils.tracking import split_name
 
 #: Columns every benchopt result of this benchmark has.
 REQUIRED_COLUMNS = (
@@ -30,15 +37,73 @@ REQUIRED_COLUMNS = (
 LEDGER_NAME = "run_status.json"
 
 #: Run statuses. Every status but DONE is a failed run.
-DONE = "done"
+DONE = "done"  # trained to its N
 DIVERGED = "diverged"  # the training loss became NaN/inf
 CRASHED = "crashed"  # the run raised: a ledger and no (or an "error") record
-INCOMPLETE = "incomplete"  # stopped before its N without being marked done
-STATUSES = (DONE, DIVERGED, CRASHED, INCOMPLETE)
+UNFINISHED = "unfinished"  # stopped before its N (timeout, kill, Ctrl-C, ...)
+LOST = "lost"  # its ledger says done, but its rows are in no result file
+STATUSES = (DONE, DIVERGED, CRASHED, UNFINISHED, LOST)
+#: Ledger statuses of a run that did not end by itself: "running" is written
+#: at the start and never replaced when the process is killed.
+LEDGER_UNFINISHED = ("unfinished", "running")
 
 
-class ResultsError(Exception):
+class ResultsError(UserError):
     """A file that is missing or is not a benchopt result of this benchmark."""
+
+
+@dataclass
+class Source:
+    """One result: its parquet file (None when benchopt wrote none, as when
+    every run failed) and its folder of run ledgers. ``name`` is what the
+    runs record as their ``source_file``: the parquet path, else the folder."""
+
+    name: str
+    parquet: Path | None
+    folder: Path
+
+
+def ledger_paths(folder):
+    return sorted(Path(folder).glob(f"**/{LEDGER_NAME}"))
+
+
+def resolve_source(path):
+    """The result that ``path`` names: a benchopt parquet file, its folder
+    ``outputs/<stem>`` (the parquet beside it, else the ledgers alone), or the
+    would-be parquet path of a result whose runs all failed. Raises
+    :class:`ResultsError` for anything else (never another result)."""
+    path = Path(path)
+    if path.is_file():
+        return Source(str(path), path, ledger_folder(path))
+    if path.is_dir():
+        beside = path.parent / f"{path.name}.parquet"
+        if beside.is_file():
+            return Source(str(beside), beside, path)
+        if ledger_paths(path):
+            return Source(str(path), None, path)
+        raise ResultsError(
+            f"{path}: a folder with no {beside.name} beside it and no "
+            f"{LEDGER_NAME} inside: not a benchopt result of this benchmark; "
+            "name a result file outputs/<name>.parquet or its folder"
+        )
+    folder = ledger_folder(path)
+    if path.suffix == ".parquet" and folder.is_dir() and ledger_paths(folder):
+        return Source(str(folder), None, folder)
+    raise ResultsError(f"{path}: no such file")
+
+
+def resolve_sources(paths):
+    """:func:`resolve_source` of each path, each result once."""
+    sources, seen = [], set()
+    for path in paths:
+        source = resolve_source(path)
+        key = source.folder.resolve()
+        if key not in seen:  # the same result twice would double its runs
+            seen.add(key)
+            sources.append(source)
+    if not sources:
+        raise ResultsError("no result file given")
+    return sources
 
 
 @dataclass
@@ -69,18 +134,19 @@ class Run:
 
 
 def load_results(paths):
-    """Read benchopt parquet files into one DataFrame with a ``source_file``
-    column. Raises :class:`ResultsError` for a missing file or one that is not
-    a benchopt result."""
-    frames, seen = [], set()
-    for path in paths:
-        path = Path(path)
-        if not path.is_file():
-            raise ResultsError(f"{path}: no such file")
-        resolved = path.resolve()
-        if resolved in seen:  # the same file twice would double its runs
+    """Read the results of ``paths`` (see :func:`resolve_source`) into one
+    DataFrame with a ``source_file`` column (no row for a result without a
+    parquet file). Raises :class:`ResultsError` for a missing file or one
+    that is not a benchopt result."""
+    return _read_frames(resolve_sources(paths))
+
+
+def _read_frames(sources):
+    frames = [pd.DataFrame(columns=[*REQUIRED_COLUMNS, "source_file"])]
+    for source in sources:
+        path = source.parquet
+        if path is None:
             continue
-        seen.add(resolved)
         try:
             df = pd.read_parquet(path)
         except Exception as error:
@@ -97,11 +163,11 @@ def load_results(paths):
                 + ")"
             )
         df = df.copy()
-        df["source_file"] = str(path)
+        df["source_file"] = source.name
         frames.append(df)
-    if not frames:
-        raise ResultsError("no result file given")
-    return pd.concat(frames, ignore_index=True)
+    if len(frames) == 1:
+        return frames[0]
+    return pd.concat(frames[1:], ignore_index=True)
 
 
 def ledger_folder(parquet_path):
@@ -110,17 +176,23 @@ def ledger_folder(parquet_path):
     return parquet_path.parent / parquet_path.stem
 
 
-def read_ledgers(parquet_path):
-    """The run-status ledgers written during the runs of ``parquet_path``.
+def read_ledgers(path, source_file=None):
+    """The run-status ledgers of the result ``path`` (a parquet file, whose
+    ledgers are in :func:`ledger_folder`, or that folder itself).
 
-    Each is the JSON object of one ``run_status.json`` plus ``source_file``.
+    Each is the JSON object of one ``run_status.json`` plus ``source_file``
+    (default: ``path``).
     Missing keys are filled in from the folder layout
     ``<dataset>/<objective>/<solver>/rep_<k>`` (names sanitised by benchopt);
     an unreadable ledger is kept as a crashed run.
     """
-    folder = ledger_folder(parquet_path)
+    folder = Path(path) if Path(path).is_dir() else ledger_folder(path)
+    return _ledgers_in(folder, str(path) if source_file is None else source_file)
+
+
+def _ledgers_in(folder, source_file):
     ledgers = []
-    for path in sorted(folder.glob(f"**/{LEDGER_NAME}")):
+    for path in ledger_paths(folder):
         try:
             data = json.loads(path.read_text())
             if not isinstance(data, dict):
@@ -139,7 +211,7 @@ def read_ledgers(parquet_path):
                 from_path["idx_rep"] = int(rep.group(1))
             for key, value in from_path.items():
                 data.setdefault(key, value)
-        data["source_file"] = str(parquet_path)
+        data["source_file"] = source_file
         ledgers.append(data)
     return ledgers
 
@@ -190,7 +262,7 @@ def _train_steps(rows, ledger):
     the target: files written before ``train_steps`` was recorded come from a
     stopping criterion that ended runs at the target by design, so their N is
     their last step; a run that stopped short of both (a timeout, a kill) gets
-    the budget as N and is incomplete."""
+    the budget as N and is unfinished."""
     candidates = []
     if "objective_train_steps" in rows:
         candidates.append(_last_finite(rows["objective_train_steps"]))
@@ -213,6 +285,27 @@ def _train_steps(rows, ledger):
     return None
 
 
+def _steps_text(step, n_steps):
+    at = "?" if step is None or not math.isfinite(step) else f"{step:.0f}"
+    return f"at step {at} of N={n_steps if n_steps is not None else '?'}"
+
+
+def _unfinished_message(ledger_status, step, n_steps, message, rows=True):
+    """Why a run is unfinished, in one line: where it stopped and, when the
+    ledger says, why."""
+    text = f"unfinished {_steps_text(step, n_steps)}"
+    if ledger_status == "running":
+        text = (
+            f"unfinished: killed {_steps_text(step, n_steps)} (no final "
+            "status: it still says 'running')"
+        )
+    elif ledger_status == DONE:
+        text += " although its status says done"
+    if not rows:
+        text += "; no result rows"
+    return text + (f": {message}" if message else "")
+
+
 def _run_from_rows(rows, ledger):
     rows = rows.sort_values("objective_step", kind="stable")
     first = rows.iloc[0]
@@ -230,7 +323,7 @@ def _run_from_rows(rows, ledger):
         idx_rep=int(first["idx_rep"]),
         train_steps=n_steps,
         status=DONE,
-        last_step=float(steps.iloc[-1]),
+        last_step=float(steps.max()),
         final_val_loss=float(val.iloc[-1]),
         final_time=float(last["time"]) if "time" in rows else math.nan,
         target=(
@@ -246,6 +339,7 @@ def _run_from_rows(rows, ledger):
     )
     ledger_status = (ledger or {}).get("status")
     message = str((ledger or {}).get("message") or "")
+    short = n_steps is not None and not run.last_step >= n_steps
     if ledger_status == "error":
         run.status, run.message = CRASHED, message or "the ledger says error"
     elif (
@@ -255,12 +349,12 @@ def _run_from_rows(rows, ledger):
     ):
         run.status = DIVERGED
         run.message = message or f"diverged by step {run.last_step:.0f}"
-    elif ledger_status == DONE:
-        run.status = DONE
-    elif n_steps is not None and run.last_step < n_steps:
-        run.status = INCOMPLETE
-        run.message = message or (
-            f"last evaluation at step {run.last_step:.0f} < N={n_steps}"
+    elif ledger_status in LEDGER_UNFINISHED or short:
+        # The last step decides, whatever the ledger says: a timeout or a
+        # stopping criterion can end a run marked "done" before its N.
+        run.status = UNFINISHED
+        run.message = _unfinished_message(
+            ledger_status, run.last_step, n_steps, message
         )
     return run
 
@@ -268,17 +362,27 @@ def _run_from_rows(rows, ledger):
 def _run_from_ledger(ledger):
     status = ledger.get("status")
     message = str(ledger.get("message") or "")
-    if status == DIVERGED:
-        run_status = DIVERGED
-    else:
-        run_status = CRASHED
-        message = message or f"status {status!r} and no result rows"
     n_steps = _as_steps(ledger.get("train_steps"))
     if n_steps is None:
         n_steps = _as_steps(
             split_name(str(ledger.get("solver_name", "")))[1].get("train_steps")
         )
     step = ledger.get("step")
+    step = float(step) if isinstance(step, int | float) else math.nan
+    if status == DIVERGED:
+        run_status = DIVERGED
+    elif status in LEDGER_UNFINISHED:
+        run_status = UNFINISHED
+        message = _unfinished_message(status, step, n_steps, message, rows=False)
+    elif status == DONE:
+        run_status = LOST
+        message = (
+            f"its status says done {_steps_text(step, n_steps)}, but no result "
+            "file holds its rows"
+        )
+    else:
+        run_status = CRASHED
+        message = message or f"status {status!r} and no result rows"
     return Run(
         source_file=str(ledger["source_file"]),
         objective_name=str(ledger.get("objective_name", "?")),
@@ -287,7 +391,7 @@ def _run_from_ledger(ledger):
         idx_rep=int(ledger.get("idx_rep", -1)),
         train_steps=n_steps,
         status=run_status,
-        last_step=float(step) if isinstance(step, int | float) else math.nan,
+        last_step=step,
         message=message,
     )
 
@@ -325,13 +429,22 @@ def collect_runs(df, ledgers=()):
     return runs
 
 
-def load_runs(paths):
-    """:func:`load_results` + every file's ledgers -> :func:`collect_runs`."""
-    df = load_results(paths)
+def load(paths):
+    """(sources, rows, runs) of the results ``paths`` (parquet files or
+    result folders, see :func:`resolve_source`), each with its ledgers."""
+    sources = resolve_sources(paths)
+    df = _read_frames(sources)
     ledgers = [
-        ledger for path in df["source_file"].unique() for ledger in read_ledgers(path)
+        ledger
+        for source in sources
+        for ledger in _ledgers_in(source.folder, source.name)
     ]
-    return collect_runs(df, ledgers)
+    return sources, df, collect_runs(df, ledgers)
+
+
+def load_runs(paths):
+    """The runs of the results ``paths``, with their ledgers' failed runs."""
+    return load(paths)[2]
 
 
 def runs_frame(runs):

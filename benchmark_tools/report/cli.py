@@ -7,8 +7,9 @@ import shlex
 import sys
 from pathlib import Path
 
-from ..results import ResultsError
-from ..results.cli import ROOT, input_paths
+from benchmark_utils.errors import UserError
+
+from ..results.cli import ROOT, input_parser, input_paths, published_entries
 from .data import load_report_data
 from .document import TITLE, build_document, to_html, to_markdown
 from .figures import FORMATS, all_figures
@@ -19,14 +20,15 @@ FIGURE_FILE = re.compile(r"problem\d+_[a-z_]+\.(png|pdf|svg)")
 
 USAGE_EPILOG = """\
 examples:
-  python -m benchmark_utils.report                       # newest outputs/*.parquet
-  python -m benchmark_utils.report outputs/a.parquet outputs/b.parquet \\
+  python -m benchmark_tools.report                       # the newest result
+  python -m benchmark_tools.report outputs/a.parquet outputs/b.parquet \\
       --out report/ --baseline muon --formats png pdf
 
 writes OUT/report.md, OUT/report.html (self-contained: figures embedded, no
 external resource) and OUT/figures/problem<k>_<figure>.<format>. Problems
 (objective and dataset) are never mixed: each has its own table and figures.
-The tables are those of python -m benchmark_utils.results.
+The tables are those of python -m benchmark_tools.results, and RESULT, LABEL
+and --target mean the same there.
 """
 
 
@@ -34,38 +36,20 @@ def build_parser(prog=None):
     parser = argparse.ArgumentParser(
         prog=prog,
         description=(
-            "Offline report of benchopt result files: the Track 3 table, "
+            "Offline report of benchopt results: the Track 3 table, "
             "figures (validation loss against steps, tokens, time and FLOPs, "
             "zoom near the target, steps to target, final loss per seed, "
             "training loss), failed runs and run metadata, per problem."
         ),
         epilog=USAGE_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument(
-        "parquet",
-        nargs="*",
-        type=Path,
-        help="benchopt result files, combined (default: the newest "
-        "outputs/*.parquet of the benchmark)",
+        parents=[input_parser()],
     )
     parser.add_argument(
         "--out",
         type=Path,
         default=Path("report"),
         help="output folder (default: ./report)",
-    )
-    parser.add_argument(
-        "--baseline",
-        metavar="LABEL",
-        help="test every row against this solver (Track 3 pairwise rule); "
-        "LABEL as for python -m benchmark_utils.results",
-    )
-    parser.add_argument(
-        "--target",
-        type=float,
-        help="target validation loss (default: the objective_target the runs "
-        "recorded, else 3.28)",
     )
     parser.add_argument(
         "--formats",
@@ -75,11 +59,6 @@ def build_parser(prog=None):
         metavar="FORMAT",
         help=f"figure files to write, among {', '.join(FORMATS)} (default: "
         "png pdf; the HTML page embeds PNG either way)",
-    )
-    parser.add_argument(
-        "--full-names",
-        action="store_true",
-        help="solver names with all their parameters",
     )
     parser.add_argument("--title", default=TITLE, help="the report's title")
     return parser
@@ -99,7 +78,7 @@ def main(argv=None, prog=None):
     parser = build_parser(prog)
     args = parser.parse_args(argv)
     argv = sys.argv[1:] if argv is None else list(argv)
-    paths = input_paths(parser.prog, args.parquet)
+    paths = input_paths(parser.prog, args.results)
     if not paths:
         return 2
     try:
@@ -108,8 +87,9 @@ def main(argv=None, prog=None):
             target=args.target,
             baseline=args.baseline,
             full_names=args.full_names,
+            published=published_entries(args.published),
         )
-    except ResultsError as error:
+    except UserError as error:
         print(f"{parser.prog}: error: {error}", file=sys.stderr)
         return 2
     out = args.out
@@ -127,7 +107,7 @@ def main(argv=None, prog=None):
             f"{parser.prog}: warning: figure {stem} failed: {message}", file=sys.stderr
         )
     command = " ".join(
-        ["python -m benchmark_utils.report", *map(shlex.quote, map(str, argv))]
+        ["python -m benchmark_tools.report", *map(shlex.quote, map(str, argv))]
     )
     doc = build_document(
         data, figures, ROOT, command, title=args.title, figure_errors=errors

@@ -106,6 +106,17 @@ def _last_values(curve, quantity):
     return values
 
 
+def ms_per_step(runs):
+    """Mean over the runs of their training time / the steps they trained
+    (not N: a run cut short trained fewer), in milliseconds."""
+    values = [
+        1000 * run.final_time / run.last_step
+        for run in runs
+        if math.isfinite(run.final_time) and run.last_step > 0
+    ]
+    return float(np.mean(values)) if values else math.nan
+
+
 def throughput_table(problem):
     """Speed per row: seconds per step from the training time to N, and the
     throughput columns when the files have them (None: nothing to show)."""
@@ -125,11 +136,7 @@ def throughput_table(problem):
     rows = []
     for curve in problem.curves:
         row = curve.row
-        per_step = (
-            1000 * row.time_mean / row.train_steps
-            if row.train_steps and math.isfinite(row.time_mean)
-            else math.nan
-        )
+        per_step = ms_per_step(row.runs)
         cells = [
             curve.label,
             "-" if row.train_steps is None else str(row.train_steps),
@@ -225,7 +232,9 @@ def _problem_section(doc, problem, figures, several_files, figures_folder):
     doc.add(Heading(3, "Speed"))
     doc.add(
         Para(
-            "Training time excludes evaluation. ms/step: time to N / N. "
+            "Training time excludes evaluation; time to N is over the runs "
+            "that reached N. ms/step: each run's training time / the steps it "
+            "trained (an unfinished run trained fewer than N), averaged. "
             "Throughput columns appear when the result files record them."
         )
     )

@@ -12,10 +12,13 @@ FORMATS = ("text", "rst", "markdown", "csv", "json")
 
 LEGEND = (
     "margin = (target - mean) * sqrt(completed runs); rule: PASS iff margin >= "
-    f"{THRESHOLD} and no run failed (diverged, crashed or stopped before N). "
+    f"{THRESHOLD} and no run failed (diverged, crashed, or unfinished: stopped "
+    "before N). "
     "earliest pass: first step evaluated in every run where the mean over all "
     "runs passes. LHS: Track 3 pairwise statistic of the row against the "
-    f"baseline, significant at >= {THRESHOLD}. Times: training seconds to N."
+    f"baseline, significant at >= {THRESHOLD}. Times: training seconds to N. "
+    "(published): a Track 3 leaderboard entry, its N, mean and n as the Track 3 "
+    "README lists them."
 )
 
 
@@ -110,6 +113,7 @@ def _row_dict(table, row):
         baseline=table.baseline,
         pairwise_lhs=row.pairwise_lhs,
         pairwise_verdict=row.pairwise_verdict,
+        published=row.published.number if row.published is not None else None,
     )
 
 
@@ -133,6 +137,7 @@ CSV_FIELDS = [
     "baseline",
     "pairwise_lhs",
     "pairwise_verdict",
+    "published",
 ]
 
 

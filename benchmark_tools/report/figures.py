@@ -27,6 +27,7 @@ from matplotlib.ticker import (
 )
 
 from ..results import THRESHOLD
+from ..results.runs import UNFINISHED
 
 WIDTH = 3.5  # inches: about one paper column (3.25-3.5 in)
 HEIGHT = 2.6
@@ -237,33 +238,51 @@ def _target_handles(ax, problem, with_thresholds):
     return handles
 
 
-def _failed_handle():
-    return Line2D(
-        [],
-        [],
-        color="0.35",
-        ls=":",
-        marker="x",
-        lw=0.9,
-        ms=5,
-        label="failed run (x: last value)",
-    )
+def _key(label, **style):
+    """A legend entry drawn with ``style`` (no data)."""
+    return Line2D([], [], label=label, **style)
+
+
+#: The earliest passing step: a white diamond (its row's colour on curves).
+DIAMOND = dict(marker="D", ms=5, mec="black", mew=0.8, ls="none")
+
+
+def _failed_handle(failed):
+    """Legend entry of the failed runs drawn, ``failed`` as
+    :func:`_plot_curves` returns them."""
+    cut = any(unfinished for *_, unfinished in failed)
+    what = "x: last value, |: stopped" if cut else "x: last value"
+    marker = "|" if cut else "x"
+    style = dict(color="0.35", ls=":", lw=0.9, marker=marker, ms=5)
+    return _key(f"failed run ({what})", **style)
+
+
+def unfinished_note(curve):
+    """`` (1 run unfinished at step 180 of N=200)`` for a row with runs
+    that stopped before N (the steps they reached), else ``""``."""
+    cut = [run for run, _ in curve.failed if run.status == UNFINISHED]
+    if not cut:
+        return ""
+    steps = ", ".join(sorted({f"{run.last_step:.0f}" for run in cut}, key=float))
+    n = curve.row.train_steps
+    runs = f"{len(cut)} run{'s' if len(cut) > 1 else ''}"
+    return f" ({runs} unfinished at step {steps} of N={n if n else '?'})"
 
 
 def _plot_curves(ax, problem, colours, x, y):
     """Mean curves with their band, and failed runs dotted. Returns the
     legend handles, the y values of the means (after step 0) and the points
-    (x, y arrays) of the failed runs drawn."""
+    (x, y arrays, unfinished or not) of the failed runs drawn."""
     handles, values, failed = [], [], []
     for curve in problem.curves:
         colour, style = style_of(colours, curve)
         mean = curve.mean(x, y)
+        label = _plain(curve.label)
         if not curve.completed:
-            label = _plain(curve.label) + " (no completed run)"
+            label += " (no completed run)"
         elif mean.empty:
-            label = _plain(curve.label) + " (not recorded)"
-        else:
-            label = _plain(curve.label)
+            label += " (not recorded)"
+        label += unfinished_note(curve)
         marker = "o" if 0 < len(mean) <= 12 else None
         (line,) = ax.plot(
             mean["x"],
@@ -288,25 +307,37 @@ def _plot_curves(ax, problem, colours, x, y):
             )
         values += list(mean.loc[mean["step"] > 0, "y"])
         values += list(mean.loc[mean["step"] > 0, "lo"].dropna())
-        for _run, frame in curve.failed:
+        for run, frame in curve.failed:
             if frame is None or x not in frame or y not in frame:
                 continue
             ok = np.isfinite(frame[x]) & np.isfinite(frame[y])
             points = frame[ok]
             if points.empty:
                 continue
-            failed.append((points[x].to_numpy(), points[y].to_numpy()))
+            cut = run.status == UNFINISHED
+            failed.append((points[x].to_numpy(), points[y].to_numpy(), cut))
             ax.plot(points[x], points[y], color=colour, ls=":", lw=0.9, zorder=2)
+            end = (points[x].iloc[-1], points[y].iloc[-1])
             ax.plot(
-                points[x].iloc[-1],
-                points[y].iloc[-1],
+                *end,
                 color=colour,
-                marker="x",
-                ms=5,
-                mew=1.2,
+                marker="|" if cut else "x",
+                ms=9 if cut else 5,
+                mew=1.6 if cut else 1.2,
                 ls="none",
                 zorder=4,
             )
+            if cut:
+                ax.annotate(
+                    f"unfinished at step {run.last_step:.0f}",
+                    end,
+                    xytext=(-3, 5),
+                    textcoords="offset points",
+                    ha="right",
+                    fontsize=6,
+                    color=colour,
+                    zorder=5,
+                )
     return handles, values, failed
 
 
@@ -319,7 +350,7 @@ def curve_figure(problem, colours, x, y):
     if y == "val_loss":
         handles += _target_handles(ax, problem, with_thresholds=False)
     if failed:
-        handles.append(_failed_handle())
+        handles.append(_failed_handle(failed))
     values = [v for v in values if math.isfinite(v)]
     if values:
         lo, hi = min(values), max(values)
@@ -368,17 +399,7 @@ def zoom_figure(problem, colours):
         at = mean[mean["step"] == step] if step is not None else mean.iloc[:0]
         if len(at):
             colour, _ = style_of(colours, curve)
-            ax.plot(
-                at["x"],
-                at["y"],
-                marker="D",
-                ms=5,
-                color=colour,
-                mec="black",
-                mew=0.8,
-                ls="none",
-                zorder=5,
-            )
+            ax.plot(at["x"], at["y"], color=colour, zorder=5, **DIAMOND)
             passed = True
     if passed:
         handles.append(_earliest_pass_handle())
@@ -396,15 +417,39 @@ def zoom_figure(problem, colours):
             if len(mean) and not (mean["y"] <= top).any():
                 handle.set_label(handle.get_label() + " (above the range)")
     (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
-    if any(
-        ((xs >= x0) & (xs <= x1) & (ys >= y0) & (ys <= y1)).any() for xs, ys in failed
-    ):
-        handles.append(_failed_handle())
+    shown = [
+        item
+        for item in failed
+        if ((item[0] >= x0) & (item[0] <= x1) & (item[1] >= y0) & (item[1] <= y1)).any()
+    ]
+    if shown:
+        handles.append(_failed_handle(shown))
     ax.set_ylabel(Y_LABELS["val_loss"])
     ax.yaxis.set_major_locator(MaxNLocator(6))
     _format_x(ax, "step")
     _legend(fig, ax, handles, loc="best")
     return fig
+
+
+def _row_axis(ax, curves):
+    """One labelled row per configuration, top down, no y grid."""
+    ax.set_yticks(range(len(curves)), [_wrap(_plain(c.label), 22) for c in curves])
+    ax.set_ylim(len(curves) - 0.5, -0.5)
+    ax.grid(axis="y", visible=False)
+    ax.tick_params(axis="y", length=0)
+
+
+def _legend_below(fig, handles, ncol, grow):
+    """A small-print legend below the axes; the figure grows by ``grow``
+    inches to make room."""
+    fig.legend(
+        handles=handles,
+        loc="outside lower center",
+        ncol=ncol,
+        frameon=False,
+        fontsize=6.5,
+    )
+    fig.set_figheight(fig.get_figheight() + grow)
 
 
 def _verdict_text(row, baseline):
@@ -452,17 +497,7 @@ def steps_figure(problem, colours):
                 zorder=3,
             )
         if row.earliest_pass_step is not None:
-            ax.plot(
-                row.earliest_pass_step,
-                i,
-                marker="D",
-                ms=5,
-                color="white",
-                mec="black",
-                mew=0.9,
-                ls="none",
-                zorder=4,
-            )
+            ax.plot(row.earliest_pass_step, i, color="white", zorder=4, **DIAMOND)
             any_pass_marker = True
         text = _verdict_text(row, baseline)
         if n_steps is None:
@@ -480,27 +515,35 @@ def steps_figure(problem, colours):
                 zorder=5,
             )
         )
-    ax.set_yticks(range(len(curves)), [_wrap(_plain(c.label), 22) for c in curves])
-    ax.set_ylim(len(curves) - 0.5, -0.5)
+    _row_axis(ax, curves)
+    published = problem.published
+    for k, row in enumerate(sorted(published, key=lambda r: r.train_steps)):
+        ax.axvline(row.train_steps, color="0.4", ls=(0, (4, 2)), lw=0.8, zorder=2)
+        ax.annotate(
+            f"#{row.published.number}",
+            xy=(row.train_steps, 1),
+            xycoords=("data", "axes fraction"),
+            xytext=(0, 2 + 7 * (k % 2)),  # close N values: labels alternate
+            textcoords="offset points",
+            fontsize=6,
+            color="0.3",
+            ha="center",
+            va="bottom",
+        )
+    longest = max([longest, *(row.train_steps for row in published)])
     ax.set_xlim(0, _right_limit_for_notes(fig, ax, notes, longest * 1.75))
     ax.xaxis.set_major_locator(MaxNLocator(4, steps=ROUND_STEPS))
     ax.set_xlabel("optimizer steps N (bar)")
-    ax.grid(axis="y", visible=False)
-    ax.tick_params(axis="y", length=0)
     handles = [
         Patch(facecolor="0.5", edgecolor="0.5", label="PASS"),
         Patch(facecolor="white", edgecolor="0.5", hatch="////", label="FAIL"),
     ]
     if any_pass_marker:
         handles.append(_earliest_pass_handle())
-    fig.legend(
-        handles=handles,
-        loc="outside lower center",
-        ncol=len(handles),
-        frameon=False,
-        fontsize=6.5,
-    )
-    fig.set_figheight(fig.get_figheight() + 0.2)
+    if published:
+        handles.append(_key("published N (#K)", color="0.4", ls=(0, (4, 2)), lw=0.8))
+    ncol = 3 if len(handles) > 3 else len(handles)
+    _legend_below(fig, handles, ncol=ncol, grow=0.2 * math.ceil(len(handles) / ncol))
     return fig
 
 
@@ -511,12 +554,16 @@ def final_loss_figure(problem, colours):
     curves = problem.curves
     fig = _new_figure(max(1.6, 0.85 + 0.3 * len(curves)))
     ax = fig.add_subplot()
-    finals = []
-    for curve in curves:
-        finals += [r.final_val_loss for r in curve.row.runs if not r.failed]
-    finals = [v for v in finals if math.isfinite(v)]
+    done = [
+        [
+            r.final_val_loss
+            for r in c.row.runs
+            if not r.failed and math.isfinite(r.final_val_loss)
+        ]
+        for c in curves
+    ]
     target = problem.target_line
-    reference = finals + ([target] if target is not None else [])
+    reference = sum(done, []) + ([target] if target is not None else [])
     if not reference:
         return None
     lo, hi = min(reference), max(reference)
@@ -527,86 +574,45 @@ def final_loss_figure(problem, colours):
     failed_x = hi + 0.06 * span
     any_failed = False
     rng = np.random.default_rng(0)
-    for i, curve in enumerate(curves):
+    level_style = dict(color="0.35", ls=(0, (1, 1.2)), lw=1.2)
+    for i, (curve, seeds) in enumerate(zip(curves, done)):
         colour, _ = style_of(colours, curve)
-        done = [r.final_val_loss for r in curve.row.runs if not r.failed]
-        done = [v for v in done if math.isfinite(v)]
-        jitter = rng.uniform(-0.13, 0.13, len(done))
-        ax.plot(done, i + jitter, "o", color=colour, ms=3.5, alpha=0.85, zorder=3)
-        if done:
-            ax.plot(
-                [np.mean(done)] * 2,
-                [i - 0.3, i + 0.3],
-                color="black",
-                lw=1.6,
-                zorder=4,
-            )
-        n_failed = sum(r.failed for r in curve.row.runs)
-        if n_failed:
+        jitter = rng.uniform(-0.13, 0.13, len(seeds))
+        ax.plot(seeds, i + jitter, "o", color=colour, ms=3.5, alpha=0.85, zorder=3)
+        if seeds:
+            ax.plot([np.mean(seeds)] * 2, [i - 0.3, i + 0.3], "k", lw=1.6, zorder=4)
+        n = curve.row.n_completed
+        if target is not None and n:
+            level = target - THRESHOLD / math.sqrt(n)
+            ax.plot([level] * 2, [i - 0.42, i + 0.42], zorder=2, **level_style)
+        if curve.row.n_failed:
             any_failed = True
             ax.plot(failed_x, i, "x", color=colour, ms=6, mew=1.5, zorder=3)
             ax.text(
                 failed_x,
                 i - 0.32,
-                f"{n_failed} failed",
+                ", ".join(f"{n} {why}" for why, n in curve.row.failures.items()),
                 fontsize=6,
                 ha="center",
                 va="bottom",
             )
     handles = [
-        Line2D([], [], color="0.3", marker="o", ls="none", ms=3.5, label="seed"),
-        Line2D([], [], color="black", lw=1.6, label="mean of completed seeds"),
+        _key("seed", color="0.3", marker="o", ls="none", ms=3.5),
+        _key("mean of completed seeds", color="black", lw=1.6),
     ]
     if target is not None:
-        handles.append(
-            ax.axvline(
-                target, color="0.15", ls="--", lw=0.9, label=f"target {target:g}"
-            )
-        )
-        levels = False
-        for i, curve in enumerate(curves):
-            n = curve.row.n_completed
-            if n:
-                level = target - THRESHOLD / math.sqrt(n)
-                ax.plot(
-                    [level, level],
-                    [i - 0.42, i + 0.42],
-                    color="0.35",
-                    ls=(0, (1, 1.2)),
-                    lw=1.2,
-                    zorder=2,
-                )
-                levels = True
-        if levels:
-            handles.append(
-                Line2D(
-                    [],
-                    [],
-                    color="0.35",
-                    ls=(0, (1, 1.2)),
-                    lw=1.2,
-                    label=f"pass level: target - {THRESHOLD}/sqrt(n)",
-                )
-            )
+        style = dict(color="0.15", ls="--", lw=0.9)
+        handles.append(ax.axvline(target, label=f"target {target:g}", **style))
+        if any(curve.row.n_completed for curve in curves):
+            label = f"pass level: target - {THRESHOLD}/sqrt(n)"
+            handles.append(_key(label, **level_style))
     if any_failed:
-        handles.append(
-            Line2D([], [], color="0.3", marker="x", ls="none", ms=5, label="failed")
-        )
+        handles.append(_key("failed", color="0.3", marker="x", ls="none", ms=5))
     ax.set_xlim(lo, failed_x + 0.06 * span if any_failed else hi)
-    ax.set_yticks(range(len(curves)), [_wrap(_plain(c.label), 22) for c in curves])
-    ax.set_ylim(len(curves) - 0.5, -0.5)
-    ax.grid(axis="y", visible=False)
-    ax.tick_params(axis="y", length=0)
+    _row_axis(ax, curves)
     ax.xaxis.set_major_locator(MaxNLocator(5, steps=ROUND_STEPS))
     ax.set_xlabel("final validation loss (at N)")
-    fig.legend(
-        handles=handles,
-        loc="outside lower center",
-        ncol=2,
-        frameon=False,
-        fontsize=6.5,
-    )
-    fig.set_figheight(fig.get_figheight() + 0.15 * math.ceil(len(handles) / 2) + 0.1)
+    _legend_below(fig, handles, ncol=2, grow=0.15 * math.ceil(len(handles) / 2) + 0.1)
     return fig
 
 
@@ -632,108 +638,121 @@ def save_figure(fig, folder, stem, formats):
     return files, png, size
 
 
-def problem_figures(problem, colours, folder, formats, errors=None):
-    """Every figure of one problem: a list of :class:`FigureFile`. A figure
-    that raises is left out and its error appended to ``errors`` (a list of
-    (stem, message)); without ``errors`` the exception propagates."""
+#: Curve figures' x axes, as their captions name them.
+X_CAPTIONS = {
+    "step": "optimizer steps",
+    "tokens": "training tokens (steps x global batch)",
+    "time": "training time (seconds, evaluation excluded)",
+    "flops": "cumulative training FLOPs",
+}
+#: Other losses against steps: (stem, title, what the caption says).
+STEP_CURVES = {
+    "train_loss": (
+        "Training loss",
+        "Training loss (as the trainer reports it at each evaluation)",
+    ),
+    "excess_loss": (
+        "Excess loss over the entropy floor",
+        "Validation loss minus the data's entropy rate (synthetic data with a "
+        "known floor)",
+    ),
+}
+
+
+def _figure_specs(problem, colours):
+    """(stem suffix, title, caption, build) of every figure of a problem."""
     specs = []
+
+    def add(name, title, caption, build):
+        specs.append((name, title, caption, build))
+
     band = f"Lines: mean over the completed seeds; shaded: {BAND}"
-    drawn = any(f is not None for c in problem.curves for _, f in c.failed)
-    failed = (
-        "; dotted with an x at their last value: failed runs (diverged or incomplete)"
-        if drawn
-        else ""
-    )
+    if any(f is not None for c in problem.curves for _, f in c.failed):
+        band += (
+            "; dotted: failed runs, ending in an x at their last value, or in a "
+            "bar labelled with the step they reached when they stopped before "
+            "N (unfinished)"
+        )
     target_line = (
         f"; dashed: the target {problem.target_line:g}"
         if problem.target_line is not None
         else "; no target line (none recorded)"
     )
-    what = {
-        "step": "optimizer steps",
-        "tokens": "training tokens (steps x global batch)",
-        "time": "training time (seconds, evaluation excluded)",
-        "flops": "cumulative training FLOPs",
-    }
-    for x in ("step", "tokens", "time", "flops"):
+    for x, what in X_CAPTIONS.items():
         if not (problem.has(x) and problem.has("val_loss")):
             continue
-        specs.append(
-            (
-                f"val_loss_{x}",
-                f"Validation loss against {X_LABELS[x]}",
-                f"Validation loss against {what[x]}. {band}{failed}"
-                f"{target_line}. Log y axis when the range is wide; the loss "
-                "at step 0 is left out of the y range.",
-                lambda x=x: curve_figure(problem, colours, x, "val_loss"),
-            )
+        add(
+            f"val_loss_{x}",
+            f"Validation loss against {X_LABELS[x]}",
+            f"Validation loss against {what}. {band}{target_line}. Log y axis "
+            "when the range is wide; the loss at step 0 is left out of the y "
+            "range.",
+            lambda x=x: curve_figure(problem, colours, x, "val_loss"),
         )
         if x == "step":
-            specs.append(
-                (
-                    "val_loss_zoom",
-                    "Validation loss near the target",
-                    "Validation loss against optimizer steps, zoomed near the "
-                    f"target. {band}{failed}{target_line}; dotted grey: the "
-                    "Track 3 rule's pass level for the mean of n seeds, "
-                    f"target - {THRESHOLD}/sqrt(n); diamonds: the earliest "
-                    "step evaluated in every seed at which the mean passes.",
-                    lambda: zoom_figure(problem, colours),
-                )
+            add(
+                "val_loss_zoom",
+                "Validation loss near the target",
+                "Validation loss against optimizer steps, zoomed near the "
+                f"target. {band}{target_line}; dotted grey: the Track 3 rule's "
+                f"pass level for the mean of n seeds, target - {THRESHOLD}/"
+                "sqrt(n); diamonds: the earliest step evaluated in every seed "
+                "at which the mean passes.",
+                lambda: zoom_figure(problem, colours),
             )
+    caption = (
+        "Step count N of each configuration (bar; solid: the Track 3 rule "
+        f"passes, (target - mean) x sqrt(n) >= {THRESHOLD} with no failed run; "
+        "hatched: it fails), the earliest passing step (diamond), the rule "
+        "margin and the number of runs n"
+    )
     baseline = problem.table.baseline
-    specs.append(
-        (
-            "steps_to_target",
-            "Steps to target and significance",
-            "Step count N of each configuration (bar; solid: the Track 3 rule "
-            f"passes, (target - mean) x sqrt(n) >= {THRESHOLD} with no failed "
-            "run; hatched: it fails), the earliest passing step (diamond), the "
-            "rule margin and the number of runs n"
-            + (
-                f", and Track 3's pairwise test against the baseline {baseline} "
-                "(better / worse / n.s.: not significant; incomplete: a side "
-                "has failed runs)."
-                if baseline is not None
-                else "."
-            ),
-            lambda: steps_figure(problem, colours),
+    if baseline is not None:
+        caption += (
+            f", and Track 3's pairwise test against the baseline {baseline} "
+            "(better / worse / n.s.: not significant; incomplete: a side has "
+            "failed runs)"
         )
+    caption += "."
+    if problem.published:
+        numbers = ", #".join(str(r.published.number) for r in problem.published)
+        caption += (
+            f" Dashed vertical lines: the N of the published Track 3 entries "
+            f"#{numbers} (their rows in the table)."
+        )
+    add(
+        "steps_to_target",
+        "Steps to target and significance",
+        caption,
+        lambda: steps_figure(problem, colours),
     )
-    specs.append(
-        (
-            "final_loss",
-            "Final validation loss per seed",
-            "Final validation loss (at N) of every seed (dots, jittered "
-            "vertically), the mean of the completed seeds (black bar), failed "
-            "seeds (x at the right), the target (dashed) and, per row, the "
-            "level its mean must beat for the rule to pass with its n "
-            f"completed seeds, target - {THRESHOLD}/sqrt(n) (dotted).",
-            lambda: final_loss_figure(problem, colours),
-        )
+    add(
+        "final_loss",
+        "Final validation loss per seed",
+        "Final validation loss (at N) of every seed (dots, jittered "
+        "vertically), the mean of the completed seeds (black bar), failed "
+        "seeds (x at the right), the target (dashed) and, per row, the level "
+        "its mean must beat for the rule to pass with its n completed seeds, "
+        f"target - {THRESHOLD}/sqrt(n) (dotted).",
+        lambda: final_loss_figure(problem, colours),
     )
-    if problem.has("train_loss"):
-        specs.append(
-            (
-                "train_loss_step",
-                "Training loss",
-                "Training loss (as the trainer reports it at each evaluation) "
-                f"against optimizer steps. {band}{failed}.",
-                lambda: curve_figure(problem, colours, "step", "train_loss"),
+    for y, (title, what) in STEP_CURVES.items():
+        if problem.has(y):
+            add(
+                f"{y}_step",
+                title,
+                f"{what} against optimizer steps. {band}.",
+                lambda y=y: curve_figure(problem, colours, "step", y),
             )
-        )
-    if problem.has("excess_loss"):
-        specs.append(
-            (
-                "excess_loss_step",
-                "Excess loss over the entropy floor",
-                "Validation loss minus the data's entropy rate (synthetic data "
-                f"with a known floor) against optimizer steps. {band}{failed}.",
-                lambda: curve_figure(problem, colours, "step", "excess_loss"),
-            )
-        )
+    return specs
+
+
+def problem_figures(problem, colours, folder, formats, errors=None):
+    """Every figure of one problem: a list of :class:`FigureFile`. A figure
+    that raises is left out and its error appended to ``errors`` (a list of
+    (stem, message)); without ``errors`` the exception propagates."""
     out = []
-    for name, title, caption, build in specs:
+    for name, title, caption, build in _figure_specs(problem, colours):
         stem = f"{problem.slug}_{name}"
         try:
             fig = build()
@@ -782,14 +801,4 @@ def _right_limit_for_notes(fig, ax, notes, minimum):
 
 
 def _earliest_pass_handle():
-    """Legend entry of the diamond that marks the earliest passing step."""
-    return Line2D(
-        [],
-        [],
-        marker="D",
-        ms=5,
-        color="white",
-        mec="black",
-        ls="none",
-        label="earliest passing step",
-    )
+    return _key("earliest passing step", color="white", **DIAMOND)

@@ -3,26 +3,20 @@
 
 The rows of a results table (a solver configuration at one step count N) are
 the units of the figures: one curve, one colour each. Runs, statuses, tables
-and verdicts all come from :mod:`benchmark_utils.results`; this module only
+and verdicts all come from :mod:`benchmark_tools.results`; this module only
 attaches the evaluations of each run to its row.
 """
 
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from ..results import (
-    TARGET,
-    collect_runs,
-    load_results,
-    read_ledgers,
-    results_tables,
-    short_names,
-    split_name,
-)
+from benchmark_utils.tracking import split_name
+
+from ..results import TARGET, results_tables, short_names
+from ..results.runs import load
 
 #: Curve quantities: name -> (candidate columns, first present wins).
 #: ``flops`` and the throughput columns come from newer versions of the
@@ -157,6 +151,11 @@ class Problem:
     def slug(self):
         return f"problem{self.index}"
 
+    @property
+    def published(self):
+        """The table's rows of published Track 3 entries."""
+        return [row for row in self.table.rows if row.published is not None]
+
     def has(self, quantity):
         return any(curve.has(quantity) for curve in self.curves)
 
@@ -210,23 +209,23 @@ def problem_titles(tables):
 
 @dataclass
 class ReportData:
-    paths: list  # the input files (str), each once
+    paths: list  # the inputs (str: parquet file, else result folder), each once
     df: pd.DataFrame
     runs: list
     problems: list
     colours: dict = field(default_factory=dict)  # configuration -> index
 
 
-def load_report_data(paths, target=None, baseline=None, full_names=False):
-    """Read the files (with their ledgers), build the results tables and
+def load_report_data(paths, target=None, baseline=None, full_names=False, published=()):
+    """Read the results (with their ledgers), build the results tables and
     attach the curves. Raises :class:`results.ResultsError` on bad input."""
-    df = load_results(paths)
-    ledgers = [
-        ledger for path in df["source_file"].unique() for ledger in read_ledgers(path)
-    ]
-    runs = collect_runs(df, ledgers)
+    sources, df, runs = load(paths)
     tables = results_tables(
-        runs, target=target, baseline=baseline, full_names=full_names
+        runs,
+        target=target,
+        baseline=baseline,
+        full_names=full_names,
+        published=published,
     )
     frames = run_frames(df)
     problems = []
@@ -236,6 +235,8 @@ def load_report_data(paths, target=None, baseline=None, full_names=False):
         labels = _labels(table.rows)
         curves = []
         for row in table.rows:
+            if row.published is not None:
+                continue  # no runs: marked in the steps figure
             curve = Curve(
                 row=row,
                 label=labels[id(row)],
@@ -262,12 +263,7 @@ def load_report_data(paths, target=None, baseline=None, full_names=False):
         line, note = _target_line(table)
         problem_runs = [run for row in table.rows for run in row.runs]
         problems.append(Problem(index, table, title, curves, line, note, problem_runs))
-    unique, seen = [], set()
-    for path in paths:  # as load_results: a file named twice counts once
-        if Path(path).resolve() not in seen:
-            seen.add(Path(path).resolve())
-            unique.append(str(path))
-    data = ReportData(unique, df, runs, problems)
+    data = ReportData([s.name for s in sources], df, runs, problems)
     keys = sorted(
         {curve.colour_key for p in problems for curve in p.curves},
         key=lambda config: (split_name(config)[0], config),

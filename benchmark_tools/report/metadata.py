@@ -17,7 +17,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..results import split_name
+from benchmark_utils.tracking import split_name
+
+from ..results.runs import ledger_paths
 from .data import HARDWARE_PARAMETERS
 
 SYSTEM_PREFIXES = ("version-", "env-", "system-", "platform")
@@ -101,6 +103,8 @@ def file_summaries(data):
     out = []
     for source in data.paths:
         path = Path(source)
+        # A result folder without parquet (every run failed): its ledgers.
+        files = ledger_paths(path) if path.is_dir() else [path]
         rows = data.df[data.df["source_file"] == source]
         runs = [run for run in data.runs if run.source_file == source]
         dates = run_dates(rows)
@@ -110,14 +114,15 @@ def file_summaries(data):
                 "run_date",
             )
         else:
-            stamp = datetime.fromtimestamp(path.stat().st_mtime, timezone.utc)
+            mtime = max(f.stat().st_mtime for f in files)
+            stamp = datetime.fromtimestamp(mtime, timezone.utc)
             when, when_source = stamp.strftime("%Y-%m-%d %H:%M UTC"), "file modified"
         out.append(
             dict(
                 path=str(path),
                 name=path.name,
-                bytes=path.stat().st_size,
-                sha256=_sha256(path, 16),
+                bytes=sum(f.stat().st_size for f in files),
+                sha256=_sha256(path, 16) if path.is_file() else "- (no parquet)",
                 rows=len(rows),
                 runs=len(runs),
                 failed=sum(run.failed for run in runs),

@@ -1,26 +1,14 @@
-"""Solver names as benchopt records them: ``base[key=value,...]``."""
+"""Solver names as benchopt records them: ``base[key=value,...]``.
 
+The splitter is the run path's (:func:`benchmark_utils.tracking.split_name`,
+which names the tracker's runs): one parser for both.
+"""
 
-def split_name(full):
-    """``"adamw[lr=0.1,betas=(0.9, 0.95)]"`` -> ``("adamw", {...})``.
-
-    Commas inside brackets belong to the value (tuples, lists)."""
-    base, _, rest = full.partition("[")
-    params, depth, item = {}, 0, ""
-    for char in rest.rstrip("]") + ",":
-        if char == "," and depth == 0:
-            if item:
-                key, _, value = item.partition("=")
-                params[key.strip()] = value.strip()
-            item = ""
-            continue
-        depth += (char in "([{") - (char in ")]}")
-        item += char
-    return base, params
+from benchmark_utils.tracking import split_name
 
 
 def join_name(base, params):
-    """The inverse of :func:`split_name`."""
+    """The inverse of ``split_name``."""
     if not params:
         return base
     return base + "[" + ",".join(f"{k}={v}" for k, v in params.items()) + "]"

@@ -1,7 +1,11 @@
-"""Track 3 results: benchopt parquet files -> per-problem results tables.
+"""Track 3 results: benchopt results -> per-problem results tables.
 
-    python -m benchmark_utils.results [PARQUET ...] [--baseline muon]
-        [--target 3.28] [--format text|rst|markdown|csv|json] [--full-names]
+    python -m benchmark_tools.results [RESULT ...] [--baseline LABEL|published:K]
+        [--published [K,K|records|all]] [--target 3.28]
+        [--format text|rst|markdown|csv|json] [--full-names]
+
+A RESULT is a benchopt parquet file or its folder ``outputs/<name>`` (which,
+when every run failed, holds only the runs' ``run_status.json``).
 
 ``significance`` holds Track 3's rules as pure functions, ``runs`` turns the
 files (and the run-status ledgers beside them) into runs, ``table`` groups
@@ -13,13 +17,17 @@ from .cli import main, newest_result
 from .names import drop_parameters, short_names, split_name
 from .render import FORMATS, render
 from .runs import (
+    STATUSES,
+    UNFINISHED,
     ResultsError,
     Run,
     collect_runs,
     ledger_folder,
+    load,
     load_results,
     load_runs,
     read_ledgers,
+    resolve_source,
     runs_frame,
 )
 from .significance import (
@@ -42,10 +50,13 @@ __all__ = [
     "ResultRow",
     "ResultsError",
     "Run",
+    "STATUSES",
+    "UNFINISHED",
     "collect_runs",
     "drop_parameters",
     "earliest_passing_step",
     "ledger_folder",
+    "load",
     "load_results",
     "load_runs",
     "main",
@@ -55,6 +66,7 @@ __all__ = [
     "passes_rule",
     "read_ledgers",
     "render",
+    "resolve_source",
     "results_tables",
     "rule_margin",
     "runs_frame",

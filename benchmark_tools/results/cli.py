@@ -1,0 +1,173 @@
+"""Command line: benchopt results -> the Track 3 results tables.
+
+:func:`input_parser` holds the arguments that this command and
+``python -m benchmark_tools.report`` share (which results, target, baseline,
+names), so the two read their input the same way.
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+from benchmark_utils.errors import UserError
+
+from .. import leaderboard
+from .render import FORMATS, render
+from .runs import ledger_paths, load
+from .table import results_tables
+
+#: The benchmark folder (the repository root), where benchopt writes outputs/.
+ROOT = Path(__file__).resolve().parents[2]
+
+USAGE_EPILOG = """\
+examples:
+  python -m benchmark_tools.results                      # the newest result in outputs/
+  python -m benchmark_tools.results outputs/a.parquet outputs/b.parquet \\
+      --baseline muon --format markdown
+  python -m benchmark_tools.results outputs/benchopt_run_X  # a result folder
+
+A RESULT is a benchopt parquet file or its folder outputs/<name> (when every
+run failed benchopt writes no parquet: the folder's run_status.json files are
+then the result). A row is a solver configuration at one step count N. PASS
+iff (target - mean final val loss) * sqrt(n) >= 0.004 over the completed runs
+and no run failed (diverged, crashed, or unfinished: stopped before N).
+--baseline adds Track 3's pairwise test of every row against the baseline
+row: LABEL is a row's label, its full solver name, or the base solver name,
+with @N to pick one step count, or published:K for Track 3's leaderboard
+entry #K (its N, mean and n as published), e.g. --baseline published:36.
+--published adds leaderboard entries as rows, marked (published).
+"""
+
+
+#: ``--published`` alone: the tuned Muon baseline (#36, Track 3's reference
+#: script) and the world record (#46).
+DEFAULT_PUBLISHED = "36,46"
+
+
+def published_entries(spec):
+    """The leaderboard entries that ``--published`` names (none: [])."""
+    return leaderboard.select(spec) if spec else []
+
+
+def input_parser():
+    """The arguments shared by the results and report commands (an argparse
+    parent parser)."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument(
+        "results",
+        nargs="*",
+        type=Path,
+        metavar="RESULT",
+        help="benchopt result files or result folders, combined (default: the "
+        "newest result in the benchmark's outputs/)",
+    )
+    parser.add_argument(
+        "--baseline",
+        metavar="LABEL",
+        help="test every row against this solver (Track 3 pairwise rule); "
+        "published:K for Track 3's leaderboard entry #K",
+    )
+    parser.add_argument(
+        "--published",
+        nargs="?",
+        const=DEFAULT_PUBLISHED,
+        metavar="K,K|records|all",
+        help="show Track 3 leaderboard entries as rows, marked (published) "
+        f"(default: {DEFAULT_PUBLISHED}, the tuned Muon baseline and the "
+        "record; python -m benchmark_tools.leaderboard lists them)",
+    )
+    parser.add_argument(
+        "--target",
+        type=float,
+        help="target validation loss (default: the objective_target the runs "
+        "recorded, else 3.28)",
+    )
+    parser.add_argument(
+        "--full-names",
+        action="store_true",
+        help="solver names with all their parameters",
+    )
+    return parser
+
+
+def build_parser(prog=None):
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description=(
+            "Track 3 results table of benchopt results, per problem: "
+            "runs, failed runs, final validation loss, significance rule, "
+            "earliest passing step, time, and the pairwise test."
+        ),
+        epilog=USAGE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[input_parser()],
+    )
+    parser.add_argument("--format", choices=FORMATS, default="text")
+    return parser
+
+
+def newest_result(folder):
+    """The most recent result of ``folder``: a ``*.parquet`` file, or a
+    result folder with run ledgers and no parquet (every run failed), by the
+    time it was last written; None if there is none."""
+    folder = Path(folder)
+    found = [(path.stat().st_mtime, path) for path in folder.glob("*.parquet")]
+    for sub in folder.iterdir() if folder.is_dir() else ():
+        if sub.is_dir() and not (folder / f"{sub.name}.parquet").exists():
+            stamps = [p.stat().st_mtime for p in ledger_paths(sub)]
+            if stamps:
+                found.append((max(stamps), sub))
+    return max(found, key=lambda item: item[0])[1] if found else None
+
+
+def input_paths(prog, paths):
+    """The results named, else the newest one in ``outputs/``; None (after
+    saying why) when there is none."""
+    paths = list(paths)
+    if paths:
+        return paths
+    newest = newest_result(ROOT / "outputs")
+    if newest is None:
+        print(
+            f"{prog}: error: no result file in {ROOT / 'outputs'}: "
+            "run benchopt first or name a file",
+            file=sys.stderr,
+        )
+        return None
+    return [newest]
+
+
+def source_line(sources, n_runs, n_tables):
+    """``a.parquet, b: 6 run(s), 1 problem(s)``, naming results read from
+    their ledgers alone."""
+    names = ", ".join(
+        Path(s.name).name
+        + ("" if s.parquet else " (no parquet file: runs from run_status.json)")
+        for s in sources
+    )
+    return f"{names}: {n_runs} run(s), {n_tables} problem(s)"
+
+
+def main(argv=None, prog=None):
+    """Print the tables; return the exit status (2: no or bad input)."""
+    parser = build_parser(prog)
+    args = parser.parse_args(argv)
+    paths = input_paths(parser.prog, args.results)
+    if not paths:
+        return 2
+    try:
+        sources, _, runs = load(paths)
+        tables = results_tables(
+            runs,
+            target=args.target,
+            baseline=args.baseline,
+            full_names=args.full_names,
+            published=published_entries(args.published),
+        )
+    except UserError as error:
+        print(f"{parser.prog}: error: {error}", file=sys.stderr)
+        return 2
+    if args.format in ("text", "rst", "markdown"):
+        print(source_line(sources, len(runs), len(tables)) + "\n")
+    print(render(tables, args.format))
+    return 0

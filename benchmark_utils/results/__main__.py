@@ -1,7 +1,0 @@
-"""``python -m benchmark_utils.results [PARQUET ...]``: see cli.py."""
-
-import sys
-
-from .cli import main
-
-sys.exit(main(prog="python -m benchmark_utils.results"))
