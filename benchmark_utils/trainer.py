@@ -57,7 +57,7 @@ class TrainingProblem:
     eval_every_final: int = 25
     train_steps: int = None  # N for every solver; None: each solver's own
     device: str = "auto"
-    compile: bool = True
+    compile: bool = True  # True: on CUDA; "always": on any device (tests)
     repeat_data: bool = False
     data_order: str = "track3"  # "track3", "contiguous" or "bos_aligned"
     bos_token: int = None  # the document separator, for bos_aligned
@@ -237,7 +237,10 @@ class TrainerSolver(BaseSolver):
         self.grad_scale = problem.model_config.grad_scale(problem.batch_tokens)
         warmup = self.recipe["warmup"]
         self.warmup_steps = int(warmup) if warmup >= 1 else round(warmup * self.n_steps)
-        self.compiled = bool(problem.compile) and self.device.type == "cuda"
+        # "always": compile on any device (CPU inductor, in tests).
+        self.compiled = problem.compile == "always" or (
+            bool(problem.compile) and self.device.type == "cuda"
+        )
         self._peak_tflops = metrics.peak_tflops(self.device)
         try:
             self._start_run()
@@ -372,13 +375,21 @@ class TrainerSolver(BaseSolver):
             # evaluation uses the bare model (no gradient hooks).
             self.ddp_model = distributed.wrap_model(self.model, self.dist, self.device)
             self.train_model = (
-                torch.compile(self.ddp_model) if self.compiled else self.ddp_model
+                torch.compile(self.ddp_model, dynamic=False)
+                if self.compiled
+                else self.ddp_model
             )
-            self.eval_model = torch.compile(self.model) if self.compiled else self.model
+            self.eval_model = (
+                torch.compile(self.model, dynamic=False)
+                if self.compiled
+                else self.model
+            )
         else:
             self.ddp_model = None
             self.train_model = (
-                torch.compile(self.model) if self.compiled else self.model
+                torch.compile(self.model, dynamic=False)
+                if self.compiled
+                else self.model
             )
             self.eval_model = self.train_model
         self.optimizers = check_optimizers(
