@@ -356,27 +356,42 @@ class ShardedStep:
 
     @torch.no_grad()
     def gather(self):
-        dtypes = sorted({p.dtype for p in self.params}, key=str)
-        for dtype in dtypes:
+        """Every owner's new values on every rank: per dtype, the owned
+        tensors are packed into one flat buffer (padded to the largest
+        share) and all ranks' buffers are gathered by one single-tensor
+        collective (NCCL's all-gather; gloo supports it too), then unpacked
+        with one foreach copy."""
+        # all_gather_into_tensor was renamed all_gather_single in torch 2.14.
+        collective = getattr(dist, "all_gather_single", None)
+        if collective is None:
+            collective = dist.all_gather_into_tensor
+        device = self.params[0].device
+        rank, world = self.ctx.rank, self.ctx.world_size
+        for dtype in sorted({p.dtype for p in self.params}, key=str):
             shares = [[p for p in ps if p.dtype == dtype] for ps in self.by_rank]
-            length = max(sum(p.numel() for p in ps) for ps in shares)
+            sizes = [[p.numel() for p in ps] for ps in shares]
+            length = max(sum(s) for s in sizes)
             if length == 0:
                 continue
-            device = self.params[0].device
-            mine = torch.zeros(length, dtype=dtype, device=device)
-            offset = 0
-            for p in shares[self.ctx.rank]:
-                mine[offset : offset + p.numel()].copy_(p.reshape(-1))
-                offset += p.numel()
-            parts = [torch.empty_like(mine) for _ in shares]
-            dist.all_gather(parts, mine, group=self.group)
+            send = torch.zeros(length, dtype=dtype, device=device)
+            if shares[rank]:
+                views = send[: sum(sizes[rank])].split(sizes[rank])
+                torch._foreach_copy_(
+                    [v.view_as(p) for v, p in zip(views, shares[rank])],
+                    shares[rank],
+                )
+            received = torch.empty(world * length, dtype=dtype, device=device)
+            collective(received, send, group=self.group)
+            targets, sources = [], []
             for r, ps in enumerate(shares):
-                if r == self.ctx.rank:
+                if r == rank or not ps:
                     continue
-                offset = 0
-                for p in ps:
-                    p.copy_(parts[r][offset : offset + p.numel()].view_as(p))
-                    offset += p.numel()
+                start = r * length
+                views = received[start : start + sum(sizes[r])].split(sizes[r])
+                targets += ps
+                sources += [v.view_as(p) for v, p in zip(views, ps)]
+            if targets:
+                torch._foreach_copy_(targets, sources)
 
 
 def optimizer_steps(optimizers, ctx, device):

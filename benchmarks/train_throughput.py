@@ -18,7 +18,9 @@ phases): data (loader), fwd+bwd (forward and backward of every micro-batch;
 the last backward includes DDP's gradient sum, overlapped with it), optim
 (optimizer steps, Muon's all-gather included), and reduce: a standalone
 all-reduce of the step's gradient bytes, i.e. what the gradient sum would
-cost if it were not overlapped (0 on one rank).
+cost if it were not overlapped (0 on one rank); peak memory of the timed
+steps; set-up time (model, optimizers and, compiled, the warm-up that
+compiles). benchmarks/gpu_check.py reuses ``measure``.
 """
 
 import argparse
@@ -117,14 +119,51 @@ def standalone_reduce(solver, repeats):
     return (total - dt) / repeats if repeats > 1 else dt
 
 
+def measure(solver, steps, warmup_steps):
+    """Figures of ``solver`` (set up): ms per plain step after
+    ``warmup_steps`` steps, tokens/s, MFU, then the synchronised breakdown
+    (ms per step) over ``steps`` instrumented steps, peak memory."""
+    import torch
+
+    from benchmark_utils.training.metrics import peak_memory_gib, peak_tflops
+    from benchmark_utils.training.runtime import synchronize
+
+    device, batch_tokens = solver.device, solver.problem.batch_tokens
+    for _ in range(warmup_steps):
+        solver._train_step()
+    synchronize(device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    start = time.perf_counter()
+    for _ in range(steps):
+        solver._train_step()
+    synchronize(device)
+    step_s = (time.perf_counter() - start) / steps
+    phases = dict(data=0.0, fwd_bwd=0.0, optim=0.0)
+    for _ in range(steps):
+        instrumented_step(solver, phases)
+    reduce_s = standalone_reduce(solver, 5)
+    flops = solver._flops_per_token * batch_tokens / step_s
+    peak = peak_tflops(device)
+    return dict(
+        micro_batch=solver.problem.micro_batch_size,
+        ms_step=1000 * step_s,
+        tokens_s=batch_tokens / step_s,
+        mfu=flops / (solver.dist.world_size * peak * 1e12),
+        **{k: 1000 * v / steps for k, v in phases.items()},
+        reduce=1000 * reduce_s,
+        mem_gib=peak_memory_gib(device),
+        device=str(device),
+        params=solver.model.num_parameters(),
+    )
+
+
 def child(args):
     import torch
 
     from benchmark_tools.components import make_solver
     from benchmark_utils import distributed
     from benchmark_utils.models import make_config
-    from benchmark_utils.training.metrics import peak_memory_gib, peak_tflops
-    from benchmark_utils.training.runtime import synchronize
     from benchmark_utils.training.trainer import TrainingProblem
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
@@ -148,34 +187,15 @@ def child(args):
             compile=not args.no_compile,
         )
         solver = make_solver(name)
-        solver.set_objective(problem)
-        for _ in range(args.warmup_steps):
-            solver._train_step()
-        synchronize(solver.device)
         start = time.perf_counter()
-        for _ in range(args.steps):
-            solver._train_step()
-        synchronize(solver.device)
-        step_s = (time.perf_counter() - start) / args.steps
-        phases = dict(data=0.0, fwd_bwd=0.0, optim=0.0)
-        for _ in range(args.steps):
-            instrumented_step(solver, phases)
-        reduce_s = standalone_reduce(solver, 5)
-        flops = solver._flops_per_token * args.batch_tokens / step_s
-        peak = peak_tflops(solver.device)
+        solver.set_objective(problem)  # compiles (warm-up) when compile is on
+        setup_s = time.perf_counter() - start
         rows.append(
             dict(
                 ranks=ctx.world_size,
                 solver=name,
-                micro_batch=solver.problem.micro_batch_size,
-                ms_step=1000 * step_s,
-                tokens_s=args.batch_tokens / step_s,
-                mfu=flops / (ctx.world_size * peak * 1e12),
-                **{k: 1000 * v / args.steps for k, v in phases.items()},
-                reduce=1000 * reduce_s,
-                mem_gib=peak_memory_gib(solver.device),
-                device=str(solver.device),
-                params=solver.model.num_parameters(),
+                setup_s=setup_s,
+                **measure(solver, args.steps, args.warmup_steps),
             )
         )
     if ctx.is_leader:
@@ -231,7 +251,7 @@ def main():
     header = (
         f"{'ranks':>5} {'solver':<10} {'mbs':>4} {'ms/step':>9} {'tokens/s':>10} "
         f"{'MFU':>6} | {'data':>7} {'fwd+bwd':>8} {'optim':>7} {'reduce':>7} ms"
-        f" {'mem GiB':>8}"
+        f" {'mem GiB':>8} {'setup s':>8}"
     )
     print(header)
     for r in rows:
@@ -239,7 +259,7 @@ def main():
             f"{r['ranks']:>5} {r['solver']:<10} {r['micro_batch']:>4} "
             f"{r['ms_step']:>9.1f} {r['tokens_s']:>10,.0f} {r['mfu']:>6.1%} | "
             f"{r['data']:>7.1f} {r['fwd_bwd']:>8.1f} {r['optim']:>7.1f} "
-            f"{r['reduce']:>7.1f}    {r['mem_gib']:>8.2f}"
+            f"{r['reduce']:>7.1f}    {r['mem_gib']:>8.2f} {r['setup_s']:>8.1f}"
         )
 
 

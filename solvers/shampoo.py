@@ -1,6 +1,6 @@
 import importlib.util
 
-from benchmark_utils.shampoo import Shampoo
+from benchmark_utils.optim.shampoo import Shampoo
 from benchmark_utils.training.recipe import AUX_ADAMW_2, solver_aux_adamw
 from benchmark_utils.training.trainer import TRACK3_SCHEDULE, TrainerSolver
 
@@ -25,7 +25,7 @@ class Solver(TrainerSolver):
     N is the schedule's horizon, so 4150 reproduces the runs and their
     step-4100 evaluation is the claimed result.
 
-    ``implementation="benchmark_utils"``: benchmark_utils/shampoo.py, which
+    ``implementation="benchmark_utils"``: benchmark_utils/optim/shampoo.py, which
     follows DistributedShampoo's semantics (its docstring lists the
     remaining differences; none applies to the full-size Track 3 matrices).
     ``"distributed_shampoo"``: Meta's DistributedShampoo, when installed.

@@ -19,7 +19,8 @@ import pytest
 import torch
 from conftest import make_solver
 
-from benchmark_utils.shampoo import Shampoo
+from benchmark_utils.optim.muon import BatchedMuon
+from benchmark_utils.optim.shampoo import Shampoo
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -84,10 +85,11 @@ def muon_reference(w, grads, lr, wd, mu, nesterov, shape_scale):
     return w
 
 
+@pytest.mark.parametrize("muon_class", [torch.optim.Muon, BatchedMuon])
 @pytest.mark.parametrize("adjust", ["original", "match_rms_adamw"])
 @pytest.mark.parametrize("nesterov", [True, False])
 @pytest.mark.parametrize("shape", [(12, 4), (4, 12), (8, 8)])
-def test_muon_matches_newton_schulz_reference(shape, nesterov, adjust):
+def test_muon_matches_newton_schulz_reference(shape, nesterov, adjust, muon_class):
     (w,), grads = random_problem([shape], 3)
     lr, wd, mu = 0.02, 0.1, 0.95
     rows, cols = shape
@@ -96,7 +98,7 @@ def test_muon_matches_newton_schulz_reference(shape, nesterov, adjust):
         "match_rms_adamw": 0.2 * max(rows, cols) ** 0.5,
     }[adjust]
     (result,), *_ = run_optimizer(
-        lambda ps: torch.optim.Muon(
+        lambda ps: muon_class(
             ps,
             lr=lr,
             weight_decay=wd,
@@ -134,7 +136,7 @@ def test_muon_solver_wiring(make_problem, markov_source, model):
     solver.set_objective(make_problem(max_steps=2, model_config=config))
     muon, adam = solver.optimizers
     groups = solver.model.parameter_groups()
-    assert isinstance(muon, torch.optim.Muon)
+    assert isinstance(muon, BatchedMuon)
     assert [id(p) for p in muon.param_groups[0]["params"]] == [
         id(p) for p in groups.hidden_matrices
     ]
@@ -399,7 +401,7 @@ def _po_shampoo(ps):
     ],
 )
 def test_shampoo_library_candidates(make):
-    """Why benchmark_utils/shampoo.py exists: PyPI candidates vs the same
+    """Why benchmark_utils/optim/shampoo.py exists: PyPI candidates vs the same
     reference (heavyball 3.2 has no Shampoo)."""
     weights, grads = random_problem([(6, 5)], 5)
     result, *_ = run_optimizer(make, weights, grads)

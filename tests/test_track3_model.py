@@ -2,9 +2,9 @@
 
 The reference below is written from the published script (modded-nanogpt
 ``records/track_3_optimization/train_gpt_simple.py``), as a plain function of
-a dict of tensors. It uses nothing from the model under test but its public interface: ``make_config``,
-``build_model``, ``Track3GPT``, ``named_parameters`` and
-``parameter_groups``.
+a dict of tensors. It uses nothing from the model under test but its public
+interface: ``make_config``, ``build_model``, ``Track3GPT``,
+``named_parameters`` and ``parameter_groups``.
 
 Reference facts used here:
 
