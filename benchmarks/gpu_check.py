@@ -280,8 +280,8 @@ def part_project_adamw(sizes, shard):
 def part_bare(sizes, shard):
     """The bare loop: Track 3's script reduced to its training step."""
     import torch
-    from benchmark_utils.shards import read_tokens
 
+    from benchmark_utils.data.shards import read_tokens
     from benchmark_utils.models import build_model
     from benchmark_utils.training.metrics import (
         flops_per_token,
@@ -393,7 +393,8 @@ def part_smoke(sizes, shard):
     """Step-0 loss and 20 steps of the Muon solver on one repeated batch
     (uncompiled: this checks the numbers, not the speed)."""
     import torch
-    from benchmark_utils.shards import read_tokens
+
+    from benchmark_utils.data.shards import read_tokens
 
     _device(sizes)
     batch_tokens = sizes.smoke_sequences * sizes.seq_len
@@ -468,8 +469,8 @@ def part_validation(sizes, shard):
     ``val_tokens`` tokens on the device, batches of the micro-batch size,
     through the compiled model (compiled as the trainer does)."""
     import torch
-    from benchmark_utils.shards import read_tokens
 
+    from benchmark_utils.data.shards import read_tokens
     from benchmark_utils.models import build_model
     from benchmark_utils.training.evaluation import validation_loss
 
@@ -516,7 +517,8 @@ def run_part(name, sizes, shard):
 def write_data(folder, sizes):
     """One shard of uniform random tokens: enough for every part."""
     import numpy as np
-    from benchmark_utils.shards import write_shard
+
+    from benchmark_utils.data.shards import write_shard
 
     steps = 2 * sizes.steps + sizes.warmup_steps + 4
     n_tokens = max(steps * sizes.batch_tokens, sizes.val_tokens) + 1

@@ -84,9 +84,8 @@ def run_solver(solver, problem, val_tokens):
 def test_compiled_losses_equal_eager_and_no_recompilation(
     make_problem, markov_source, counting_compile, one_thread
 ):
-    from benchmark_utils.shards import read_tokens
-
     from benchmark_tools.components import make_solver
+    from benchmark_utils.data.shards import read_tokens
 
     val = torch.from_numpy(read_tokens(markov_source.val_file(), 0, 64 * 32 + 1))
     settings = dict(max_steps=STEPS, eval_every=2, eval_every_final=2)
@@ -114,7 +113,7 @@ import os, sys, torch
 sys.path.insert(0, {root!r})
 from benchmark_tools.components import make_solver
 from benchmark_utils.models import make_config
-from benchmark_utils.sources import MarkovSource
+from benchmark_utils.data.markov import MarkovSource
 from benchmark_utils.training.trainer import TrainingProblem
 from benchmark_utils import distributed
 
