@@ -265,7 +265,8 @@ def follow_decision(ctx, evaluate):
 
 def explain_failure(ctx, error):
     """A rank's view of a failed distributed run, naming what to check."""
-    text = f"{type(error).__name__}: {error}"
+    first_line = (str(error).strip().splitlines() or [""])[0]  # no stack dump
+    text = f"{type(error).__name__}: {first_line}"
     if "timed out" in text.lower() or "timeout" in text.lower():
         text += (
             f". A collective waited longer than {ENV_TIMEOUT}="

@@ -392,7 +392,9 @@ def test_auto_micro_batch_errors_when_nothing_fits(make_problem, monkeypatch):
 
     FakeOOM(monkeypatch, limit=0)
     solver = make_solver("adamw")
-    with pytest.raises(RuntimeError, match="not even one sequence"):
+    from benchmark_utils.errors import UserError
+
+    with pytest.raises(UserError, match="not even one sequence"):
         solver.set_objective(make_problem(micro_batch_size="auto", max_steps=2))
 
 
