@@ -15,8 +15,7 @@ import sys
 import urllib.request
 from pathlib import Path
 
-from benchmark_utils.hub import MissingDataError, offline
-
+from benchmark_utils.data.hub import MissingDataError, offline
 from benchmark_utils.hellaswag import (
     FILENAME,
     N_VAL_EXAMPLES,
