@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from benchmark_tools.components import make_solver
-from benchmark_utils import metrics
+from benchmark_utils.training import metrics
 from benchmark_utils.models import build_model, make_config
 
 
