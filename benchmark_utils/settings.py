@@ -127,11 +127,15 @@ def check_val_tokens(val_tokens, seq_len, file_tokens, path):
     target token) fit the validation file of ``file_tokens`` tokens; returns
     the number of validation sequences."""
     if file_tokens < seq_len + 1:
+        shorter = (
+            f", or a seq_len of at most {file_tokens - 1:,}"
+            if file_tokens >= 2
+            else " (this one cannot hold a single prediction)"
+        )
         raise SettingsError(
             f"the validation file {path} holds {file_tokens:,} tokens: fewer "
             f"than one sequence of seq_len={seq_len:,} plus its target token "
-            f"({seq_len + 1:,} tokens). Use a larger validation file, or a "
-            f"seq_len of at most {max(file_tokens - 1, 0):,}"
+            f"({seq_len + 1:,} tokens). Use a larger validation file{shorter}"
         )
     if val_tokens + 1 > file_tokens:
         usable = (file_tokens - 1) // seq_len * seq_len

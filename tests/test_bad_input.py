@@ -603,6 +603,11 @@ def test_check_val_tokens():
     with pytest.raises(ValueError, match=r"use at most 2,999 \(evaluated: whole"):
         check_val_tokens(3000, 64, 3000, "val.bin")
     assert check_val_tokens(2999, 64, 3000, "val.bin") == 46
+    # A one-token file: no seq_len fits, and the advice does not pretend one does.
+    with pytest.raises(ValueError) as info:
+        check_val_tokens(64, 64, 1, "val.bin")
+    assert "at most 0" not in str(info.value)
+    assert "cannot hold a single prediction" in str(info.value)
 
 
 MUON = {
