@@ -39,6 +39,7 @@ how long workers wait between runs (rank 0 may be downloading data).
 import datetime
 import os
 import pickle
+import re
 import warnings
 from dataclasses import dataclass
 
@@ -263,16 +264,38 @@ def follow_decision(ctx, evaluate):
     return bool(keep)
 
 
+def silent_ranks(seconds=10):
+    """After a collective failed: the ranks that no longer answer, found with
+    gloo's monitored barrier on the job's group (every live rank calls it
+    from its own failure path); None when that cannot be told."""
+    try:
+        dist.monitored_barrier(
+            timeout=datetime.timedelta(seconds=seconds), wait_all_ranks=True
+        )
+    except RuntimeError as error:
+        found = re.search(r"[Rr]anks? ([\d, ]+) failed", str(error))
+        return [int(r) for r in re.findall(r"\d+", found.group(1))] if found else None
+    except Exception:  # noqa: BLE001 - best effort: the message goes on without
+        return None
+    return []
+
+
 def explain_failure(ctx, error):
     """A rank's view of a failed distributed run, naming what to check."""
     first_line = (str(error).strip().splitlines() or [""])[0]  # no stack dump
     text = f"{type(error).__name__}: {first_line}"
     if "timed out" in text.lower() or "timeout" in text.lower():
+        silent = silent_ranks() if dist.is_initialized() else None
+        who = (
+            f"rank {', '.join(map(str, silent))} did not answer"
+            if silent
+            else "another rank"
+        )
         text += (
             f". A collective waited longer than {ENV_TIMEOUT}="
-            f"{timeout_s():.0f} s: another rank crashed, was killed or hangs "
-            "(its own output says why; a first step compiling on a cold "
-            f"cache may need a larger {ENV_TIMEOUT})"
+            f"{timeout_s():.0f} s: {who} (crashed, killed or hung; its own "
+            "output says why; a first step compiling on a cold cache may need "
+            f"a larger {ENV_TIMEOUT})"
         )
     elif "connection" in text.lower() or "closed" in text.lower():
         text += ". Another rank's process ended (its own output says why)"

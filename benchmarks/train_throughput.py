@@ -167,7 +167,7 @@ def child(args):
     from benchmark_utils.training.trainer import TrainingProblem
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
-    ctx = distributed.init("spmd")
+    ctx = distributed.init_job()  # the job; each run gets its groups
     config = make_config(args.model, args.vocab, args.seq_len, _dtype(args))
     total = 2 * args.steps + args.warmup_steps + 1
     rows = []

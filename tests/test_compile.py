@@ -125,7 +125,7 @@ problem = TrainingProblem(
     train_files=tuple(source.train_files(20 * 512 + 1)), seq_len=32,
     batch_tokens=512, micro_batch_size=4, max_steps=1, train_steps=1,
     eval_every=1, eval_every_final=1, device="cpu", compile={compile!r})
-ctx = distributed.init("spmd", backend="gloo")  # one process: no-op
+ctx = distributed.init_job()  # one process: SINGLE
 solver = make_solver("adamw")
 solver.set_objective(problem)
 grads = {{}}

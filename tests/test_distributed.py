@@ -217,6 +217,7 @@ def test_a_hung_rank_is_named_with_the_timeout_setting(tmp_path):
     )  # fmt: skip
     assert proc.returncode != 0
     assert "NANOGPT_DIST_TIMEOUT=8" in proc.stderr
+    assert "rank 1 did not answer" in proc.stderr
     # One message: no traceback through the project's code (torchrun prints
     # its own summary of the failed ranks).
     assert f"{ROOT / 'benchmark_utils'}" not in proc.stderr

@@ -168,7 +168,7 @@ import sys, torch
 sys.path.insert(0, {root!r})
 from benchmark_utils import distributed
 from benchmark_utils.optim.muon import BatchedMuon
-ctx = distributed.init("spmd", backend="gloo")
+ctx = distributed.run_groups(distributed.init_job(), torch.device("cpu"))
 torch.manual_seed(0)  # the same parameters and gradients on every rank
 shapes = [(32, 16), (16, 48), (8, 8)] * 3
 params = [torch.nn.Parameter(torch.randn(s)) for s in shapes]
