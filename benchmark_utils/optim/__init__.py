@@ -1,0 +1,1 @@
+"""Optimizers that no maintained library provides correctly (each file says why)."""
