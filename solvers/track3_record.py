@@ -1,6 +1,6 @@
 import torch
 
-from benchmark_utils.optim.soap_muon import BiasFreeAdam, SoapMuon
+from benchmark_utils.optim.soap_muon import BiasFreeAdam, SoapMuon, vector_family
 from benchmark_utils.optim.wrappers import EMANesterov, PowerCool, TailEMA
 from benchmark_utils.trainer import TrainerSolver
 
@@ -41,6 +41,7 @@ class Solver(TrainerSolver):
         "embedding_lr": [0.3],
         "head_lr": [1 / 320],
         "scalar_lr": [0.01],
+        "vector_beta2": [(0.99, 0.9965, 0.997)],  # gains, attn.proj bias, others
         "target_uw": [0.3825],
         "cwd": [0.025],
         "decay_starts": [  # hidden, embedding, head, scalars (published power_c)
@@ -93,20 +94,14 @@ class Solver(TrainerSolver):
             eps=1e-10,
             weight_decay=0.0,
         )
-
-        def beta2(p):
-            n = names.get(id(p), "")
-            return (
-                0.99
-                if n.endswith(".gains")
-                else 0.9965
-                if n.endswith("attn.proj.bias")
-                else 0.997
-            )
-
+        beta2 = dict(zip(("gains", "attn_proj_bias", "other"), self.vector_beta2))
         vectors = BiasFreeAdam(
             [
-                dict(params=[p], betas=(0.8, beta2(p)), decay_start=start[3])
+                dict(
+                    params=[p],
+                    betas=(0.8, beta2[vector_family(names.get(id(p), ""))]),
+                    decay_start=start[3],
+                )
                 for p in groups.scalars
             ],
             lr=self.scalar_lr,

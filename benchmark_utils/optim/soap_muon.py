@@ -245,6 +245,13 @@ def eigenbasis(m):
     return torch.linalg.eigh(m + 1e-30 * eye)[1].flip(1)
 
 
+def vector_family(name):
+    """#46's aux beta2 families of the vectors, by parameter name."""
+    if name.endswith(".gains"):
+        return "gains"
+    return "attn_proj_bias" if name.endswith("attn.proj.bias") else "other"
+
+
 class BiasFreeAdam(torch.optim.Optimizer):
     """Adam without bias correction (the entry's aux Adam for vectors):
     m = lerp(m, g, 1 - b1), v = lerp(v, g^2, 1 - b2), p -= lr m / (sqrt(v)
