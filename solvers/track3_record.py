@@ -30,7 +30,9 @@ class Solver(TrainerSolver):
     lr ratio, EMA 0.99, steps 300-1950. Tail-EMA tau 150 over steps
     2400-2900, all but the embedding, evaluated as 0.4 w + 0.6 EMA (through
     the evaluation hooks). The trainer's schedule is constant (the stack owns
-    it). Step landmarks (and tau) scale with N / 2690; N = 2690.
+    it); the published power_c put the decay starts at steps 513.6 (Muon)
+    and 1487 (the rest), as the Track 3 README says. Step landmarks (and
+    tau) scale with N / 2690; N = 2690.
     Not reproduced: the entry's init (depth-scaled mlp.fc, Rademacher gain
     init; baseline init here) and its bf16 embedding.
     """
