@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from benchmark_tools.components import make_solver
-from benchmark_utils.training import metrics
 from benchmark_utils.models import build_model, make_config
+from benchmark_utils.training import metrics
 
 
 def test_track3_flops_per_token():

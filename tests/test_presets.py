@@ -280,6 +280,20 @@ PUBLISHED = {
         ),
         **aux((0.3, 1 / 320, 0.01), **AUX_2),
     ),
+    # "Tune AdamW baseline to 4950 steps", open PR #353 (not on the
+    # leaderboard): results/20260701_tuned_adamw_steps_4950_.../*.txt
+    "adamw_tuned": dict(
+        n_steps=4950,
+        init="baseline",
+        schedule=dict(cooldown=0.7, warmup=100),
+        hidden=(
+            "adamw",
+            dict(lr=0.001, betas=(0.9, 0.9), eps=1e-8, weight_decay=1.0),
+        ),
+        **aux((0.7, 0.004, 0.015), betas=(0.8, 0.95), eps=1e-10, weight_decay=0.002),
+    ),
+    # Track 3 #46 (the record): its own test, tests/test_presets_record.py
+    "track3_record": dict(n_steps=2690, init="baseline"),
     # starting points (no Track 3 result with these optimizers)
     "soap": dict(
         n_steps=3125,
