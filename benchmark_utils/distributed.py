@@ -312,6 +312,14 @@ def _sum_hook(group, bucket):
     return fut.then(lambda f: f.value()[0])
 
 
+# DDP's gradient buckets. Under torch.compile each bucket boundary splits the
+# compiled backward (DDPOptimizer), so DDP's default 25 MB cuts Track 3's
+# ~650 MB of fp32 gradients into ~26 graphs; 128 MB gives ~6, still enough
+# buckets for the all-reduce to overlap the rest of the backward. A choice
+# from the arithmetic, not yet measured on GPUs (benchmarks/gpu_check.sh).
+BUCKET_CAP_MB = 128
+
+
 def wrap_model(model, ctx, device):
     """DDP over ``model`` with summed gradients (bucketed, overlapped with the
     backward of the step's last micro-batch; ``no_sync`` on the others)."""
@@ -326,6 +334,7 @@ def wrap_model(model, ctx, device):
             process_group=group,
             broadcast_buffers=False,  # buffers are built identically per rank
             gradient_as_bucket_view=True,
+            bucket_cap_mb=BUCKET_CAP_MB,
         )
     ddp.register_comm_hook(group, _sum_hook)
     return ddp
