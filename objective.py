@@ -357,9 +357,11 @@ class Objective(BaseObjective):
         context = compat.run_context(self)
         base = compat.run_output_base(context)
         if step < train_steps and not diverged and base is not None:
-            solver = compat.run_names(context)["solver_name"]
+            names = compat.run_names(context)
+            solver = str(names["solver_name"]).split("[")[0]
             BOUNDARY.run_failed(
-                f"{solver}: unfinished at step {step} of {train_steps}",
+                f"{solver} (rep {names['idx_rep']}): unfinished at step {step} "
+                f"of {train_steps}",
                 output_base=base,
             )
 

@@ -10,6 +10,7 @@ traceback.
 
 import os
 import sys
+from pathlib import Path
 
 
 class UserError(Exception):
@@ -73,24 +74,32 @@ class Boundary:
             print(f"\nerror: {error}", file=sys.stderr, flush=True)
             sys.stdout.flush()
             os._exit(1)
-        first_line = (str(error).splitlines() or [""])[0][:200]
         run = getattr(error, "run_name", "a run")
-        self.run_failed(f"{run}: {type(error).__name__}: {first_line}")
+        self.run_failed(f"{run}: {type(error).__name__}: {error}")
 
     def run_failed(self, description, output_base=None):
-        """Record a run that failed or stopped before its N."""
-        self.failed.append(description)
+        """Record a run that failed or stopped before its N (one line each)."""
+        line = " ".join(str(description).split())
+        line = line if len(line) <= 240 else line[:239] + "…"
+        if line not in self.failed:  # benchopt asks once per solver
+            self.failed.append(line)
         self.output_base = output_base or self.output_base
 
     def _exit_status(self):
         if not self.failed or self.output_base is None:
             return  # nothing failed, or not in `benchopt run` (benchopt test)
-        where = f" python -m benchmark_tools.results {self.output_base}"
+        base = Path(self.output_base)
+        if base.exists() or base.with_suffix(".parquet").exists():
+            saved = (
+                "The other results are saved. List them all: python -m "
+                f"benchmark_tools.results {base}"
+            )
+        else:
+            saved = "No result was written."
         print(
             f"\n{len(self.failed)} run(s) failed or did not train to their N:\n  "
             + "\n  ".join(self.failed)
-            + f"\nThe other results are saved. List them all:{where}\nExit "
-            "status 1.",
+            + f"\n{saved}\nExit status 1.",
             file=sys.stderr,
             flush=True,
         )
