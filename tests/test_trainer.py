@@ -206,3 +206,60 @@ def test_compilation_warm_up_restarts_from_the_fresh_model(make_problem):
     assert not warmed.optimizers[0].state
     for pf, pw in zip(fresh.model.parameters(), warmed.model.parameters()):
         assert torch.equal(pf, pw)
+
+
+def test_an_optimizer_may_follow_its_own_schedule(make_problem):
+    """Entries whose optimizers decay differently (Track 3 #27, #33, #4) give
+    an optimizer ``lr_multiplier(step, n_steps)``; the others follow the
+    solver's schedule."""
+    solver = make_solver("adamw", lr=1e-2, schedule="wsd", decay_fraction=0.7, warmup=0)
+    build = solver.build_optimizers
+
+    def build_optimizers(groups):
+        optimizers = build(groups)
+        optimizers[0].lr_multiplier = lambda step, n: 1 - step / n  # linear
+        return optimizers
+
+    solver.build_optimizers = build_optimizers
+    solver.set_objective(make_problem(max_steps=10))
+    hidden, aux = solver.optimizers
+    base_aux = [g["lr"] for g in aux.param_groups]
+    for _ in range(6):
+        solver._train_step()
+    # The last step set the learning rates for step 5 of 10.
+    assert hidden.param_groups[0]["lr"] == pytest.approx(1e-2 * (1 - 5 / 10))
+    wsd = (1 - 5 / 10) / 0.7  # step / N = 0.5 >= 0.3: decaying
+    assert [g["lr"] for g in aux.param_groups] == pytest.approx(
+        [lr * wsd for lr in base_aux]
+    )
+
+
+def test_an_entry_may_initialise_the_model_by_module_name(make_problem):
+    """``init_model`` runs on every fresh model with the run's seed set: an
+    entry's own init is the same in every run of a seed, for every solver."""
+    drawn = []
+
+    def init_model(model):
+        for name, p in model.named_parameters():
+            if name.endswith("mlp.proj.weight"):
+                with torch.no_grad():
+                    p.mul_(3.0)
+        drawn.append(torch.rand(3))
+
+    def fresh(seed=0):
+        solver = make_solver("adamw")
+        solver.init_model = init_model
+        solver.set_objective(make_problem(max_steps=2))
+        return {n: p.detach().clone() for n, p in solver.model.named_parameters()}
+
+    plain = make_solver("adamw")
+    plain.set_objective(make_problem(max_steps=2))
+    reference = dict(plain.model.named_parameters())
+    first, second = fresh(), fresh()
+    scaled = [n for n in first if n.endswith("mlp.proj.weight")]
+    assert scaled
+    for name in first:
+        factor = 3.0 if name in scaled else 1.0
+        torch.testing.assert_close(first[name], reference[name].detach() * factor)
+        assert torch.equal(first[name], second[name])
+    assert torch.equal(drawn[0], drawn[1])  # the hook's own draws are seeded

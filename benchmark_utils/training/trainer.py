@@ -116,6 +116,11 @@ class TrainerSolver(BaseSolver):
         """Return the optimizer(s) for ``groups`` (a ``ParameterGroups``)."""
         raise NotImplementedError
 
+    def init_model(self, model):
+        """Hook: an entry's own initialisation of the fresh model (on the CPU,
+        with the run's seed set), by module name (``model.named_modules()``).
+        The default keeps the ``init`` scheme's weights."""
+
     def before_evaluation(self):
         """Hook: called before the model is evaluated (e.g. swap in averaged
         weights)."""
@@ -281,6 +286,9 @@ class TrainerSolver(BaseSolver):
         self.model = build_model(
             problem.model_config, problem.init_seed, init=self.init
         )
+        with torch.random.fork_rng(devices=[]):  # seeded: the same every run
+            torch.manual_seed(problem.init_seed)
+            self.init_model(self.model)
         self.model.to(self.device)
         # Distributed: gradients summed across ranks once per step (DDP, SUM
         # hook); evaluation uses the bare model (no gradient hooks).
@@ -396,8 +404,12 @@ class TrainerSolver(BaseSolver):
             self.min_lr_ratio,
         )
         for opt, base_lrs in zip(self.optimizers, self._base_lrs):
+            # An entry whose optimizers follow different schedules gives one
+            # its own: ``opt.lr_multiplier(step, n_steps)``.
+            own = getattr(opt, "lr_multiplier", None)
+            factor = own(self.step, self.n_steps) if own else mult
             for group, base_lr in zip(opt.param_groups, base_lrs):
-                group["lr"] = base_lr * mult
+                group["lr"] = base_lr * factor
 
     def _no_sync(self, skip):
         if skip and self.ddp_model is not None:
