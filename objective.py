@@ -39,8 +39,8 @@ from benchmark_utils.models import MODEL_SIZES, build_model, make_config
 from benchmark_utils.settings import SettingsError, check_problem, check_val_tokens
 from benchmark_utils.tracking import EvaluationTracker
 from benchmark_utils.training.evaluation import model_device, validation_loss
+from benchmark_utils.training.problem import TrainingProblem
 from benchmark_utils.training.runtime import resolve_device
-from benchmark_utils.training.trainer import TrainingProblem
 
 GPT2_VOCAB = 50257
 PRECISIONS = ("auto", "bfloat16", "float32")

@@ -184,7 +184,7 @@ def _reset_peak(device):
 
 
 def _problem(sizes, shard, **overrides):
-    from benchmark_utils.training.trainer import TrainingProblem
+    from benchmark_utils.training.problem import TrainingProblem
 
     steps = 2 * sizes.steps + sizes.warmup_steps + 3
     settings = dict(

@@ -48,8 +48,8 @@ from benchmark_tools.components import (  # noqa: E402
 )
 from benchmark_utils.data.shards import write_shard  # noqa: E402
 from benchmark_utils.models import build_model, make_config  # noqa: E402
+from benchmark_utils.training.problem import TrainingProblem  # noqa: E402
 from benchmark_utils.training.runtime import resolve_device, synchronize  # noqa: E402
-from benchmark_utils.training.trainer import TrainingProblem  # noqa: E402
 
 GLOBAL_BATCH = {
     "track3-tiny": 4096,

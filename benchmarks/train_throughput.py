@@ -164,7 +164,7 @@ def child(args):
     from benchmark_tools.components import make_solver
     from benchmark_utils import distributed
     from benchmark_utils.models import make_config
-    from benchmark_utils.training.trainer import TrainingProblem
+    from benchmark_utils.training.problem import TrainingProblem
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     ctx = distributed.init_job()  # the job; each run gets its groups

@@ -18,7 +18,7 @@ from benchmark_utils.data.markov import MarkovSource  # noqa: E402
 from benchmark_utils.data.shards import read_tokens  # noqa: E402
 from benchmark_utils.models import make_config  # noqa: E402
 from benchmark_utils.training.evaluation import validation_loss  # noqa: E402
-from benchmark_utils.training.trainer import TrainingProblem  # noqa: E402
+from benchmark_utils.training.problem import TrainingProblem  # noqa: E402
 
 
 class StepCallback:

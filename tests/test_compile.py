@@ -114,7 +114,7 @@ sys.path.insert(0, {root!r})
 from benchmark_tools.components import make_solver
 from benchmark_utils.models import make_config
 from benchmark_utils.data.markov import MarkovSource
-from benchmark_utils.training.trainer import TrainingProblem
+from benchmark_utils.training.problem import TrainingProblem
 from benchmark_utils import distributed
 
 torch.set_num_threads(1)

@@ -231,7 +231,7 @@ sys.path.insert(0, {root!r})
 from benchmark_tools.components import make_solver
 from benchmark_utils.models import make_config
 from benchmark_utils.data.markov import MarkovSource
-from benchmark_utils.training.trainer import TrainingProblem
+from benchmark_utils.training.problem import TrainingProblem
 from benchmark_utils import distributed
 
 source = MarkovSource({data!r}, vocab_size=64, shard_tokens=100_000,

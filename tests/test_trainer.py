@@ -10,8 +10,8 @@ from conftest import load_solver_class, make_solver
 from benchmark_utils.data.shards import read_tokens
 from benchmark_utils.errors import UserError
 from benchmark_utils.models import make_config
+from benchmark_utils.training.problem import TrainingProblem
 from benchmark_utils.training.recipe import lr_multiplier
-from benchmark_utils.training.trainer import TrainingProblem
 
 
 def test_invalid_batch_settings_give_a_clear_error(make_problem):
