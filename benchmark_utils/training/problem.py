@@ -60,3 +60,23 @@ class TrainingProblem:
         return self.compile == "always" or (
             bool(self.compile) and device.type == "cuda"
         )
+
+    def n_steps_for(self, solver_name, solver_steps):
+        """N: the objective's ``train_steps`` if set, else the solver's."""
+        n_steps = self.train_steps or solver_steps
+        if not n_steps:
+            raise SettingsError(
+                f"solver {solver_name!r} declares no train_steps and the "
+                'objective sets none: add "train_steps": [N] to the '
+                "solver's parameters (the step count its result claims), or "
+                "set the objective's train_steps"
+            )
+        n_steps = int(n_steps)
+        if not 1 <= n_steps <= self.max_steps:
+            raise SettingsError(
+                f"solver {solver_name!r} trains for train_steps={n_steps} but "
+                f"the objective's data budget is max_steps={self.max_steps}: "
+                "use 1 <= train_steps <= max_steps (raising max_steps "
+                "downloads more shards)"
+            )
+        return n_steps

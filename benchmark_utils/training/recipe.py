@@ -24,6 +24,7 @@ head's options, the conservative ones (Track 3's embedding learning rates,
 """
 
 import math
+import sys
 
 import torch
 
@@ -233,3 +234,23 @@ RECIPE_DEFAULTS = dict(
     min_lr_ratio=0.0,  # final LR / base LR for decaying schedules
     grad_clip=0.0,  # max global gradient norm; 0 disables clipping
 )
+
+
+def note_full_size_defaults(solver_name, declared, parameters, model_config):
+    """A solver's defaults are tuned for the 768-wide Track 3 model: on a
+    small model with every default (e.g. ``-s adamw -s muon`` with a CPU
+    config, which drops the config's tuned settings), say so rather than
+    compare silently."""
+    if model_config.n_embd >= 768 or not declared:
+        return
+    defaults = {name: values[0] for name, values in declared.items()}
+    if all(parameters.get(name, value) == value for name, value in defaults.items()):
+        print(
+            f"\n[{solver_name}] note: running its full-size defaults (tuned "
+            f"for the 768-wide Track 3 model) on a {model_config.n_embd}-wide "
+            "model. For a fair small-problem comparison use the tuned "
+            "settings of configs/cpu_compare.yml or tune with "
+            "python -m benchmark_tools.sweep.",
+            file=sys.stderr,
+            flush=True,
+        )

@@ -28,7 +28,7 @@ from .. import distributed
 from ..data.loader import BatchLoader
 from ..errors import INTERRUPTED, UserError
 from ..models import build_model
-from ..settings import SettingsError, check_parameter_types
+from ..settings import check_parameter_types
 from . import metrics, probe
 from .problem import TrainingProblem  # noqa: F401 - what solvers receive
 from .protocol import (
@@ -44,6 +44,7 @@ from .recipe import (  # noqa: F401 - the names a solver file imports with it
     SolverContractError,
     check_optimizers,
     lr_multiplier,
+    note_full_size_defaults,
 )
 from .runtime import configure_backends, keep_freed_memory, resolve_device, synchronize
 
@@ -159,8 +160,10 @@ class TrainerSolver(BaseSolver):
         for name, default in RECIPE_DEFAULTS.items():  # not declared: default
             self.__dict__.setdefault(name, default)
         self.problem = problem
-        self._note_full_size_defaults(parameters)
-        self.n_steps = self._resolve_train_steps(problem)
+        note_full_size_defaults(
+            self.name, type(self).parameters, parameters, problem.model_config
+        )
+        self.n_steps = problem.n_steps_for(self.name, self.train_steps)
         self.eval_every = problem.eval_every
         self.eval_every_final = problem.eval_every_final
         # Distributed: join the ranks if launched on several, take rank 0's
@@ -185,49 +188,6 @@ class TrainerSolver(BaseSolver):
         self._start_run()
         if self.compiled:
             self._warm_up_compilation()
-
-    def _note_full_size_defaults(self, parameters):
-        """A solver's defaults are tuned for the 768-wide Track 3 model: on a
-        small model with every default (e.g. ``-s adamw -s muon`` with a CPU
-        config, which drops the config's tuned settings), say so rather than
-        compare silently."""
-        config = self.problem.model_config
-        declared = type(self).parameters
-        if config.n_embd >= 768 or not declared:
-            return
-        defaults = {name: values[0] for name, values in declared.items()}
-        if all(
-            parameters.get(name, value) == value for name, value in defaults.items()
-        ):
-            print(
-                f"\n[{self.name}] note: running its full-size defaults (tuned "
-                f"for the 768-wide Track 3 model) on a {config.n_embd}-wide "
-                "model. For a fair small-problem comparison use the tuned "
-                "settings of configs/cpu_compare.yml or tune with "
-                "python -m benchmark_tools.sweep.",
-                file=sys.stderr,
-                flush=True,
-            )
-
-    def _resolve_train_steps(self, problem):
-        """N: the objective's ``train_steps`` if set, else the solver's."""
-        n_steps = problem.train_steps or self.train_steps
-        if not n_steps:
-            raise SettingsError(
-                f"solver {self.name!r} declares no train_steps and the "
-                'objective sets none: add "train_steps": [N] to the '
-                "solver's parameters (the step count its result claims), or "
-                "set the objective's train_steps"
-            )
-        n_steps = int(n_steps)
-        if not 1 <= n_steps <= problem.max_steps:
-            raise SettingsError(
-                f"solver {self.name!r} trains for train_steps={n_steps} but "
-                f"the objective's data budget is max_steps="
-                f"{problem.max_steps}: use 1 <= train_steps <= max_steps "
-                "(raising max_steps downloads more shards)"
-            )
-        return n_steps
 
     def _start_run(self):
         """Fresh model, optimizers, data position and counters."""
