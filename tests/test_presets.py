@@ -78,6 +78,16 @@ def track3_multiplier(step, n_steps, cooldown, warmup):
     return eta
 
 
+def hyperball_multiplier(step, n_steps, warmup=250, cooldown=1.0):
+    """#4's ``set_hparams`` for its AdamH group: step / warmup during the
+    warmup (0 at step 0, no min with the decay), then 1 while step / N <
+    1 - cooldown, then (1 - step / N) / cooldown."""
+    if step < warmup:
+        return step / warmup
+    progress = step / n_steps
+    return 1.0 if progress < 1 - cooldown else (1 - progress) / cooldown
+
+
 def adamw_update(w, grads, lrs, betas, eps, weight_decay):
     """AdamW (Loshchilov & Hutter 2019), torch's form: decay with the
     scheduled lr, then the bias-corrected Adam step."""
@@ -280,6 +290,16 @@ PUBLISHED = {
         ),
         **aux((0.3, 1 / 320, 0.01), **AUX_2),
     ),
+    # Track 3 #4, results/20260430_adamh/*.txt (tests/test_presets_adamh.py):
+    # the aux AdamW decays over the last 40%, AdamH has its own schedule
+    "adamh": dict(
+        n_steps=4875,
+        init="torch_default",
+        schedule=dict(cooldown=0.4, warmup=0),
+        hidden_schedule=hyperball_multiplier,
+        hidden=("adamh", dict(lr=0.018, betas=(0.9, 0.95), eps=1e-8)),
+        **aux((0.3, 1 / 320, 0.01), **AUX_2),
+    ),
     # "Tune AdamW baseline to 4950 steps", open PR #353 (not on the
     # leaderboard): results/20260701_tuned_adamw_steps_4950_.../*.txt
     "adamw_tuned": dict(
@@ -394,9 +414,18 @@ def kron_state(optimizer, names):
     }
 
 
-def run_preset(name, n_steps, horizon, plain_hidden_grads=False, capture=None, seed=0):
+def run_preset(
+    name,
+    n_steps,
+    horizon,
+    plain_hidden_grads=False,
+    capture=None,
+    seed=0,
+    params=None,
+):
     """Train the preset's optimizers on fixed random gradients, as the
-    trainer does, and return everything the reference needs."""
+    trainer does, and return everything the reference needs. ``params``:
+    solver parameters other than the defaults."""
     torch.manual_seed(seed)
     np.random.seed(seed)  # Kron's balancing draws
     rng = np.random.default_rng(seed)
@@ -406,7 +435,7 @@ def run_preset(name, n_steps, horizon, plain_hidden_grads=False, capture=None, s
     with torch.no_grad():  # nonzero weights everywhere: weight decay shows
         for p in model.parameters():
             p.copy_(torch.from_numpy(rng.normal(0.0, 0.5, tuple(p.shape))))
-    solver = make_solver(name)
+    solver = make_solver(name, **(params or {}))
     solver.device = torch.device("cpu")
     # What set_objective sets before build_optimizers: N, which the README
     # promises to a schedule-aware optimizer (self.n_steps); here the horizon.
@@ -431,8 +460,9 @@ def run_preset(name, n_steps, horizon, plain_hidden_grads=False, capture=None, s
     for step in range(n_steps):
         mult = trainer_multiplier(solver, step, horizon)
         for opt, lrs in zip(optimizers, base_lrs):
+            own = getattr(opt, "lr_multiplier", None)  # as the trainer
             for group, lr in zip(opt.param_groups, lrs):
-                group["lr"] = lr * mult
+                group["lr"] = lr * (own(step, horizon) if own else mult)
         for n, p in named.items():
             p.grad = torch.from_numpy(grads[step][n].copy())
         for opt in optimizers:
@@ -446,14 +476,21 @@ def run_preset(name, n_steps, horizon, plain_hidden_grads=False, capture=None, s
 
 def reference(run, spec, extra=None):
     """The published computation for every tensor; ``extra(name)``: more
-    arguments for a tensor's update (e.g. Kron's preconditioners)."""
-    n_steps = len(run.grads)
-    mults = [
-        track3_multiplier(s, run.horizon, **spec["schedule"]) for s in range(n_steps)
-    ]
+    arguments for a tensor's update (e.g. Kron's preconditioners). A role's
+    own schedule, ``spec[role + "_schedule"](step, N)``, replaces the
+    shared one for that role."""
+    steps = range(len(run.grads))
     out = {}
     for name, w0 in run.start.items():
-        kind, settings = spec[track3_role(name, w0.ndim)]
+        role = track3_role(name, w0.ndim)
+        own = spec.get(f"{role}_schedule")
+        if own:
+            mults = [own(s, run.horizon) for s in steps]
+        else:
+            mults = [
+                track3_multiplier(s, run.horizon, **spec["schedule"]) for s in steps
+            ]
+        kind, settings = spec[role]
         settings = dict(settings)
         base_lr = settings.pop("lr")
         lrs = [base_lr * m for m in mults]

@@ -16,6 +16,7 @@ SOLVERS = [
     "adamw",
     "muon",
     "normuon",
+    "adamh",
     "shampoo",
     "soap",
     "psgd_kron",
@@ -28,12 +29,13 @@ SOLVERS = [
 # Track 3 model, 40 steps of 512 tokens (summed loss: gradients ~1000x
 # smaller than at Track 3's 524,288 tokens, which SGD feels and the
 # normalised methods do not), picked on the copy task below from
-# {1e-2, 3e-2, 1e-1, ...}; AdamW's and schedule-free's 250-step warmups are
-# dropped (longer than the run). Everything else is the preset.
+# {1e-2, 3e-2, 1e-1, ...}; AdamW's, schedule-free's and AdamH's 250-step
+# warmups are dropped (longer than the run). Everything else is the preset.
 TINY = {
     "adamw": dict(lr=1e-2, warmup=0),
     "muon": dict(lr=0.1),
     "normuon": dict(lr=0.1),
+    "adamh": dict(lr=0.1, hidden_warmup=0),
     "shampoo": dict(lr=1e-2),
     "soap": dict(lr=1e-2),
     "psgd_kron": dict(lr=3e-2),
