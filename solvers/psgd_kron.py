@@ -27,9 +27,8 @@ class Solver(TrainerSolver):
     N = 3400: no plain-Kron number exists; the PSGD family's Track 3 result
     is #33 (Kron whitening + hyperball, lr 0.025 decayed linearly over the
     whole run, precond lr 1.0, beta 0.95, its own init and aux schedule),
-    which claims 3375 steps from runs whose schedule ended at 3400. #33
-    itself cannot be expressed here: it needs the hyperball projection, one
-    schedule per optimizer and a per-module init.
+    which claims 3375 steps from runs whose schedule ended at 3400: the
+    ``psgd_kron_h`` solver.
     """
 
     name = "psgd_kron"

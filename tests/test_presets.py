@@ -312,6 +312,19 @@ PUBLISHED = {
         ),
         **aux((0.7, 0.004, 0.015), betas=(0.8, 0.95), eps=1e-10, weight_decay=0.002),
     ),
+    # Track 3 #33, results/20260527_psgd/*.txt (tests/test_presets_psgd_kron_h.py):
+    # each optimizer its own schedule, 1 before int(start N), then linear
+    # to ``final`` at N; PyTorch's default init, block matrices redrawn
+    "psgd_kron_h": dict(
+        n_steps=3400,
+        init="torch_default",
+        schedules=dict(
+            hidden=dict(start=0.0, final=0.0), aux=dict(start=0.5, final=0.1)
+        ),
+        init_std=dict(fan_in_variance=1 / 3, mlp_proj=3.0, fc=1.5, attn_proj=1.25),
+        hidden=("psgd_kron_h", dict(lr=0.025, precond_lr=1.0, beta=0.95)),
+        **aux((0.3, 1 / 320, 0.01), **AUX_2),
+    ),
     # Track 3 #46 (the record): its own test, tests/test_presets_record.py
     "track3_record": dict(n_steps=2690, init="baseline"),
     # starting points (no Track 3 result with these optimizers)

@@ -20,6 +20,7 @@ SOLVERS = [
     "shampoo",
     "soap",
     "psgd_kron",
+    "psgd_kron_h",
     "schedule_free_adamw",
     "lion",
     "sgd",
@@ -39,11 +40,14 @@ TINY = {
     "shampoo": dict(lr=1e-2),
     "soap": dict(lr=1e-2),
     "psgd_kron": dict(lr=3e-2),
+    "psgd_kron_h": dict(lr=0.1),
     "schedule_free_adamw": dict(lr=1e-2, warmup=0),
     "lion": dict(lr=1e-2),
     "sgd": dict(lr=3e-2),
 }
 STEPS = 40
+# solvers whose init leaves the head nonzero start above log(64): by how much
+NONZERO_HEAD_START = {"psgd_kron_h": 0.2}
 VOCAB, DOCUMENT = 64, 16
 
 
@@ -114,7 +118,8 @@ def test_solver_reduces_validation_loss(name, make_problem, copy_task):
     # Start and control ~4.16-4.18; measured ends: Muon 1.5, Shampoo 2.8,
     # the others 3.2-3.4. A hidden optimizer that does nothing stays at the
     # control, one that diverges above it.
-    assert control > start - 0.1, (start, control)
+    # #33's init (psgd_kron_h) keeps PyTorch's default head: start 4.33
+    assert control > start - 0.1 - NONZERO_HEAD_START.get(name, 0.0), (start, control)
     assert end < control - 0.5, (name, start, end, control)
 
 
