@@ -280,6 +280,19 @@ PUBLISHED = {
         ),
         **aux((0.3, 1 / 320, 0.01), **AUX_2),
     ),
+    # Track 3 #27 (SOAP-H), results/20260518_soaph/SOAPH_run1.txt: two
+    # schedules, its own init (tests/test_presets_soap_h.py)
+    "soap_h": dict(
+        n_steps=3125,
+        init="torch_default",  # then #27's scaling, in init_model
+        schedule=dict(cooldown=0.4, warmup=0),  # the aux AdamW's
+        hidden_schedule=dict(lr_steps=3200, power=1.25),  # SOAP-H's
+        hidden=(
+            "soap_h",
+            dict(lr=0.018, beta1=0.95, beta2=0.9, eps=1e-8, frequency=1),
+        ),
+        **aux((0.3, 1 / 320, 0.01), **AUX_2),
+    ),
     # "Tune AdamW baseline to 4950 steps", open PR #353 (not on the
     # leaderboard): results/20260701_tuned_adamw_steps_4950_.../*.txt
     "adamw_tuned": dict(
