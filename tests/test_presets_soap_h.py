@@ -305,3 +305,64 @@ def test_soap_h_init():
     # the wrong init: the baseline (proj weights zero) would freeze them
     baseline = dict(build_model(config, 0, init="baseline").named_parameters())
     assert not baseline["blocks.0.attn.proj.weight"].any()
+
+
+def test_soap_h_eigenbasis_retries_in_float64(monkeypatch):
+    """#27 retries a failed float32 eigh in float64; the basis is the same
+    (largest eigenvalue first)."""
+    from benchmark_utils.optim import soap_h
+
+    rng = np.random.default_rng(0)
+    g = rng.standard_normal((8, 5))
+    matrix = torch.from_numpy(g @ g.T).float()
+    expected = soap_h._eigenbasis(matrix)
+    eigh = torch.linalg.eigh
+    calls = []
+
+    def failing_in_float32(a):
+        calls.append(a.dtype)
+        if a.dtype == torch.float32:
+            raise torch.linalg.LinAlgError("failed to converge")
+        return eigh(a)
+
+    monkeypatch.setattr(torch.linalg, "eigh", failing_in_float32)
+    got = soap_h._eigenbasis(matrix)
+    assert calls == [torch.float32, torch.float64]
+    assert got.dtype == torch.float32
+    # the eigenvalues of the 5-dimensional range are distinct: same vectors
+    # up to sign
+    dots = (got[:, :5] * expected[:, :5]).sum(0).abs()
+    torch.testing.assert_close(dots, torch.ones(5), atol=1e-4, rtol=0)
+
+
+def test_pytorch_optimizer_soap_is_not_entry_27():
+    """Why benchmark_utils/optim/soap_h.py exists: pytorch-optimizer's SOAP
+    with #27's settings (no bias correction, refresh every step, no weight
+    decay) and a plain step in place of the hyperball skips the first
+    update and reorders the basis before each refresh, so it is far from
+    #27's rule with the same plain step (a diagonal first gradient, as
+    above, makes the float64 comparison exact)."""
+    pytorch_optimizer = pytest.importorskip("pytorch_optimizer")
+    rng = np.random.default_rng(0)
+    k = 16
+    w0 = rng.standard_normal((k, k))
+    grads = [np.diag(rng.permutation(np.linspace(1.0, 2.0, k)))]
+    grads += [rng.standard_normal((k, k)) for _ in range(4)]
+    p = torch.nn.Parameter(torch.from_numpy(w0.copy()))
+    library = pytorch_optimizer.SOAP(
+        [p],
+        lr=0.018,
+        betas=(0.95, 0.9),
+        shampoo_beta=0.9,
+        eps=1e-8,
+        weight_decay=0.0,
+        precondition_frequency=1,
+        correct_bias=False,
+    )
+    for g in grads:
+        p.grad = torch.from_numpy(g.copy())
+        library.step()
+    hp = dict(beta1=0.95, beta2=0.9, eps=1e-8, frequency=1, hyperball=False)
+    entry_27 = soap_h_update(w0, grads, [0.018] * len(grads), **hp)
+    # measured 60% of the distance moved
+    assert relative_error(p.detach().numpy(), entry_27, w0) > 0.1

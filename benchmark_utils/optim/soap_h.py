@@ -36,10 +36,16 @@ import torch
 
 
 def _eigenbasis(matrix):
-    """Eigenvectors of a symmetric matrix, largest eigenvalue first."""
+    """Eigenvectors of a symmetric matrix, largest eigenvalue first. Like
+    #27, retried in float64 when the float32 solver fails (cuSOLVER's eigh
+    can fail to converge on ill-conditioned input)."""
     matrix = 0.5 * (matrix + matrix.mT)
     eye = torch.eye(matrix.shape[0], dtype=matrix.dtype, device=matrix.device)
-    _, vectors = torch.linalg.eigh(matrix + 1e-30 * eye)
+    try:
+        _, vectors = torch.linalg.eigh(matrix + 1e-30 * eye)
+    except RuntimeError:  # torch.linalg.LinAlgError included
+        _, vectors = torch.linalg.eigh((matrix + 1e-30 * eye).double())
+        vectors = vectors.to(matrix.dtype)
     return vectors.flip(1).contiguous()
 
 
