@@ -88,6 +88,12 @@ def hyperball_multiplier(step, n_steps, warmup=250, cooldown=1.0):
     return 1.0 if progress < 1 - cooldown else (1 - progress) / cooldown
 
 
+def soap_h_multiplier(step, n_steps):
+    """#27's SOAP-H schedule: (1 - step / lr_steps) ** 1.25 over the whole
+    run, lr_steps = 3200 for its N = 3125 (1.024 N)."""
+    return max(0.0, 1 - step / (1.024 * n_steps)) ** 1.25
+
+
 def adamw_update(w, grads, lrs, betas, eps, weight_decay):
     """AdamW (Loshchilov & Hutter 2019), torch's form: decay with the
     scheduled lr, then the bias-corrected Adam step."""
@@ -298,6 +304,19 @@ PUBLISHED = {
         schedule=dict(cooldown=0.4, warmup=0),
         hidden_schedule=hyperball_multiplier,
         hidden=("adamh", dict(lr=0.018, betas=(0.9, 0.95), eps=1e-8)),
+        **aux((0.3, 1 / 320, 0.01), **AUX_2),
+    ),
+    # Track 3 #27 (SOAP-H), results/20260518_soaph/SOAPH_run1.txt: two
+    # schedules, its own init (tests/test_presets_soap_h.py)
+    "soap_h": dict(
+        n_steps=3125,
+        init="torch_default",  # then #27's scaling, in init_model
+        schedule=dict(cooldown=0.4, warmup=0),  # the aux AdamW's
+        hidden_schedule=soap_h_multiplier,  # SOAP-H's own
+        hidden=(
+            "soap_h",
+            dict(lr=0.018, beta1=0.95, beta2=0.9, eps=1e-8, frequency=1),
+        ),
         **aux((0.3, 1 / 320, 0.01), **AUX_2),
     ),
     # "Tune AdamW baseline to 4950 steps", open PR #353 (not on the

@@ -1,0 +1,129 @@
+"""SOAP-H as Track 3 entry #27 runs it (records/track_3_optimization/results/
+20260518_soaph/SOAPH_run1.txt in github.com/KellerJordan/modded-nanogpt,
+the log that holds the script): SOAP (Vyas et al., ICLR 2025: Adam in the
+eigenbasis of Shampoo's preconditioner) without bias correction, with the
+eigenbasis refreshed every step and the step taken on the hyperball.
+
+Why not a library: pytorch-optimizer's SOAP (4.x, like the paper's
+reference code) skips the update on the first step and reorders the
+eigenbasis and the second moment by estimated eigenvalue before each QR
+refresh, #27 does neither; heavyball's SOAP refreshes on another schedule
+(tests/test_optimizers.py) and its hyperball step comes only with AdamW
+(``HyperBallAdamW``). torch has no SOAP.
+
+The update of a matrix W (rows x cols) with gradient G, from #27's script
+(beta1 = ``momentum``, beta2 = ``ema_beta``, which is also Shampoo's beta):
+
+    first step only: Q_L, Q_R = eigenvectors of G G^T, G^T G (float32,
+                     descending eigenvalues)
+    m = beta1 m + (1 - beta1) G                      (no bias correction)
+    L = beta2 L + (1 - beta2) G G^T,  R = beta2 R + (1 - beta2) G^T G
+    G' = Q_L^T G Q_R,  M' = Q_L^T m Q_R
+    v = beta2 v + (1 - beta2) G' * G'                (no bias correction;
+                                                      never rotated)
+    U = Q_L (M' / (sqrt(v) + eps)) Q_R^T
+    every ``precondition_frequency`` steps: Q_L = qr(L Q_L), Q_R = qr(R Q_R)
+    hyperball: W' = W - lr ||W|| U / max(||U||, 1e-10),
+               W  = W' ||W|| / max(||W'||, 1e-10)      (Frobenius norms)
+
+The hyperball keeps every matrix at its initial Frobenius norm (there is no
+weight decay), so a matrix initialised to zero never moves: #27 pairs it with
+its own init (solvers/soap_h.py). The eigenbases and QR refresh run in at
+least float32, as in the script.
+"""
+
+import torch
+
+
+def _eigenbasis(matrix):
+    """Eigenvectors of a symmetric matrix, largest eigenvalue first. Like
+    #27, retried in float64 when the float32 solver fails (cuSOLVER's eigh
+    can fail to converge on ill-conditioned input)."""
+    matrix = 0.5 * (matrix + matrix.mT)
+    eye = torch.eye(matrix.shape[0], dtype=matrix.dtype, device=matrix.device)
+    try:
+        _, vectors = torch.linalg.eigh(matrix + 1e-30 * eye)
+    except RuntimeError:  # torch.linalg.LinAlgError included
+        _, vectors = torch.linalg.eigh((matrix + 1e-30 * eye).double())
+        vectors = vectors.to(matrix.dtype)
+    return vectors.flip(1).contiguous()
+
+
+class SOAPH(torch.optim.Optimizer):
+    """SOAP with the hyperball step, in Track 3 #27's form; see the module
+    docstring. Every tensor's update depends on that tensor only, so the
+    trainer may split the step across ranks."""
+
+    shard_across_ranks = True
+
+    def __init__(
+        self,
+        params,
+        lr,
+        momentum=0.95,
+        ema_beta=0.9,
+        eps=1e-8,
+        precondition_frequency=1,
+        hyperball_eps=1e-10,
+    ):
+        defaults = dict(
+            lr=lr,
+            momentum=momentum,
+            ema_beta=ema_beta,
+            eps=eps,
+            precondition_frequency=precondition_frequency,
+            hyperball_eps=hyperball_eps,
+        )
+        super().__init__(params, defaults)
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is not None:
+                    self._update(p, group)
+        return loss
+
+    def _update(self, p, group):
+        if p.ndim != 2:
+            raise ValueError("SOAPH takes 2-D matrices only")
+        grad, state = p.grad, self.state[p]
+        basis_dtype = torch.promote_types(p.dtype, torch.float32)
+        if not state:
+            g = grad.to(basis_dtype)
+            state["step"] = 0
+            state["momentum"] = torch.zeros_like(p)
+            state["second_moment"] = torch.zeros_like(p)
+            state["left"] = p.new_zeros(p.shape[0], p.shape[0])
+            state["right"] = p.new_zeros(p.shape[1], p.shape[1])
+            state["Q_left"] = _eigenbasis(g @ g.mT).to(p.dtype)
+            state["Q_right"] = _eigenbasis(g.mT @ g).to(p.dtype)
+        beta1, beta2 = group["momentum"], group["ema_beta"]
+        state["step"] += 1
+        m, v = state["momentum"], state["second_moment"]
+        left, right = state["left"], state["right"]
+        q_left, q_right = state["Q_left"], state["Q_right"]
+
+        m.lerp_(grad, 1 - beta1)
+        left.mul_(beta2).addmm_(grad, grad.mT, alpha=1 - beta2)
+        right.mul_(beta2).addmm_(grad.mT, grad, alpha=1 - beta2)
+        grad_rotated = q_left.mT @ grad @ q_right
+        v.mul_(beta2).addcmul_(grad_rotated, grad_rotated, value=1 - beta2)
+        rotated = (q_left.mT @ m @ q_right) / (v.sqrt() + group["eps"])
+        update = q_left @ rotated @ q_right.mT
+
+        if state["step"] % group["precondition_frequency"] == 0:
+            for factor, key in ((left, "Q_left"), (right, "Q_right")):
+                q, _ = torch.linalg.qr(
+                    factor.to(basis_dtype) @ state[key].to(basis_dtype)
+                )
+                state[key].copy_(q)
+
+        eps = group["hyperball_eps"]
+        norm = p.norm()
+        moved = p - group["lr"] * update * norm / update.norm().clamp_min(eps)
+        p.copy_(moved * (norm / moved.norm().clamp_min(eps)))

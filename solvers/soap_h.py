@@ -1,0 +1,75 @@
+import torch
+
+from benchmark_utils.optim.soap_h import SOAPH
+from benchmark_utils.training.recipe import AUX_ADAMW_2, solver_aux_adamw
+from benchmark_utils.training.trainer import TRACK3_SCHEDULE, TrainerSolver
+
+# #27's init: PyTorch's default, then these weights scaled, other ``proj``
+# tensors (the head, every projection bias) zeroed, gains 1.
+INIT_SCALES = {
+    ".attn.proj.weight": 1.25,
+    ".mlp.proj.weight": 3.0,
+    ".mlp.fc.weight": 1.5,
+}
+
+
+class Solver(TrainerSolver):
+    """SOAP-H (SOAP without bias correction, eigenbasis refreshed every step,
+    step on the hyperball; ``benchmark_utils/optim/soap_h.py``) on the hidden
+    matrices, AdamW on the embedding, head and scalars.
+
+    Defaults: modded-nanogpt Track 3 result #27 (``records/
+    track_3_optimization/results/20260518_soaph/SOAPH_run1.txt``, six runs,
+    mean 3.2782 at step 3125): lr 0.018, beta1 0.95, beta2 = Shampoo's beta
+    0.9, eps 1e-8, precondition frequency 1, no weight decay (the hyperball
+    keeps each matrix's norm). Aux AdamW as in #2 (embedding 0.3, head 1/320,
+    scalars 0.01, betas (0.8, 0.95), eps 1e-10, no weight decay). Two
+    schedules, no warmup, no clipping: SOAP-H decays over the whole run as
+    (1 - step / lr_steps)^1.25 with lr_steps = 3200 = 1.024 N (so its lr is
+    not 0 at N), the aux AdamW is constant then linear to 0 over the last
+    40% of N. Init: PyTorch's default, then attn.proj x1.25, mlp.proj x3,
+    mlp.fc x1.5 (weights), the head and every projection bias zeroed. N =
+    3125, the schedule length the runs use and the step they claim.
+    """
+
+    name = "soap_h"
+    parameters = {
+        "lr": [0.018],
+        "betas": [(0.95, 0.9)],  # momentum, second moment and Shampoo's beta
+        "eps": [1e-8],
+        "precondition_frequency": [1],
+        "lr_steps_ratio": [3200 / 3125],  # SOAP-H's horizon, in units of N
+        "lr_power": [1.25],
+        **AUX_ADAMW_2,  # embedding, head, scalars: #2's aux AdamW
+        "train_steps": [3125],
+        "init": ["torch_default"],  # then init_model
+        **TRACK3_SCHEDULE,  # the aux AdamW's schedule: constant, then
+        "decay_fraction": [0.4],  # linear to 0 over the last 40%
+    }
+
+    @torch.no_grad()
+    def init_model(self, model):
+        for module in model.modules():
+            if hasattr(module, "reset_parameters"):
+                module.reset_parameters()
+        for name, p in model.named_parameters():
+            scale = [s for end, s in INIT_SCALES.items() if name.endswith(end)]
+            if name.endswith("gains"):
+                p.fill_(1.0)
+            elif scale:
+                p.mul_(scale[0])
+            elif "proj" in name:
+                p.zero_()
+
+    def build_optimizers(self, groups):
+        soap = SOAPH(
+            groups.hidden_matrices,
+            lr=self.lr,
+            momentum=self.betas[0],
+            ema_beta=self.betas[1],
+            eps=self.eps,
+            precondition_frequency=self.precondition_frequency,
+        )
+        ratio, power = self.lr_steps_ratio, self.lr_power
+        soap.lr_multiplier = lambda step, n: max(0.0, 1 - step / (ratio * n)) ** power
+        return [soap, solver_aux_adamw(self, groups)]
