@@ -88,12 +88,6 @@ def hyperball_multiplier(step, n_steps, warmup=250, cooldown=1.0):
     return 1.0 if progress < 1 - cooldown else (1 - progress) / cooldown
 
 
-def soap_h_multiplier(step, n_steps):
-    """#27's SOAP-H schedule: (1 - step / lr_steps) ** 1.25 over the whole
-    run, lr_steps = 3200 for its N = 3125 (1.024 N)."""
-    return max(0.0, 1 - step / (1.024 * n_steps)) ** 1.25
-
-
 def adamw_update(w, grads, lrs, betas, eps, weight_decay):
     """AdamW (Loshchilov & Hutter 2019), torch's form: decay with the
     scheduled lr, then the bias-corrected Adam step."""
@@ -312,7 +306,7 @@ PUBLISHED = {
         n_steps=3125,
         init="torch_default",  # then #27's scaling, in init_model
         schedule=dict(cooldown=0.4, warmup=0),  # the aux AdamW's
-        hidden_schedule=soap_h_multiplier,  # SOAP-H's own
+        soap_h_schedule=dict(lr_steps=3200, power=1.25),  # SOAP-H's own
         hidden=(
             "soap_h",
             dict(lr=0.018, beta1=0.95, beta2=0.9, eps=1e-8, frequency=1),

@@ -8,7 +8,7 @@ tensor's role from its name; the two schedules over the full N; the init.
 Deliberately wrong settings are shown to fail.
 
 #27 differs from test_presets.py's rows in one way: its optimizers follow
-two schedules (``hidden_schedule`` for SOAP-H, ``schedule`` for the aux
+two schedules (``soap_h_schedule`` for SOAP-H, ``schedule`` for the aux
 AdamW), so this file runs the steps itself.
 """
 
@@ -107,7 +107,7 @@ def reference(run, spec):
                     s,
                     run["horizon"],
                     claimed_n=spec["n_steps"],
-                    **spec["hidden_schedule"],
+                    **spec["soap_h_schedule"],
                 )
                 for s in range(n)
             ]
@@ -209,7 +209,7 @@ def test_soap_h_is_track3_entry_27():
     worst = worst_by_role(run, reference(run, spec))
     for role, err in worst.items():
         assert err < tolerance[role], (role, err, worst)
-    hidden_schedule = spec["hidden_schedule"]
+    hidden_schedule = spec["soap_h_schedule"]
     # measured (seeds 0-3): 1.9% (decay to 0 at N) to 650% (no hyperball)
     wrong = {
         "head in the scalars group": (head_as_scalar(spec), "head"),
@@ -223,11 +223,11 @@ def test_soap_h_is_track3_entry_27():
         ),
         "refresh every 2 steps": (mutated(spec, "hidden", frequency=2), "hidden"),
         "hidden decay to 0 at N": (
-            dict(spec, hidden_schedule=dict(hidden_schedule, lr_steps=3125)),
+            dict(spec, soap_h_schedule=dict(hidden_schedule, lr_steps=3125)),
             "hidden",
         ),
         "linear hidden decay": (
-            dict(spec, hidden_schedule=dict(hidden_schedule, power=1.0)),
+            dict(spec, soap_h_schedule=dict(hidden_schedule, power=1.0)),
             "hidden",
         ),
         "aux decay over 70% (Track 3's)": (
@@ -255,7 +255,7 @@ def test_soap_h_schedules_over_the_full_run():
     model = build_model(make_config("track3-tiny", VOCAB, BLOCK), 0)
     soap, adamw = solver.build_optimizers(model.parameter_groups())
     n = spec["n_steps"]
-    hidden = dict(spec["hidden_schedule"], claimed_n=n)
+    hidden = dict(spec["soap_h_schedule"], claimed_n=n)
     got_hidden = np.array([soap.lr_multiplier(s, n) for s in range(n)])
     got_aux = np.array([trainer_multiplier(solver, s, n) for s in range(n)])
     assert not hasattr(adamw, "lr_multiplier")
