@@ -263,3 +263,17 @@ def test_an_entry_may_initialise_the_model_by_module_name(make_problem):
         torch.testing.assert_close(first[name], reference[name].detach() * factor)
         assert torch.equal(first[name], second[name])
     assert torch.equal(drawn[0], drawn[1])  # the hook's own draws are seeded
+
+
+def test_a_run_does_not_depend_on_what_ran_before_it(make_problem):
+    """An optimizer drawing from torch's global generator (PSGD's probes)
+    draws the same numbers in every run of a seed, whatever ran before."""
+
+    def draws_after_set_up():
+        solver = make_solver("adamw")
+        solver.set_objective(make_problem(max_steps=2))
+        return torch.rand(4)
+
+    first = draws_after_set_up()
+    torch.rand(1000)  # another run, or anything else, used the generator
+    assert torch.equal(draws_after_set_up(), first)

@@ -199,6 +199,11 @@ class TrainerSolver(BaseSolver):
             torch.manual_seed(problem.init_seed)
             self.init_model(self.model)
         self.model.to(self.device)
+        # Optimizers that draw random numbers (PSGD's probes) draw them from
+        # torch's global generator: start it from the run's seed, so that a
+        # run never depends on what ran before it in the process, and every
+        # rank draws the same numbers.
+        torch.manual_seed(problem.init_seed)
         # Distributed: gradients summed across ranks once per step (DDP, SUM
         # hook); evaluation uses the bare model (no gradient hooks).
         self.ddp_model = (
