@@ -187,22 +187,22 @@ class Objective(BaseObjective):
         the CPU. Say so before anything runs; device=cpu set explicitly
         runs it anyway."""
         width = MODEL_SIZES[self.model][2]
-        if self.torch_device.type == "cpu" and self.device == "auto":
-            if width >= FULL_SIZE_WIDTH:
-                raise UserError(
-                    f"the objective is the full-size {self.model!r} model "
-                    "(Track 3's default problem) and this machine has no GPU: "
-                    "it would take days. If you passed -o, note that -o "
-                    "replaces the config's whole objective (benchopt's rule), "
-                    "so every setting you did not repeat is back to its "
-                    "default: repeat the config's objective settings in -o "
-                    '(e.g. -o "nanoGPT validation loss[model=track3-tiny,'
-                    "seq_len=128,batch_tokens=4096,micro_batch_size=32,"
-                    "val_tokens=16384,train_steps=200,max_steps=200,"
-                    'eval_every=50,eval_every_final=10,device=cpu]"), or '
-                    "set device=cpu to run the full-size model on the CPU "
-                    "anyway"
-                )
+        on_cpu = self.torch_device.type == "cpu" and self.device == "auto"
+        if on_cpu and width >= FULL_SIZE_WIDTH:
+            raise UserError(
+                f"the objective is the full-size {self.model!r} model "
+                "(Track 3's default problem) and this machine has no GPU: "
+                "it would take days. If you passed -o, note that -o "
+                "replaces the config's whole objective (benchopt's rule), "
+                "so every setting you did not repeat is back to its "
+                "default: repeat the config's objective settings in -o "
+                '(e.g. -o "nanoGPT validation loss[model=track3-tiny,'
+                "seq_len=128,batch_tokens=4096,micro_batch_size=32,"
+                "val_tokens=16384,train_steps=200,max_steps=200,"
+                'eval_every=50,eval_every_final=10,device=cpu]"), or '
+                "set device=cpu to run the full-size model on the CPU "
+                "anyway"
+            )
 
     def _dtype(self):
         if self.precision != "auto":

@@ -46,6 +46,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from . import benchopt_compat as compat
 from .errors import FatalError, UserError
 
 ENV_LAUNCHER = "NANOGPT_DIST_LAUNCHER"
@@ -195,8 +196,6 @@ def setup_run(solver, problem, device):
     if not job.active:
         return job, problem
     if job.mode == "launcher" and job.is_leader:
-        from . import benchopt_compat as compat
-
         objective = compat.solver_objective(solver)
         send_command(
             job,

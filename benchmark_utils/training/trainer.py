@@ -30,7 +30,6 @@ from ..errors import INTERRUPTED, UserError
 from ..models import build_model
 from ..settings import check_parameter_types
 from . import metrics, probe
-from .problem import TrainingProblem  # noqa: F401 - what solvers receive
 from .protocol import (
     ProtocolCriterion,
     final_status,
