@@ -58,3 +58,20 @@ def test_gpt2_on_fineweb_edu_one_pass_is_the_published_problem():
         model = build_model(make_config("gpt2-124m", 50257, 1024), seed=0)
     n_params = sum(p.numel() for p in model.parameters())
     assert n_params <= 124.5e6, n_params  # GPT-2 "124M" (tied embedding)
+
+
+def test_single_gpu_track_is_its_published_problem():
+    """The single-GPU track (BottleCap AI's modded-nanogpt fork): the first
+    1,048,576 validation tokens, target 3.3821, global batch 524,288 tokens,
+    one GPU (no launcher in its command), FineWeb 10B."""
+    from benchmark_utils.benchopt_compat import parse_name
+
+    path = CONFIGS[0].parent / "single_gpu.yml"
+    config, objective = objective_settings(path)
+    ((dataset,),) = [config["dataset"]]
+    name, _, data = parse_name(dataset)
+    assert name == "fineweb" and data["target"] == 3.3821
+    assert objective["val_tokens"] == 1_048_576 == 2**20
+    assert objective["batch_tokens"] == 524_288 and objective["seq_len"] == 1024
+    assert objective["device"] == "cuda" and objective["model"] == "track3"
+    assert "torchrun" not in path.read_text()  # one process, one GPU
