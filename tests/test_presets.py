@@ -272,6 +272,27 @@ PUBLISHED = {
         ),
         **aux((0.3, 1 / 320, 0.01), **AUX_2),
     ),
+    # Track 3 #35, results/sh-origpinv-s3375-...-record-130563a2-....txt
+    # (tests/test_presets_shampoo_pinv.py): DistributedShampoo with
+    # PseudoInverseConfig, epsilon 0, roots every step, both sides
+    "shampoo_pinv": dict(
+        n_steps=3375,
+        init="baseline",
+        schedule=WSD,
+        hidden=(
+            "shampoo_pinv",
+            dict(
+                lr=0.01,
+                betas=(0.9, 0.9),
+                weight_decay=0.1,
+                frequency=1,
+                graft_beta2=0.9,
+                graft_eps=1e-15,
+                sides="both",
+            ),
+        ),
+        **aux((0.3, 1 / 320, 0.01), **AUX_2),
+    ),
     # Track 3 #10, results/20260503_normuon/ (tests/test_presets_leaderboard.py)
     "normuon": dict(
         n_steps=3300,

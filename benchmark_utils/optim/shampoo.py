@@ -75,9 +75,11 @@ def _block_slices(shape, max_dim):
     return list(itertools.product(*per_dim))
 
 
-def _inverse_root(matrix, exponent, epsilon):
+def _inverse_root(matrix, exponent, epsilon, pseudo_inverse=False):
     """``(matrix + epsilon I)^(-exponent)`` of a symmetric PSD matrix, with
-    DistributedShampoo's perturbation rule (see the module docstring)."""
+    DistributedShampoo's perturbation rule (see the module docstring), or
+    with ``pseudo_inverse`` its ``PseudoInverseConfig()`` (epsilon 0): the
+    eigenvalues at or below 0 get 0 instead of a root."""
     ridge = matrix + epsilon * torch.eye(
         matrix.shape[0], dtype=matrix.dtype, device=matrix.device
     )
@@ -85,10 +87,15 @@ def _inverse_root(matrix, exponent, epsilon):
         eigenvalues, eigenvectors = torch.linalg.eigh(ridge)
     except RuntimeError:  # ill-conditioned in float32: retry in float64
         eigenvalues, eigenvectors = torch.linalg.eigh(ridge.double())
-    smallest = eigenvalues.min()
-    if smallest < epsilon:
-        eigenvalues = eigenvalues - smallest + epsilon
-    root = (eigenvectors * eigenvalues.pow(-exponent)) @ eigenvectors.T
+    if pseudo_inverse:
+        positive = eigenvalues > 0
+        powers = torch.where(positive, eigenvalues, 1.0).pow(-exponent) * positive
+    else:
+        smallest = eigenvalues.min()
+        if smallest < epsilon:
+            eigenvalues = eigenvalues - smallest + epsilon
+        powers = eigenvalues.pow(-exponent)
+    root = (eigenvectors * powers) @ eigenvectors.T
     return root.to(matrix.dtype)
 
 
@@ -108,6 +115,7 @@ class Shampoo(torch.optim.Optimizer):
         inverse_exponent_override=0.0,
         grafting_beta2=0.95,
         grafting_epsilon=1e-10,
+        pseudo_inverse=False,
     ):
         start = (
             precondition_frequency
@@ -120,6 +128,8 @@ class Shampoo(torch.optim.Optimizer):
                 f"precondition_frequency={precondition_frequency}: before "
                 "the first inverse root there is no Shampoo direction"
             )
+        if pseudo_inverse and epsilon != 0:
+            raise ValueError("pseudo_inverse needs epsilon=0 (as DistributedShampoo)")
         if max_preconditioner_dim < 1 or precondition_frequency < 1:
             raise ValueError(
                 "max_preconditioner_dim and precondition_frequency must be >= 1"
@@ -135,6 +145,7 @@ class Shampoo(torch.optim.Optimizer):
             inverse_exponent_override=inverse_exponent_override,
             grafting_beta2=grafting_beta2,
             grafting_epsilon=grafting_epsilon,
+            pseudo_inverse=pseudo_inverse,
         )
         super().__init__(params, defaults)
 
@@ -206,7 +217,10 @@ class Shampoo(torch.optim.Optimizer):
                     if compute_roots:
                         block["roots"] = [
                             _inverse_root(
-                                f / (1 - beta2**t), exponent, group["epsilon"]
+                                f / (1 - beta2**t),
+                                exponent,
+                                group["epsilon"],
+                                group["pseudo_inverse"],
                             )
                             for f in block["factors"]
                         ]
