@@ -1,5 +1,6 @@
 import torch
 
+from benchmark_utils.models.record_init import record_46_init
 from benchmark_utils.optim.soap_muon import BiasFreeAdam, SoapMuon, vector_family
 from benchmark_utils.optim.wrappers import EMANesterov, PowerCool, TailEMA
 from benchmark_utils.training.trainer import TrainerSolver
@@ -33,8 +34,9 @@ class Solver(TrainerSolver):
     it); the published power_c put the decay starts at steps 513.6 (Muon)
     and 1487 (the rest), as the Track 3 README says. Step landmarks (and
     tau) scale with N / 2690; N = 2690.
-    Not reproduced: the entry's init (depth-scaled mlp.fc, Rademacher gain
-    init; baseline init here) and its bf16 embedding.
+    Init: PyTorch's default with ``proj`` zeroed, then the entry's
+    depth-scaled mlp.fc and antithetic +-1 gains
+    (``benchmark_utils/models/record_init.py``).
     """
 
     name = "track3_record"
@@ -56,10 +58,13 @@ class Solver(TrainerSolver):
         ],
         "tail_ema": [(150.0, 2400, 2900, 0.6)],  # tau, start, end, blend
         "train_steps": [RECORD_N],
-        "init": ["baseline"],
+        "init": ["torch_default"],  # then init_model: the entry's own
         "schedule": ["constant"],
         "warmup": [0],
     }
+
+    def init_model(self, model):
+        record_46_init(model)
 
     def build_optimizers(self, groups):
         k = self.n_steps / RECORD_N

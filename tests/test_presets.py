@@ -360,7 +360,7 @@ PUBLISHED = {
         **aux((0.3, 1 / 320, 0.01), **AUX_2),
     ),
     # Track 3 #46 (the record): its own test, tests/test_presets_record.py
-    "track3_record": dict(n_steps=2690, init="baseline"),
+    "track3_record": dict(n_steps=2690, init="torch_default"),  # then #46's
     # starting points (no Track 3 result with these optimizers)
     "soap": dict(
         n_steps=3125,
