@@ -203,10 +203,6 @@ def _text_problem(text):
     return None if text.strip() else "empty_documents"
 
 
-def new_stats():
-    return {"files": 0, "documents": 0, **dict.fromkeys(SKIPS, 0), "examples": []}
-
-
 def iter_documents(files, stats, text_column="text", txt_mode="file", strict=False):
     """The documents of ``files`` in order; malformed items are counted in
     ``stats`` (the first few named), or an error if ``strict``."""
@@ -271,18 +267,20 @@ def encode_document(encoding, text):
     return out
 
 
-_WORKER_ENCODING = None  # a pool worker's encoding, sent once by _init_worker
+_WORKER_ENCODING = None  # a pool process's encoding, set by _init_worker
 
 
 def _init_worker(encoding):
+    # Sent once per process: unpickling an encoding that tiktoken has not
+    # registered rebuilds its BPE, which costs about as much as a task.
     global _WORKER_ENCODING
     _WORKER_ENCODING = encoding
 
 
 def _encode(task, encoding=None):
-    """``(split, k, tokens)`` for the ``(split, k, drop, text or tokens)``
-    items of a task: document k of a split, less its first ``drop`` tokens
-    (already in a shard)."""
+    """``(split, k, drop, tokens)`` for the ``(split, k, drop, text or
+    tokens)`` items of a task: document k of a split less its first ``drop``
+    tokens (already in a shard)."""
     encoding = _WORKER_ENCODING if encoding is None else encoding
     out = []
     for split, k, drop, doc in task:
@@ -615,7 +613,7 @@ def tokenize_corpus(
         s: SplitWriter(out_dir, prefix, s, shard_tokens, splits, save_manifest)
         for s in SPLITS
     }
-    stats = new_stats()
+    stats = {"files": 0, "documents": 0, **dict.fromkeys(SKIPS, 0), "examples": []}
     documents = iter_documents(files, stats, text_column, txt_mode, strict)
     splitter = Splitter(encoding, val_fraction, val_tokens)
     resume = {s: (splits[s]["docs_done"], splits[s]["offset"]) for s in SPLITS}
@@ -683,6 +681,8 @@ def summary(manifest, out_dir, prefix):
 
 
 def parse_args(argv=None):
+    """The options, named as :func:`tokenize_corpus`'s parameters, and the
+    ``hf_*`` ones of :func:`fetch_hf_parquet`."""
     parser = argparse.ArgumentParser(
         prog="python -m benchmark_tools.tokenizer",
         description="Tokenize text (.txt, .jsonl, .parquet, or a Hugging Face "
@@ -690,7 +690,14 @@ def parse_args(argv=None):
     )
     add = parser.add_argument
     add("inputs", nargs="*", help="files or folders of .txt/.jsonl/.parquet")
-    add("--out", type=Path, required=True, help="output folder")
+    add(
+        "--out",
+        dest="out_dir",
+        metavar="OUT",
+        type=Path,
+        required=True,
+        help="output folder",
+    )
     add("--prefix", default="corpus", help="shard names: PREFIX_train_000001.bin")
     hub = parser.add_argument_group("Hugging Face dataset input").add_argument
     hub("--hf-dataset", help="dataset repository, e.g. HuggingFaceFW/fineweb-edu")
@@ -724,7 +731,7 @@ def parse_args(argv=None):
     add("--max-docs", type=int, help="stop after N documents")
     add("--strict", action="store_true", help="fail on malformed input, not skip")
     add("--overwrite", action="store_true", help="replace the prefix's shards")
-    add("--no-progress", action="store_true", help="no progress bar")
+    add("--no-progress", dest="progress", action="store_false", help="no progress bar")
     args = parser.parse_args(argv)
     if not args.inputs and not args.hf_dataset:
         parser.error("give input files/folders or --hf-dataset")
@@ -733,39 +740,22 @@ def parse_args(argv=None):
 
 def main(argv=None):
     raw = sys.argv[1:] if argv is None else list(argv)
-    args = parse_args(argv)
+    options = vars(parse_args(argv))
+    inputs = options.pop("inputs")
+    hub = [
+        options.pop(f"hf_{k}")
+        for k in ("dataset", "files", "max_files", "revision", "dir")
+    ]
+    command = shlex.join(["python", "-m", "benchmark_tools.tokenizer", *raw])
     try:
-        inputs = list(args.inputs)
-        if args.hf_dataset:
-            inputs += fetch_hf_parquet(
-                args.hf_dataset,
-                args.hf_files,
-                args.hf_max_files,
-                args.hf_revision,
-                args.hf_dir,
-            )
-        manifest = tokenize_corpus(
-            inputs,
-            args.out,
-            prefix=args.prefix,
-            encoding=args.encoding,
-            shard_tokens=args.shard_tokens,
-            val_fraction=args.val_fraction,
-            val_tokens=args.val_tokens,
-            workers=args.workers,
-            text_column=args.text_column,
-            txt_mode=args.txt_mode,
-            max_docs=args.max_docs,
-            strict=args.strict,
-            overwrite=args.overwrite,
-            progress=not args.no_progress,
-            command=shlex.join(["python", "-m", "benchmark_tools.tokenizer", *raw]),
-        )
+        if hub[0]:
+            inputs += fetch_hf_parquet(*hub)
+        manifest = tokenize_corpus(inputs, command=command, **options)
     except (TokenizeError, ShardError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     if "stats" in manifest:
-        print(summary(manifest, args.out, args.prefix))
+        print(summary(manifest, options["out_dir"], options["prefix"]))
     return 0
 
 
