@@ -2,18 +2,12 @@
 
 For a shard or a folder of shards: header fields, token and document counts,
 document length statistics, decoded samples, the most frequent tokens, and
-optionally a PNG histogram of document lengths (``--plot``).
-
-Every document starts with the BOS token (``<|endoftext|>``, 50256). The
-shards of one split (``x_train_000001.bin``, ``x_train_000002.bin`` ...) are
-one stream: a document continued in the next shard counts once, whole, and
-tokens before a stream's first BOS are reported apart. Shards are read in
-chunks through a memory map: memory grows with documents, not tokens.
-
-A file holding a token id at or above the vocabulary (``--vocab``; default:
-``n_vocab`` of the folder's ``*_tokenize.json``, else GPT-2's 50,257, so the
-padding ids 50257..50303 count too) is invalid, like a corrupt one: the
-report names the first such id and its position, and the exit status is 1.
+optionally a PNG histogram of document lengths (``--plot``). Every document
+starts with ``<|endoftext|>``; the shards of one split are one stream, so a
+document continued in the next shard counts once, whole. A file holding a
+token id at or above the vocabulary (``--vocab``; default: the folder's
+tokenizer manifest, else GPT-2's 50,257) is invalid, like a corrupt one:
+the report names the first such id and the exit status is 1.
 """
 
 import argparse

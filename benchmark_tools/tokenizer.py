@@ -1,27 +1,16 @@
 """Turn text into token shards: ``python -m benchmark_tools.tokenizer``.
 
-Inputs are local ``.txt`` (a document is the whole file, each non-blank line
-or each blank-line-separated block: ``--txt-mode``), ``.jsonl`` (the
-``--text-column`` field of each line) and ``.parquet`` (that column) files or
-folders of them, and/or the parquet files of a Hugging Face dataset
-(``--hf-dataset``). Each document is encoded with tiktoken's
-``encode_ordinary`` (special-token text is plain text), preceded by
-``<|endoftext|>`` and written in input order into shards of
-``--shard-tokens`` tokens in the llm.c format (``{prefix}_val_000000.bin``,
-``{prefix}_train_000001.bin`` ...); as in llm.c, a document that does not fit
-continues in the next shard.
-
-Malformed input (empty files, invalid JSON or UTF-8, records without text,
-empty documents) is skipped, counted and named in the manifest, or an error
-with ``--strict``. Validation is the documents whose text hash falls below
-``--val-fraction`` (identical documents share a split) or the first
-documents up to ``--val-tokens`` (FineWeb's convention).
-
-The shards are byte-identical whatever ``--workers``. Each is written
-atomically, and ``{prefix}_tokenize.json`` records the command, inputs,
-options and the shards done (``"complete": false`` until the end, which the
-``local_shards`` dataset refuses): the same command again resumes after the
-last complete shard, other inputs or options need ``--overwrite``.
+Local ``.txt`` / ``.jsonl`` / ``.parquet`` files (or folders of them) and
+the parquet files of a Hugging Face dataset become documents, encoded with
+tiktoken's ``encode_ordinary`` (special-token text is plain text), each
+preceded by ``<|endoftext|>``, and written in input order into llm.c shards
+of ``--shard-tokens`` tokens (a document may continue in the next shard, as
+in llm.c). Malformed input is skipped and counted, or an error with
+``--strict``. The shards are byte-identical whatever ``--workers``; each is
+written atomically and ``{prefix}_tokenize.json`` records the inputs,
+options and shards done (``"complete": false`` until the end, which the
+``local_shards`` dataset refuses), so the same command again resumes. The
+README's "Tokenizing your own corpus" lists every option.
 """
 
 import argparse
@@ -59,13 +48,7 @@ TASK_DOCS = 2048
 MAX_EXAMPLES = 5
 FORMAT_VERSION = 1
 SPLITS = ("val", "train")
-SKIPS = (
-    "empty_files",
-    "invalid_json",
-    "invalid_utf8",
-    "missing_text",
-    "empty_documents",
-)
+SKIPS = "empty_files invalid_json invalid_utf8 missing_text empty_documents".split()
 
 
 class TokenizeError(UserError, ValueError):
