@@ -393,8 +393,9 @@ class SplitWriter:
     of the split's documents are complete (``docs_done``) and how many tokens
     of the next one it already holds (``offset``): where a resumed run starts."""
 
-    def __init__(self, out_dir, prefix, split, shard_tokens, splits, on_shard):
+    def __init__(self, out_dir, prefix, split, shard_tokens, bos, splits, on_shard):
         self.out_dir, self.prefix, self.split = Path(out_dir), prefix, split
+        self.bos = bos
         self.splits = splits  # the manifest's {split: {shards, docs_done, offset}}
         self.state = splits[split]
         self.on_shard = on_shard
@@ -403,7 +404,7 @@ class SplitWriter:
         self.fill = 0
         self.docs_seen = self.state["docs_done"]
 
-    def add(self, tokens, k, start_in_doc, bos):
+    def add(self, tokens, k, start_in_doc):
         """Append document ``k`` (from its token ``start_in_doc`` on)."""
         if self.buf is None:
             self.buf = np.empty(self.shard_tokens, dtype=np.uint16)
@@ -415,16 +416,16 @@ class SplitWriter:
             pos += take
             if self.fill == self.shard_tokens:
                 if pos == len(tokens):
-                    self._flush(k + 1, 0, bos)
+                    self._flush(k + 1, 0)
                 else:
-                    self._flush(k, start_in_doc + pos, bos)
+                    self._flush(k, start_in_doc + pos)
         self.docs_seen = k + 1
 
-    def finish(self, bos):
+    def finish(self):
         if self.fill:
-            self._flush(self.docs_seen, 0, bos)
+            self._flush(self.docs_seen, 0)
 
-    def _flush(self, docs_done, offset, bos):
+    def _flush(self, docs_done, offset):
         tokens = self.buf[: self.fill]
         # llm.c numbers the validation shard 000000, training ones from 000001
         index = len(self.state["shards"]) + (self.split == "train")
@@ -439,7 +440,7 @@ class SplitWriter:
             {
                 "file": path.name,
                 "n_tokens": int(self.fill),
-                "n_documents": int(np.count_nonzero(tokens == bos)),
+                "n_documents": int(np.count_nonzero(tokens == self.bos)),
             }
         )
         self.state["docs_done"], self.state["offset"] = int(docs_done), int(offset)
@@ -593,7 +594,7 @@ def tokenize_corpus(
 
     save_manifest()
     writers = {
-        s: SplitWriter(out_dir, prefix, s, shard_tokens, splits, save_manifest)
+        s: SplitWriter(out_dir, prefix, s, shard_tokens, bos, splits, save_manifest)
         for s in SPLITS
     }
     stats = {"files": 0, "documents": 0, **dict.fromkeys(SKIPS, 0), "examples": []}
@@ -607,11 +608,11 @@ def tokenize_corpus(
     try:
         for result in results:
             for split, k, drop, tokens in result:
-                writers[split].add(tokens, k, drop, bos)
+                writers[split].add(tokens, k, drop)
                 written += len(tokens)
                 bar.update(len(tokens))
         for writer in writers.values():
-            writer.finish(bos)
+            writer.finish()
     finally:
         results.close()  # stops the worker pool now, even on an error
         bar.close()
