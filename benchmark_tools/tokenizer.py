@@ -48,6 +48,7 @@ TASK_DOCS = 2048
 MAX_EXAMPLES = 5
 FORMAT_VERSION = 1
 SPLITS = ("val", "train")
+TXT_MODES = ("file", "line", "paragraph")
 SKIPS = "empty_files invalid_json invalid_utf8 missing_text empty_documents".split()
 
 
@@ -520,7 +521,7 @@ def tokenize_corpus(
         val_fraction = 0.0 if val_tokens else 0.05
     val_fraction = float(val_fraction)
     log = log or (lambda message: print(message, file=sys.stderr))
-    if txt_mode not in ("file", "line", "paragraph"):
+    if txt_mode not in TXT_MODES:
         raise TokenizeError(f"txt_mode {txt_mode!r}: use file, line or paragraph")
     if shard_tokens < 1:
         raise TokenizeError("shard_tokens must be positive")
@@ -674,14 +675,7 @@ def parse_args(argv=None):
     )
     add = parser.add_argument
     add("inputs", nargs="*", help="files or folders of .txt/.jsonl/.parquet")
-    add(
-        "--out",
-        dest="out_dir",
-        metavar="OUT",
-        type=Path,
-        required=True,
-        help="output folder",
-    )
+    add("--out", dest="out_dir", type=Path, required=True, help="output folder")
     add("--prefix", default="corpus", help="shard names: PREFIX_train_000001.bin")
     hub = parser.add_argument_group("Hugging Face dataset input").add_argument
     hub("--hf-dataset", help="dataset repository, e.g. HuggingFaceFW/fineweb-edu")
@@ -690,12 +684,7 @@ def parse_args(argv=None):
     hub("--hf-revision", help="branch, tag or commit")
     hub("--hf-dir", type=Path, help="download folder (default: the hub's cache)")
     add("--text-column", default="text", help="jsonl field / parquet column")
-    add(
-        "--txt-mode",
-        choices=("file", "line", "paragraph"),
-        default="file",
-        help="what a .txt document is (default: the whole file)",
-    )
+    add("--txt-mode", choices=TXT_MODES, default="file", help="what a .txt document is")
     add("--encoding", default="gpt2", help="tiktoken encoding (default gpt2)")
     add(
         "--shard-tokens",
@@ -706,12 +695,8 @@ def parse_args(argv=None):
     val = parser.add_mutually_exclusive_group().add_argument
     val("--val-fraction", type=float, help="validation share, by text hash (0.05)")
     val("--val-tokens", type=int, help="validation: the first documents, N tokens")
-    add(
-        "--workers",
-        type=int,
-        default=max(1, min(8, os.cpu_count() or 1)),
-        help="encoding processes (default: CPU count, at most 8)",
-    )
+    workers = min(8, os.cpu_count() or 1)
+    add("--workers", type=int, default=workers, help="encoding processes (CPUs, <= 8)")
     add("--max-docs", type=int, help="stop after N documents")
     add("--strict", action="store_true", help="fail on malformed input, not skip")
     add("--overwrite", action="store_true", help="replace the prefix's shards")
