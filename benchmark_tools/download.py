@@ -1,16 +1,10 @@
 """Fetch the shards a run needs: ``python -m benchmark_tools.download``.
 
-Downloads the validation shard and the training shards that a budget of
+The validation shard and the training shards that a budget of
 ``--train-tokens`` (or ``--steps`` of ``--batch-tokens`` in Track 3's order:
-whole shards) needs into the
-dataset's folder (where ``benchopt run`` looks for them), validating each
-file; files already there are kept, so an interrupted download resumes.
-
-Examples::
-
-    python -m benchmark_tools.download fineweb                 # default budget
-    python -m benchmark_tools.download fineweb_edu --steps 2000
-    python -m benchmark_tools.download fineweb --train-tokens 1000000000 --dry-run
+whole shards) needs, into the dataset's folder where ``benchopt run`` looks
+for them. Each file is validated; files already there are kept, so an
+interrupted download resumes.
 """
 
 import argparse
@@ -36,8 +30,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def benchmark_data_dir(name):
     """The folder ``benchopt run`` uses for dataset ``name``: honours
-    ``$NANOGPT_BENCH_DATA`` and the ``data_home``/``data_paths`` settings of
-    the benchmark's config, else ``<benchmark>/data/<name>``."""
+    ``$NANOGPT_BENCH_DATA`` and the benchmark config's ``data_home`` and
+    ``data_paths``, else ``<benchmark>/data/<name>``."""
     if os.environ.get(DATA_ENV):
         return Path(os.environ[DATA_ENV]).expanduser() / name
     try:
@@ -61,14 +55,13 @@ def parse_args(argv=None):
     budget.add_argument(
         "--train-tokens",
         type=int,
+        default=DEFAULT_TRAIN_TOKENS,
         help="training tokens the run reads; default "
         f"{DEFAULT_TRAIN_TOKENS:,}: the objective's default data budget "
         f"(max_steps={DEFAULT_STEPS} in Track 3's order, whole shards)",
     )
     budget.add_argument(
-        "--steps",
-        type=int,
-        help="the run's max_steps (or train_steps) in Track 3's order",
+        "--steps", type=int, help="the run's max_steps (or train_steps), Track 3 order"
     )
     parser.add_argument(
         "--batch-tokens",
@@ -93,36 +86,29 @@ def main(argv=None):
     args = parse_args(argv)
     local_dir = args.local_dir or benchmark_data_dir(args.dataset)
     source = hub_source(args.dataset, local_dir=local_dir)
+    n_tokens = args.train_tokens
     if args.steps is not None:
         n_tokens = track3_tokens_needed(
             args.steps, args.batch_tokens, source.shard_tokens
         )
-    elif args.train_tokens is not None:
-        n_tokens = args.train_tokens
-    else:
-        n_tokens = DEFAULT_TRAIN_TOKENS
     source.default_train_tokens = n_tokens  # named in the offline message
     try:
         names = source.files_for(n_tokens)
-    except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    missing = source.missing(names)
-    size_gb = len(missing) * (HEADER_BYTES + 2 * TOKENS_PER_SHARD) / 1e9
-    print(
-        f"{args.dataset}: {n_tokens:,} training tokens need {len(names) - 1} "
-        f"training shard(s) + the validation shard of {source.repo_id}; "
-        f"{len(names) - len(missing)} present in {local_dir}, {len(missing)} to "
-        f"download (about {size_gb:.1f} GB)"
-    )
-    if args.dry_run:
-        for name in names:
-            print(f"  {'missing' if name in missing else 'present'}  {name}")
-        return 0
-    try:
+        missing = source.missing(names)
+        size_gb = len(missing) * (HEADER_BYTES + 2 * TOKENS_PER_SHARD) / 1e9
+        print(
+            f"{args.dataset}: {n_tokens:,} training tokens need {len(names) - 1} "
+            f"training shard(s) + the validation shard of {source.repo_id}; "
+            f"{len(names) - len(missing)} present in {local_dir}, {len(missing)} "
+            f"to download (about {size_gb:.1f} GB)"
+        )
+        if args.dry_run:
+            for name in names:
+                print(f"  {'missing' if name in missing else 'present'}  {name}")
+            return 0
         source.fetch_all(names, n_tokens)
         paths = source.train_files(n_tokens)
-    except UserError as error:  # missing (offline): 1; bad data: 2
+    except UserError as error:  # missing (offline): 1; bad data or budget: 2
         print(f"error: {error}", file=sys.stderr)
         return 1 if isinstance(error, MissingDataError) else 2
     print(

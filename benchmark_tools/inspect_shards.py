@@ -2,27 +2,12 @@
 
 For a shard or a folder of shards: header fields, token and document counts,
 document length statistics, decoded samples, the most frequent tokens, and
-optionally a PNG histogram of document lengths (``--plot``).
-
-Documents are delimited by the BOS token (``<|endoftext|>``, 50256), which
-precedes every document. Consecutive shards of one split
-(``x_train_000001.bin``, ``x_train_000002.bin`` ...) are one stream: a
-document cut at the end of a shard and continued in the next counts once,
-with its whole length. Tokens before the first BOS of a stream (a stream that
-starts mid-document) are reported as a leading partial document and left out
-of the statistics. Shards are scanned in chunks through a memory map: memory
-is proportional to the number of documents.
-
-A file holding a token id at or above the vocabulary (``--vocab``; default:
-``n_vocab`` of the folder's ``*_tokenize.json``, else GPT-2's 50,257, so the
-padding ids 50257..50303 count too) is reported as invalid with the first
-such id and its position, and the exit status is 1, as for a corrupt file.
-
-Examples::
-
-    python -m benchmark_tools.inspect_shards ../shared/data/sotu --plot sotu.png
-    python -m benchmark_tools.inspect_shards data/fineweb/fineweb_val_000000.bin
-    python -m benchmark_tools.inspect_shards data/my_corpus --json
+optionally a PNG histogram of document lengths (``--plot``). Every document
+starts with ``<|endoftext|>``; the shards of one split are one stream, so a
+document continued in the next shard counts once, whole. A file holding a
+token id at or above the vocabulary (``--vocab``; default: the folder's
+tokenizer manifest, else GPT-2's 50,257) is invalid, like a corrupt one:
+the report names the first such id and the exit status is 1.
 """
 
 import argparse
@@ -34,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmark_utils.data.documents import document_starts, token_counts
+from benchmark_utils.data.errors import ManifestError
 from benchmark_utils.data.shards import (
     HEADER_BYTES,
     HEADER_INTS,
@@ -44,22 +30,17 @@ from benchmark_utils.data.shards import (
     open_shard,
     read_header,
 )
+from benchmark_utils.data.sources import tokenizer_manifests
 
 GPT2_BOS = 50256
 GPT2_VOCAB = 50257
-MANIFEST_SUFFIX = "_tokenize.json"
 QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9, 0.99)
-
-
-def stream_key(path):
-    """Shards of one stream share their name up to the final number."""
-    return re.sub(r"_?\d+$", "", Path(path).stem)
+NO_DOCUMENTS = np.zeros(0, dtype=np.int64)
 
 
 def header_fields(path):
     """The raw header (whatever it holds) and the file size."""
-    path = Path(path)
-    size = path.stat().st_size
+    size = Path(path).stat().st_size
     raw = np.fromfile(path, dtype="<i4", count=min(HEADER_INTS, size // 4))
     fields = {"bytes": size}
     if len(raw) >= 3:
@@ -87,16 +68,28 @@ def load_decoder(encoding):
 def length_stats(lengths):
     if len(lengths) == 0:
         return {"count": 0}
-    lengths = np.asarray(lengths, dtype=np.int64)
     quantiles = np.quantile(lengths, QUANTILES)
     return {
-        "count": int(len(lengths)),
+        "count": len(lengths),
         "mean": float(lengths.mean()),
         "std": float(lengths.std()),
         "min": int(lengths.min()),
         "max": int(lengths.max()),
         **{f"p{round(q * 100)}": float(v) for q, v in zip(QUANTILES, quantiles)},
     }
+
+
+def stream_lengths(members):
+    """``(lengths, leading)`` of a stream of shards ``(path, n_tokens, BOS
+    positions)`` read as one sequence: its documents' lengths, and the
+    tokens before its first BOS."""
+    offsets = np.cumsum([0] + [n for _, n, _ in members])
+    starts = np.concatenate(
+        [NO_DOCUMENTS] + [s + o for (_, _, s), o in zip(members, offsets)]
+    )
+    if len(starts) == 0:
+        return NO_DOCUMENTS, int(offsets[-1])
+    return np.diff(np.append(starts, offsets[-1])), int(starts[0])
 
 
 def inspect(
@@ -112,16 +105,11 @@ def inspect(
     vocab_origin=None,
 ):
     """A report (dict) on the shards ``paths``; see the module docstring.
-
-    A file holding an id ``>= vocab_size`` (``None``: no check) is reported
-    as invalid, with the first such id and its position: the benchmark would
-    refuse it.
-    """
-    paths = sorted((Path(p) for p in paths), key=natural_key)
+    ``vocab_size=None``: no token id check."""
     decode, decode_note = load_decoder(encoding)
     files, streams = [], {}
     counts = np.zeros(1 << 16, dtype=np.int64)
-    for path in paths:
+    for path in sorted(map(Path, paths), key=natural_key):
         entry = {"file": str(path), **header_fields(path)}
         files.append(entry)
         try:
@@ -131,20 +119,20 @@ def inspect(
             continue
         tokens = open_shard(path)
         starts = (
-            document_starts(tokens, bos_token)
-            if bos_token is not None
-            else np.zeros(0, dtype=np.int64)
+            NO_DOCUMENTS if bos_token is None else document_starts(tokens, bos_token)
         )
-        entry.update(tokens=n_tokens, documents=int(len(starts)))
+        entry.update(tokens=n_tokens, documents=len(starts))
         file_counts = token_counts(tokens)
+        counts += file_counts
         if n_tokens:
             entry["max_token_id"] = int(np.flatnonzero(file_counts)[-1])
             if vocab_size is not None and entry["max_token_id"] >= vocab_size:
                 position, value = first_out_of_range(tokens, vocab_size)
                 error = TokenRangeError(path, position, value, vocab_size, vocab_origin)
-                entry["error"], entry["error_message"] = error.problem, str(error)
-        counts += file_counts
-        streams.setdefault(stream_key(path), []).append((path, n_tokens, starts))
+                entry.update(error=error.problem, error_message=str(error))
+        # shards of one split share their name up to the final number
+        key = re.sub(r"_?\d+$", "", path.stem)
+        streams.setdefault(key, []).append((path, n_tokens, starts))
 
     report = {
         "files": files,
@@ -156,26 +144,24 @@ def inspect(
     for key, members in streams.items():
         lengths, leading = stream_lengths(members)
         by_stream[key] = lengths
-        stream = {
+        report["streams"][key] = stream = {
             "files": len(members),
-            "tokens": int(sum(n for _, n, _ in members)),
-            "documents": int(len(lengths)),
-            "leading_partial_tokens": int(leading),
+            "tokens": sum(n for _, n, _ in members),
+            "documents": len(lengths),
+            "leading_partial_tokens": leading,
             "length": length_stats(lengths),
         }
         if len(lengths) and seq_len:
             stream[f"shorter_than_{seq_len}"] = float(np.mean(lengths < seq_len))
-        report["streams"][key] = stream
-    lengths = np.concatenate(list(by_stream.values()) or [np.zeros(0, np.int64)])
+    lengths = np.concatenate([NO_DOCUMENTS, *by_stream.values()])
     total = int(counts.sum())
     report["total"] = {
         "files": len(files),
         "bad_files": sum("error" in f for f in files),
         "tokens": total,
-        "documents": int(len(lengths)),
+        "documents": len(lengths),
         "length": length_stats(lengths),
     }
-    order = np.argsort(-counts, kind="stable")[:top]
     report["top_tokens"] = [
         {
             "id": int(i),
@@ -183,7 +169,7 @@ def inspect(
             "share": float(counts[i] / max(total, 1)),
             **({"text": decode([i])} if decode else {}),
         }
-        for i in order
+        for i in np.argsort(-counts, kind="stable")[:top]
         if counts[i]
     ]
     report["samples"] = _samples(streams, n_samples, sample_tokens, decode)
@@ -194,42 +180,19 @@ def inspect(
     return report
 
 
-def stream_lengths(members):
-    """``(lengths, leading)``: the document lengths of a stream of shards
-    ``(path, n_tokens, bos positions)``, read as one token sequence (a
-    document continued across shards counts once, with its whole length);
-    ``leading``: tokens before the stream's first BOS."""
-    sizes = np.array([n for _, n, _ in members], dtype=np.int64)
-    offsets = np.concatenate([[0], np.cumsum(sizes)])
-    starts = np.concatenate(
-        [np.asarray(s, dtype=np.int64) + o for (_, _, s), o in zip(members, offsets)]
-    )
-    if len(starts) == 0:
-        return np.zeros(0, dtype=np.int64), int(offsets[-1])
-    return np.diff(np.append(starts, offsets[-1])), int(starts[0])
-
-
 def _samples(streams, n_samples, sample_tokens, decode):
     """The first tokens of ``n_samples`` documents spread evenly over the
     first stream that has documents."""
     for key, members in streams.items():
-        docs = [(p, int(s)) for p, _, starts in members for s in starts]
+        docs = [(path, int(s)) for path, _, starts in members for s in starts]
         if not docs or n_samples <= 0:
             continue
-        picks = np.unique(
-            np.linspace(0, len(docs) - 1, min(n_samples, len(docs))).round()
-        )
+        picks = np.linspace(0, len(docs) - 1, min(n_samples, len(docs))).round()
         out = []
-        for i in picks.astype(int):
+        for i in np.unique(picks).astype(int):
             path, start = docs[i]
-            tokens = open_shard(path)
-            ids = np.asarray(tokens[start : start + sample_tokens + 1], dtype=np.int64)
-            sample = {
-                "stream": key,
-                "document": int(i),
-                "file": path.name,
-                "ids": ids.tolist(),
-            }
+            ids = open_shard(path)[start : start + sample_tokens + 1].tolist()
+            sample = {"stream": key, "document": int(i), "file": path.name, "ids": ids}
             if decode:
                 sample["text"] = decode(ids)
             out.append(sample)
@@ -243,28 +206,19 @@ def plot_lengths(report, lengths_by_stream, path, seq_len=None):
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import matplotlib.ticker
+    from matplotlib import ticker
 
-    path = Path(path)
     fig, ax = plt.subplots(figsize=(7, 4))
-    non_empty = [v for v in lengths_by_stream.values() if len(v)]
+    non_empty = {k: v for k, v in lengths_by_stream.items() if len(v)}
     if non_empty:
-        low = max(1, min(int(v.min()) for v in non_empty))
-        top = max(int(v.max()) for v in non_empty)
-        bins = np.unique(np.geomspace(low, max(top, low + 1) + 1, 50).astype(int))
-        for key, lengths in lengths_by_stream.items():
-            if len(lengths):
-                ax.hist(
-                    lengths,
-                    bins=bins,
-                    histtype="step",
-                    linewidth=1.5,
-                    label=f"{key} ({len(lengths):,} docs, median "
-                    f"{np.median(lengths):,.0f})",
-                )
+        low = max(1, min(int(v.min()) for v in non_empty.values()))
+        high = max(max(int(v.max()) for v in non_empty.values()), low + 1)
+        bins = np.unique(np.geomspace(low, high + 1, 50).astype(int))
+        for key, lengths in non_empty.items():
+            label = f"{key} ({len(lengths):,} docs, median {np.median(lengths):,.0f})"
+            ax.hist(lengths, bins=bins, histtype="step", linewidth=1.5, label=label)
         ax.set_xscale("log")
         # Plain labels at 1, 2, 5 x 10^k (the default minor labels overlap).
-        ticker = matplotlib.ticker
         ax.xaxis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
         ax.xaxis.set_major_formatter(ticker.StrMethodFormatter("{x:,.0f}"))
         ax.xaxis.set_minor_formatter(ticker.NullFormatter())
@@ -279,26 +233,14 @@ def plot_lengths(report, lengths_by_stream, path, seq_len=None):
     ax.set_ylabel("documents")
     ax.set_title(f"Document lengths: {report['total']['documents']:,} documents")
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
     plt.close(fig)
-    return path
-
-
-def shard_paths(target, pattern="*.bin"):
-    target = Path(target).expanduser()
-    if target.is_dir():
-        paths = sorted(target.glob(pattern), key=natural_key)
-        if not paths:
-            raise FileNotFoundError(f"no file matching {pattern!r} in {target}")
-        return paths
-    if not target.exists():
-        raise FileNotFoundError(f"{target}: no such file or folder")
-    return [target]
+    return Path(path)
 
 
 def _fmt_length(stats):
-    if not stats.get("count"):
+    if not stats["count"]:
         return "no documents"
     return (
         f"mean {stats['mean']:,.1f}, std {stats['std']:,.1f}, min {stats['min']:,}, "
@@ -307,43 +249,39 @@ def _fmt_length(stats):
     )
 
 
+def _fmt_file(f):
+    name = Path(f["file"]).name
+    head = "no header"
+    if "magic" in f:
+        head = (
+            f"magic {f['magic']}, version {f['version']}, "
+            f"header tokens {f['header_tokens']:,}"
+        )
+    if "tokens" not in f:
+        return [f"  {name}: INVALID ({f['error']}); {head}, {f['bytes']:,} bytes"]
+    line = (
+        f"  {name}: {head}, {f['bytes']:,} bytes (= {HEADER_BYTES} + 2 x "
+        f"{f['tokens']:,}), {f['documents']:,} BOS, max token id "
+        f"{f.get('max_token_id', '-')}"
+    )
+    if f["other_nonzero_fields"]:
+        line += f", {f['other_nonzero_fields']} other non-zero header field(s)"
+    return [line] + ([f"    INVALID: {f['error']}"] if "error" in f else [])
+
+
 def format_report(report):
     lines = ["files:"]
     for f in report["files"]:
-        name = Path(f["file"]).name
-        head = (
-            f"magic {f.get('magic')}, version {f.get('version')}, "
-            f"header tokens {f.get('header_tokens'):,}"
-            if "magic" in f
-            else "no header"
-        )
-        if "error" in f and "tokens" not in f:
-            lines.append(
-                f"  {name}: INVALID ({f['error']}); {head}, {f['bytes']:,} bytes"
-            )
-            continue
-        extra = f", {f['other_nonzero_fields']} other non-zero header field(s)"
-        lines.append(
-            f"  {name}: {head}, {f['bytes']:,} bytes (= {HEADER_BYTES} + 2 x "
-            f"{f['tokens']:,}), {f['documents']:,} BOS, max token id "
-            f"{f.get('max_token_id', '-')}"
-            + (extra if f["other_nonzero_fields"] else "")
-        )
-        if "error" in f:
-            lines.append(f"    INVALID: {f['error']}")
+        lines += _fmt_file(f)
     for key, s in report["streams"].items():
+        lead = s["leading_partial_tokens"]
         lines.append(
             f"stream {key}: {s['files']} file(s), {s['tokens']:,} tokens, "
             f"{s['documents']:,} documents"
-            + (
-                f", {s['leading_partial_tokens']:,} tokens before the first BOS"
-                if s["leading_partial_tokens"]
-                else ""
-            )
+            + (f", {lead:,} tokens before the first BOS" if lead else "")
         )
         lines.append(f"  document length: {_fmt_length(s['length'])}")
-        short = [k for k in s if k.startswith("shorter_than_")]
-        for k in short:
+        for k in [k for k in s if k.startswith("shorter_than_")]:
             lines.append(f"  documents {k.replace('_', ' ')} tokens: {s[k]:.1%}")
     t = report["total"]
     lines.append(
@@ -359,12 +297,22 @@ def format_report(report):
         lines.append(f"note: {report['decode_note']}")
     for s in report["samples"]:
         shown = repr(s["text"]) if "text" in s else str(s["ids"])
-        lines.append(
-            f"sample: document {s['document']} of {s['stream']} ({s['file']}): {shown}"
-        )
+        where = f"document {s['document']} of {s['stream']} ({s['file']})"
+        lines.append(f"sample: {where}: {shown}")
     if report.get("plot"):
         lines.append(f"plot: {report['plot']}")
     return "\n".join(lines)
+
+
+def manifest_vocab(folder, paths):
+    """``(n_vocab, origin)`` from the tokenizer manifest of the shards
+    ``paths`` in ``folder``, else GPT-2's vocabulary."""
+    try:
+        for manifest, meta in tokenizer_manifests(folder, paths).items():
+            return meta["n_vocab"], f"n_vocab in {manifest.name}"
+    except ManifestError:  # an unreadable manifest: the check still runs
+        pass
+    return GPT2_VOCAB, "GPT-2"
 
 
 def parse_args(argv=None):
@@ -373,47 +321,40 @@ def parse_args(argv=None):
         description="Header fields, token/document counts, document lengths, "
         "samples and frequent tokens of token shards.",
     )
-    parser.add_argument("path", help="a shard file or a folder of shards")
-    parser.add_argument("--pattern", default="*.bin", help="glob inside a folder")
-    parser.add_argument(
-        "--bos", type=int, default=GPT2_BOS, help="document separator; -1: none"
-    )
-    parser.add_argument(
-        "--encoding",
-        default="gpt2",
-        help="tiktoken encoding to decode with; 'none': ids",
-    )
-    parser.add_argument("--samples", type=int, default=3, help="documents to show")
-    parser.add_argument(
-        "--sample-tokens", type=int, default=40, help="tokens per sample"
-    )
-    parser.add_argument(
-        "--top", type=int, default=15, help="most frequent tokens to list"
-    )
-    parser.add_argument(
+    add = parser.add_argument
+    add("path", type=Path, help="a shard file or a folder of shards")
+    add("--pattern", default="*.bin", help="glob inside a folder")
+    add("--bos", type=int, default=GPT2_BOS, help="document separator; -1: none")
+    add("--encoding", default="gpt2", help="tiktoken encoding; 'none': show ids")
+    add("--samples", type=int, default=3, help="documents to show")
+    add("--sample-tokens", type=int, default=40, help="tokens per sample")
+    add("--top", type=int, default=15, help="most frequent tokens to list")
+    add(
         "--vocab",
         type=int,
         help="vocabulary size: an id at or above it is an error (default: "
         "n_vocab of the folder's *_tokenize.json, else GPT-2's 50257; -1: no "
         "check)",
     )
-    parser.add_argument("--seq-len", type=int, default=1024, help="marked on the plot")
-    parser.add_argument(
-        "--plot", type=Path, help="write a PNG histogram of document lengths"
-    )
-    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    add("--seq-len", type=int, default=1024, help="marked on the plot")
+    add("--plot", type=Path, help="write a PNG histogram of document lengths")
+    add("--json", action="store_true", help="print the report as JSON")
     return parser.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
-    try:
-        paths = shard_paths(args.path, args.pattern)
-    except FileNotFoundError as error:
-        print(f"error: {error}", file=sys.stderr)
+    target = args.path.expanduser()
+    folder = target if target.is_dir() else target.parent
+    paths = list(target.glob(args.pattern)) if target.is_dir() else [target]
+    if not target.exists() or not paths:
+        problem = "no such file or folder"
+        if target.exists():
+            problem = f"no file matching {args.pattern!r}"
+        print(f"error: {target}: {problem}", file=sys.stderr)
         return 2
     if args.vocab is None:
-        vocab_size, vocab_origin = manifest_vocab(args.path)
+        vocab_size, vocab_origin = manifest_vocab(folder, paths)
     else:
         vocab_size = None if args.vocab < 0 else args.vocab
         vocab_origin = "--vocab"
@@ -435,21 +376,6 @@ def main(argv=None):
             message = f.get("error_message") or f"{f['file']}: {f['error']}"
             print(f"error: {message}", file=sys.stderr)
     return 1 if report["total"]["bad_files"] else 0
-
-
-def manifest_vocab(target):
-    """``(n_vocab, origin)`` from the tokenizer manifest beside ``target``
-    (a folder or a shard), else GPT-2's vocabulary."""
-    target = Path(target).expanduser()
-    folder = target if target.is_dir() else target.parent
-    for manifest in sorted(folder.glob(f"*{MANIFEST_SUFFIX}")):
-        try:
-            n_vocab = json.loads(manifest.read_text())["n_vocab"]
-        except (OSError, ValueError, KeyError, TypeError):
-            continue
-        if isinstance(n_vocab, int) and n_vocab > 0:
-            return n_vocab, f"n_vocab in {manifest.name}"
-    return GPT2_VOCAB, "GPT-2"
 
 
 if __name__ == "__main__":

@@ -1,58 +1,16 @@
 """Turn text into token shards: ``python -m benchmark_tools.tokenizer``.
 
-Inputs are local ``.txt``, ``.jsonl`` and ``.parquet`` files (or folders of
-them), and/or the parquet files of a Hugging Face dataset fetched with
-``huggingface_hub`` (``--hf-dataset``). Every document is encoded with a
-tiktoken encoding (GPT-2 by default, ``encode_ordinary``: special-token text
-inside a document is encoded as plain text) and prefixed by ``<|endoftext|>``,
-then the documents are concatenated, in input order, into shards of
-``--shard-tokens`` tokens in the llm.c / modded-nanogpt format:
-``{prefix}_val_000000.bin`` (then ``_000001`` ...) and
-``{prefix}_train_000001.bin`` ... As in llm.c, a document that does not fit
-in the rest of a shard continues at the start of the next one, so every shard
-but the last of each split holds exactly ``--shard-tokens`` tokens.
-
-Documents:
-
-- ``.txt``: the whole file is one document (``--txt-mode file``), or each
-  non-blank line (``line``), or each blank-line-separated block
-  (``paragraph``).
-- ``.jsonl``: one JSON object per line, the document is its ``--text-column``
-  field (default ``text``); blank lines are ignored.
-- ``.parquet``: the ``--text-column`` column, read in batches.
-
-Malformed input is skipped and counted, never silently: empty files, lines
-that are not valid JSON, bytes that are not valid UTF-8 (the whole ``.txt``
-file, or the ``.jsonl`` line), records without a string in the text field,
-empty documents. The counts and the first locations are printed at the end
-and stored in the manifest; ``--strict`` makes any of them an error. A parquet
-file without the text column, or not a parquet file, is always an error.
-
-Validation split: ``--val-fraction F`` sends each document to validation when
-a hash of its text falls below F (stable whatever the order or number of
-workers; identical documents always land in the same split), or
-``--val-tokens N`` takes the first documents until they hold at least N tokens
-(the FineWeb convention: validation is the beginning of the stream).
-Documents are never split between validation and training.
-
-Deterministic: the same inputs and options give byte-identical shards
-whatever ``--workers``. Each shard is written to a temporary name and renamed,
-and ``{prefix}_tokenize.json`` records the command, the options, the inputs
-(path, size, modification time) and the shards done after each one, so an
-interrupted run (or a full disk: a clear error, exit 2) leaves no partial
-file and running the same command again resumes after the last complete
-shard (without re-encoding the documents it holds). Until the run completes
-the manifest says ``"complete": false`` and the ``local_shards`` dataset
-refuses the folder. A run with
-other inputs or options refuses to touch the folder's shards unless
-``--overwrite`` is given, which deletes them first.
-
-Examples::
-
-    python -m benchmark_tools.tokenizer notes/ --out data/my_corpus --prefix my
-    python -m benchmark_tools.tokenizer --hf-dataset HuggingFaceFW/fineweb-edu \\
-        --hf-files "sample/10BT/*.parquet" --hf-max-files 1 \\
-        --out data/fineweb_edu_sample --prefix edu --val-tokens 10485760
+Local ``.txt`` / ``.jsonl`` / ``.parquet`` files (or folders of them) and
+the parquet files of a Hugging Face dataset become documents, encoded with
+tiktoken's ``encode_ordinary`` (special-token text is plain text), each
+preceded by ``<|endoftext|>``, and written in input order into llm.c shards
+of ``--shard-tokens`` tokens (a document may continue in the next shard, as
+in llm.c). Malformed input is skipped and counted, or an error with
+``--strict``. The shards are byte-identical whatever ``--workers``; each is
+written atomically and ``{prefix}_tokenize.json`` records the inputs,
+options and shards done (``"complete": false`` until the end, which the
+``local_shards`` dataset refuses), so the same command again resumes. The
+README's "Tokenizing your own corpus" lists every option.
 """
 
 import argparse
@@ -61,6 +19,7 @@ import fnmatch
 import hashlib
 import itertools
 import json
+import multiprocessing
 import os
 import re
 import shlex
@@ -68,7 +27,6 @@ import shutil
 import sys
 import time
 from collections import deque
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -84,91 +42,54 @@ from benchmark_utils.data.shards import (
 from benchmark_utils.errors import UserError
 
 DEFAULT_SHARD_TOKENS = 100_000_000
-TEXT_SUFFIXES = {
-    ".txt": "txt",
-    ".jsonl": "jsonl",
-    ".ndjson": "jsonl",
-    ".parquet": "parquet",
-}
+SUFFIXES = (".txt", ".jsonl", ".ndjson", ".parquet")
 TASK_BYTES = 1 << 20  # text per task sent to a worker
 TASK_DOCS = 2048
 MAX_EXAMPLES = 5
 FORMAT_VERSION = 1
+SPLITS = ("val", "train")
+TXT_MODES = ("file", "line", "paragraph")
+SKIPS = "empty_files invalid_json invalid_utf8 missing_text empty_documents".split()
 
 
 class TokenizeError(UserError, ValueError):
     """Input or output that the tokenizer cannot use."""
 
 
-@dataclass
-class Stats:
-    """What the readers saw; ``examples`` names the first skipped items."""
-
-    files: int = 0
-    documents: int = 0
-    empty_files: int = 0
-    invalid_json: int = 0
-    invalid_utf8: int = 0
-    missing_text: int = 0
-    empty_documents: int = 0
-    examples: list = field(default_factory=list)
-
-    SKIPS = (
-        "empty_files",
-        "invalid_json",
-        "invalid_utf8",
-        "missing_text",
-        "empty_documents",
-    )
-
-    def skip(self, kind, where, strict):
-        if strict:
-            raise TokenizeError(f"{where}: {kind.replace('_', ' ')} (--strict)")
-        setattr(self, kind, getattr(self, kind) + 1)
-        if len(self.examples) < MAX_EXAMPLES:
-            self.examples.append(f"{where}: {kind.replace('_', ' ')}")
-
-    def skipped(self):
-        return {k: getattr(self, k) for k in self.SKIPS if getattr(self, k)}
-
-
 # -- inputs -------------------------------------------------------------------
 
 
 def expand_inputs(inputs):
-    """Files to read, in order: files as given, folders' supported files
-    recursively in natural order."""
+    """Files as given, and the supported files of folders (recursively, in
+    natural order)."""
     files = []
     for item in inputs:
         path = Path(item).expanduser()
         if path.is_dir():
-            found = [
-                p for p in path.rglob("*") if p.is_file() and p.suffix in TEXT_SUFFIXES
-            ]
+            found = [p for p in path.rglob("*") if p.is_file() and p.suffix in SUFFIXES]
             files.extend(sorted(found, key=natural_key))
-        elif path.is_file():
-            if path.suffix not in TEXT_SUFFIXES:
-                raise TokenizeError(
-                    f"{path}: unsupported input type {path.suffix!r} "
-                    f"(supported: {', '.join(sorted(TEXT_SUFFIXES))})"
-                )
-            files.append(path)
-        else:
+        elif not path.is_file():
             raise TokenizeError(f"{path}: no such file or folder")
+        elif path.suffix not in SUFFIXES:
+            raise TokenizeError(
+                f"{path}: unsupported input type {path.suffix!r} "
+                f"(supported: {', '.join(sorted(SUFFIXES))})"
+            )
+        else:
+            files.append(path)
     return files
 
 
 def fetch_hf_parquet(
     repo_id, pattern="*.parquet", max_files=None, revision=None, local_dir=None
 ):
-    """Download the parquet files of hub dataset ``repo_id`` matching
-    ``pattern`` (sorted, the first ``max_files``); returns local paths."""
+    """Download the first ``max_files`` files of hub dataset ``repo_id``
+    matching ``pattern`` (natural order); returns their local paths."""
     import huggingface_hub
 
+    hub = dict(repo_type="dataset", revision=revision)
     try:
-        names = huggingface_hub.list_repo_files(
-            repo_id, repo_type="dataset", revision=revision
-        )
+        names = huggingface_hub.list_repo_files(repo_id, **hub)
     except Exception as error:
         raise TokenizeError(
             f"cannot list the files of the hub dataset {repo_id} "
@@ -176,20 +97,14 @@ def fetch_hf_parquet(
             "internet access, or download the parquet files and pass them as "
             "local inputs."
         ) from error
-    names = sorted(fnmatch.filter(names, pattern), key=natural_key)
-    if max_files is not None:
-        names = names[:max_files]
+    names = sorted(fnmatch.filter(names, pattern), key=natural_key)[:max_files]
     if not names:
         raise TokenizeError(f"no file of {repo_id} matches {pattern!r}")
     paths = []
     for name in names:
         try:
             path = huggingface_hub.hf_hub_download(
-                repo_id,
-                name,
-                repo_type="dataset",
-                revision=revision,
-                local_dir=local_dir,
+                repo_id, name, local_dir=local_dir, **hub
             )
         except Exception as error:
             raise TokenizeError(
@@ -200,102 +115,103 @@ def fetch_hf_parquet(
     return paths
 
 
-def _read_txt(path, mode, stats, strict):
-    data = path.read_bytes()
-    if not data:
-        stats.skip("empty_files", path, strict)
-        return
+# Readers yield ``(where, text, problem)``: ``problem`` names a skip (one of
+# SKIPS) that the text itself does not show.
+
+
+def _read_txt(path, mode):
     try:
-        text = data.decode("utf-8")
+        text = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError as error:
-        stats.skip("invalid_utf8", f"{path} (byte {error.start})", strict)
+        yield f"{path} (byte {error.start})", None, "invalid_utf8"
         return
     if mode == "file":
-        yield text, str(path)
-    elif mode == "line":  # blank lines separate nothing: not documents
-        lines = enumerate(text.splitlines(), 1)
-        yield from ((line, f"{path}:{i}") for i, line in lines if line.strip())
-    else:  # paragraph
-        blocks = (b.strip("\r\n") for b in re.split(r"\n[ \t\r]*\n", text))
-        yield from ((block, str(path)) for block in blocks if block.strip())
+        yield str(path), text, None
+    elif mode == "line":  # blank lines separate documents, they are not ones
+        for number, line in enumerate(text.splitlines(), 1):
+            if line.strip():
+                yield f"{path}:{number}", line, None
+    else:
+        for block in re.split(r"\n[ \t\r]*\n", text):
+            if block.strip():
+                yield str(path), block.strip("\r\n"), None
 
 
-def _read_jsonl(path, column, stats, strict):
-    if path.stat().st_size == 0:
-        stats.skip("empty_files", path, strict)
-        return
+def _read_jsonl(path, column):
     with open(path, "rb") as f:
         for number, raw in enumerate(f, 1):
-            where = f"{path}:{number}"
             if not raw.strip():
                 continue
+            where = f"{path}:{number}"
             try:
                 record = json.loads(raw.decode("utf-8"))
             except UnicodeDecodeError:
-                stats.skip("invalid_utf8", where, strict)
-                continue
+                yield where, None, "invalid_utf8"
             except json.JSONDecodeError:
-                stats.skip("invalid_json", where, strict)
-                continue
-            text = record.get(column) if isinstance(record, dict) else None
-            if not isinstance(text, str):
-                stats.skip("missing_text", where, strict)
-                continue
-            try:
-                text.encode("utf-8")  # "\ud800" escapes decode to lone surrogates
-            except UnicodeEncodeError:
-                stats.skip("invalid_utf8", where, strict)
-                continue
-            yield text, where
+                yield where, None, "invalid_json"
+            else:
+                text = record.get(column) if isinstance(record, dict) else None
+                yield where, text, None
 
 
-def _read_parquet(path, column, stats, strict):
+def _read_parquet(path, column):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    if path.stat().st_size == 0:
-        stats.skip("empty_files", path, strict)
-        return
     try:
         parquet = pq.ParquetFile(path)
     except (pa.ArrowException, OSError) as error:
         raise TokenizeError(f"{path}: not a readable parquet file ({error})") from error
-    names = parquet.schema_arrow.names
-    if column not in names:
+    schema = parquet.schema_arrow
+    if column not in schema.names:
         raise TokenizeError(
-            f"{path}: no column {column!r}; its columns are {names}. "
+            f"{path}: no column {column!r}; its columns are {schema.names}. "
             "Choose the text column with --text-column."
         )
-    kind = parquet.schema_arrow.field(column).type
+    kind = schema.field(column).type
     if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
         raise TokenizeError(f"{path}: column {column!r} holds {kind}, not text")
-    row = 0
-    for batch in parquet.iter_batches(batch_size=1024, columns=[column]):
-        for text in batch.column(0).to_pylist():
-            row += 1
-            if text is None:
-                stats.skip("missing_text", f"{path}:row {row}", strict)
-            else:
-                yield text, f"{path}:row {row}"
+    batches = parquet.iter_batches(batch_size=1024, columns=[column])
+    texts = itertools.chain.from_iterable(b.column(0).to_pylist() for b in batches)
+    for row, text in enumerate(texts, 1):
+        yield f"{path}:row {row}", text, None
+
+
+def _text_problem(text):
+    if not isinstance(text, str):
+        return "missing_text"
+    try:
+        text.encode("utf-8")  # a JSON "\ud800" escape decodes to a lone surrogate
+    except UnicodeEncodeError:
+        return "invalid_utf8"
+    return None if text.strip() else "empty_documents"
 
 
 def iter_documents(files, stats, text_column="text", txt_mode="file", strict=False):
-    """The documents of ``files``, in order (malformed items and empty
-    documents skipped and counted in ``stats``)."""
+    """The documents of ``files`` in order; malformed items are counted in
+    ``stats`` (the first few named), or an error if ``strict``."""
     for path in files:
-        stats.files += 1
-        kind = TEXT_SUFFIXES[path.suffix]
-        if kind == "txt":
-            docs = _read_txt(path, txt_mode, stats, strict)
+        stats["files"] += 1
+        if path.stat().st_size == 0:
+            items = [(str(path), None, "empty_files")]
+        elif path.suffix == ".txt":
+            items = _read_txt(path, txt_mode)
+        elif path.suffix == ".parquet":
+            items = _read_parquet(path, text_column)
         else:
-            read = _read_jsonl if kind == "jsonl" else _read_parquet
-            docs = read(path, text_column, stats, strict)
-        for text, where in docs:
-            if not text.strip():
-                stats.skip("empty_documents", where, strict)
+            items = _read_jsonl(path, text_column)
+        for where, text, problem in items:
+            problem = problem or _text_problem(text)
+            if problem is None:
+                stats["documents"] += 1
+                yield text
                 continue
-            stats.documents += 1
-            yield text
+            message = f"{where}: {problem.replace('_', ' ')}"
+            if strict:
+                raise TokenizeError(f"{message} (--strict)")
+            stats[problem] += 1
+            if len(stats["examples"]) < MAX_EXAMPLES:
+                stats["examples"].append(message)
 
 
 # -- encoding -----------------------------------------------------------------
@@ -319,12 +235,10 @@ def load_encoding(encoding):
             f"encoding {encoding.name} has token ids up to "
             f"{encoding.max_token_value}: they do not fit the uint16 shards"
         )
-    try:
-        encoding.eot_token  # noqa: B018
-    except KeyError as error:
+    if "<|endoftext|>" not in encoding.special_tokens_set:
         raise TokenizeError(
             f"encoding {encoding.name} has no <|endoftext|> token to separate documents"
-        ) from error
+        )
     return encoding
 
 
@@ -337,27 +251,49 @@ def encode_document(encoding, text):
     return out
 
 
-_WORKER_ENCODING = None
+_WORKER_ENCODING = None  # a pool process's encoding, set by _init_worker
 
 
 def _init_worker(encoding):
+    # Sent once per process: unpickling an encoding that tiktoken has not
+    # registered rebuilds its BPE, which costs about as much as a task.
     global _WORKER_ENCODING
     _WORKER_ENCODING = encoding
 
 
-def _encode_items(encoding, items):
-    """Encode the items of a task: ``(split, k, drop, text, tokens)`` with
-    ``tokens`` None unless already encoded."""
+def _encode(task, encoding=None):
+    """``(split, k, drop, tokens)`` for the ``(split, k, drop, text or
+    tokens)`` items of a task: document k of a split less its first ``drop``
+    tokens (already in a shard)."""
+    encoding = _WORKER_ENCODING if encoding is None else encoding
     out = []
-    for split, k, drop, text, tokens in items:
-        if tokens is None:
-            tokens = encode_document(encoding, text)
+    for split, k, drop, doc in task:
+        tokens = encode_document(encoding, doc) if isinstance(doc, str) else doc
         out.append((split, k, drop, tokens[drop:]))
     return out
 
 
-def _encode_task(items):
-    return _encode_items(_WORKER_ENCODING, items)
+def _encoded(tasks, encoding, workers):
+    """``_encode`` of each task, in order; with several workers, by a process
+    pool that runs at most ``2 * workers`` tasks ahead."""
+    if workers <= 1:
+        for task in tasks:
+            yield _encode(task, encoding)
+        return
+    pool = multiprocessing.get_context().Pool(
+        workers, initializer=_init_worker, initargs=(encoding,)
+    )
+    try:
+        pending = deque()
+        for task in tasks:
+            pending.append(pool.apply_async(_encode, (task,)))
+            if len(pending) > 2 * workers:
+                yield pending.popleft().get()
+        while pending:
+            yield pending.popleft().get()
+    finally:
+        pool.terminate()
+        pool.join()
 
 
 class Splitter:
@@ -384,11 +320,31 @@ class Splitter:
         return "train", None
 
 
+def _tasks(documents, splitter, resume):
+    """The documents in tasks of ``(split, k, drop, text or tokens)`` items,
+    less those that a resumed run has in complete shards: ``resume[split]``
+    is ``(docs_done, offset)``, as recorded when the run stopped."""
+    counts = dict.fromkeys(SPLITS, 0)
+    task, size = [], 0
+    for text in documents:
+        split, tokens = splitter.route(text)
+        k = counts[split]
+        counts[split] += 1
+        done, offset = resume[split]
+        if k < done:
+            continue
+        task.append(
+            (split, k, offset if k == done else 0, text if tokens is None else tokens)
+        )
+        size += len(text)
+        if size >= TASK_BYTES or len(task) >= TASK_DOCS:
+            yield task
+            task, size = [], 0
+    if task:
+        yield task
+
+
 # -- output -------------------------------------------------------------------
-
-
-def shard_name(prefix, split, index):
-    return f"{prefix}_{split}_{index:06d}.bin"
 
 
 def manifest_path(out_dir, prefix):
@@ -403,18 +359,15 @@ def write_json(path, data):
         tmp.write_text(json.dumps(data, indent=1))
         os.replace(tmp, path)
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        tmp.unlink(missing_ok=True)
 
 
 def write_error(path, error, needed=None, done=None):
-    """A :class:`TokenizeError` for an output that could not be written (disk
-    full, read-only folder...): which file, the space needed and free, and
-    that the complete shards and the manifest are intact."""
-    path = Path(path)
+    """The :class:`TokenizeError` of an output that could not be written:
+    which file, the space needed and free, and that what is done is intact."""
     if getattr(error, "errno", None) in (errno.ENOSPC, getattr(errno, "EDQUOT", -1)):
         try:
-            free = f"{shutil.disk_usage(path.parent).free:,} bytes free"
+            free = f"{shutil.disk_usage(Path(path).parent).free:,} bytes free"
         except OSError:
             free = "free space unknown"
         need = f"{needed:,} bytes needed, " if needed else ""
@@ -423,14 +376,10 @@ def write_error(path, error, needed=None, done=None):
     else:
         what = f"cannot write {path} ({type(error).__name__}: {error})"
         fix = "check the output folder's permissions and space, or choose another --out"
-    kept = (
-        f"the {done} complete shard(s) and the manifest are intact"
-        if done is not None
-        else "the shards and the manifest already there are intact"
-    )
+    kept = "the shards" if done is None else f"the {done} complete shard(s)"
     return TokenizeError(
-        f"{what}. No partial file was left and {kept}: {fix}, then run the "
-        "same command again to resume."
+        f"{what}. No partial file was left and {kept} and the manifest are "
+        f"intact: {fix}, then run the same command again to resume."
     )
 
 
@@ -441,22 +390,23 @@ def _own_files(out_dir, prefix):
 
 
 class SplitWriter:
-    """Fills shards of one split, in order, and records after each shard how
-    many of the split's documents are complete (``docs_done``) and how many
-    tokens of the next one it already holds (``offset``)."""
+    """Fills the shards of one split in order, and records after each how many
+    of the split's documents are complete (``docs_done``) and how many tokens
+    of the next one it already holds (``offset``): where a resumed run starts."""
 
-    def __init__(self, out_dir, prefix, split, shard_tokens, splits, on_shard):
+    def __init__(self, out_dir, prefix, split, shard_tokens, bos, splits, on_shard):
         self.out_dir, self.prefix, self.split = Path(out_dir), prefix, split
-        self.shard_tokens = shard_tokens
-        self.splits = splits  # split -> {"shards": [...], "docs_done", "offset"}
+        self.bos = bos
+        self.splits = splits  # the manifest's {split: {shards, docs_done, offset}}
         self.state = splits[split]
         self.on_shard = on_shard
-        self.buf = None
+        self.buf = None  # allocated on the first document: a split may have none
+        self.shard_tokens = shard_tokens
         self.fill = 0
         self.docs_seen = self.state["docs_done"]
-        self.first_index = 0 if split == "val" else 1
 
-    def add(self, tokens, k, start_in_doc, bos):
+    def add(self, tokens, k, start_in_doc):
+        """Append document ``k`` (from its token ``start_in_doc`` on)."""
         if self.buf is None:
             self.buf = np.empty(self.shard_tokens, dtype=np.uint16)
         pos = 0
@@ -467,93 +417,65 @@ class SplitWriter:
             pos += take
             if self.fill == self.shard_tokens:
                 if pos == len(tokens):
-                    self._flush(k + 1, 0, bos)
+                    self._flush(k + 1, 0)
                 else:
-                    self._flush(k, start_in_doc + pos, bos)
+                    self._flush(k, start_in_doc + pos)
         self.docs_seen = k + 1
 
-    def finish(self, bos):
+    def finish(self):
         if self.fill:
-            self._flush(self.docs_seen, 0, bos)
+            self._flush(self.docs_seen, 0)
 
-    def _flush(self, docs_done, offset, bos):
+    def _flush(self, docs_done, offset):
         tokens = self.buf[: self.fill]
-        name = shard_name(
-            self.prefix, self.split, self.first_index + len(self.state["shards"])
-        )
+        # llm.c numbers the validation shard 000000, training ones from 000001
+        index = len(self.state["shards"]) + (self.split == "train")
+        path = self.out_dir / f"{self.prefix}_{self.split}_{index:06d}.bin"
         try:
-            write_shard(self.out_dir / name, tokens)
+            write_shard(path, tokens)
         except OSError as error:  # disk full: write_shard left no file
-            raise write_error(
-                self.out_dir / name,
-                error,
-                needed=HEADER_BYTES + 2 * len(tokens),
-                done=sum(len(v["shards"]) for v in self.splits.values()),
-            ) from None
+            done = sum(len(v["shards"]) for v in self.splits.values())
+            needed = HEADER_BYTES + 2 * len(tokens)
+            raise write_error(path, error, needed, done) from None
         self.state["shards"].append(
             {
-                "file": name,
+                "file": path.name,
                 "n_tokens": int(self.fill),
-                "n_documents": int(np.count_nonzero(tokens == bos)),
+                "n_documents": int(np.count_nonzero(tokens == self.bos)),
             }
         )
         self.state["docs_done"], self.state["offset"] = int(docs_done), int(offset)
         self.fill = 0
-        self.on_shard(self.split, name)
-
-
-def _fingerprint(files, encoding, options):
-    inputs = []
-    for path in files:
-        st = path.stat()
-        inputs.append([str(path.resolve()), st.st_size, st.st_mtime_ns])
-    return {
-        "format": FORMAT_VERSION,
-        "inputs": inputs,
-        "encoding": encoding.name,
-        "n_vocab": encoding.n_vocab,
-        **options,
-    }
-
-
-def _empty_state():
-    return {s: {"shards": [], "docs_done": 0, "offset": 0} for s in ("val", "train")}
-
-
-def _recorded_ok(out_dir, splits):
-    for split in splits.values():
-        for shard in split["shards"]:
-            try:
-                if read_header(Path(out_dir) / shard["file"]) != shard["n_tokens"]:
-                    return False
-            except ShardError:
-                return False
-    return True
+        self.on_shard(path.name)
 
 
 def _prepare_output(out_dir, prefix, fingerprint, overwrite, log):
     """The manifest to continue from (same inputs and options, shards
     intact), or None after deleting the prefix's old shards."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    path = manifest_path(out_dir, prefix)
     for leftover in [p for p in _own_files(out_dir, prefix) if ".tmp" in p.suffix]:
         leftover.unlink()
-    manifest = None
-    if path.exists():
-        try:
-            manifest = json.loads(path.read_text())
-        except (OSError, ValueError):
-            manifest = None
+    try:
+        manifest = json.loads(manifest_path(out_dir, prefix).read_text())
+    except (OSError, ValueError):
+        manifest = None
     existing = _own_files(out_dir, prefix)
     same = manifest is not None and manifest.get("fingerprint") == fingerprint
-    if same and not overwrite and _recorded_ok(out_dir, manifest["splits"]):
+    if same and not overwrite:
         recorded = {
-            s["file"] for sp in manifest["splits"].values() for s in sp["shards"]
+            s["file"]: s["n_tokens"]
+            for split in manifest["splits"].values()
+            for s in split["shards"]
         }
-        for p in existing:
-            if p.name not in recorded:  # written after the last manifest update
-                p.unlink()
-        return manifest
+        try:
+            intact = all(read_header(out_dir / f) == n for f, n in recorded.items())
+        except ShardError:
+            intact = False
+        if intact:
+            for p in existing:
+                if p.name not in recorded:  # written after the last manifest update
+                    p.unlink()
+            return manifest
     if existing and not overwrite and not same:
         raise TokenizeError(
             f"{out_dir} already holds '{prefix}' shards from another tokenization "
@@ -564,7 +486,7 @@ def _prepare_output(out_dir, prefix, fingerprint, overwrite, log):
         log(f"removing {len(existing)} old '{prefix}' shard(s) from {out_dir}")
     for p in existing:
         p.unlink()
-    path.unlink(missing_ok=True)
+    manifest_path(out_dir, prefix).unlink(missing_ok=True)
     return None
 
 
@@ -599,10 +521,8 @@ def tokenize_corpus(
         val_fraction = 0.0 if val_tokens else 0.05
     val_fraction = float(val_fraction)
     log = log or (lambda message: print(message, file=sys.stderr))
-    if txt_mode not in ("file", "line", "paragraph"):
-        raise TokenizeError(
-            f"txt_mode must be file, line or paragraph, not {txt_mode!r}"
-        )
+    if txt_mode not in TXT_MODES:
+        raise TokenizeError(f"txt_mode {txt_mode!r}: use file, line or paragraph")
     if shard_tokens < 1:
         raise TokenizeError("shard_tokens must be positive")
     if val_tokens and val_fraction:
@@ -617,7 +537,13 @@ def tokenize_corpus(
     if not files:
         raise TokenizeError("no input file (.txt, .jsonl, .ndjson or .parquet) found")
     out_dir = Path(out_dir)
-    options = {
+    fingerprint = {
+        "format": FORMAT_VERSION,
+        "inputs": [
+            [str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns] for p in files
+        ],
+        "encoding": encoding.name,
+        "n_vocab": encoding.n_vocab,
         "shard_tokens": int(shard_tokens),
         "val_fraction": val_fraction,
         "val_tokens": int(val_tokens or 0),
@@ -625,7 +551,6 @@ def tokenize_corpus(
         "txt_mode": txt_mode,
         "max_docs": max_docs,
     }
-    fingerprint = _fingerprint(files, encoding, options)
     try:
         manifest = _prepare_output(out_dir, prefix, fingerprint, overwrite, log)
     except OSError as error:  # e.g. a read-only or missing parent folder
@@ -633,11 +558,12 @@ def tokenize_corpus(
     if manifest is not None and manifest.get("complete"):
         log(f"{manifest_path(out_dir, prefix)}: already complete, nothing to do")
         return manifest
-    splits = manifest["splits"] if manifest else _empty_state()
-    resumed = {s: (v["docs_done"], v["offset"]) for s, v in splits.items()}
     if manifest:
+        splits = manifest["splits"]
         done = sum(len(v["shards"]) for v in splits.values())
         log(f"resuming: {done} shard(s) already written in {out_dir}")
+    else:
+        splits = {s: {"shards": [], "docs_done": 0, "offset": 0} for s in SPLITS}
     manifest = {
         "fingerprint": fingerprint,
         "complete": False,
@@ -648,139 +574,88 @@ def tokenize_corpus(
     }
     if command:
         manifest.update(command=command, cwd=os.getcwd())
-    mpath = manifest_path(out_dir, prefix)
 
-    def save_manifest():
+    from tqdm import tqdm
+
+    bar = tqdm(
+        unit="tok",
+        unit_scale=True,
+        desc=f"tokenizing {prefix}",
+        file=sys.stderr,
+        disable=not progress,
+    )
+
+    def save_manifest(shard_name=None):
         try:
-            write_json(mpath, manifest)
+            write_json(manifest_path(out_dir, prefix), manifest)
         except OSError as error:  # the manifest on disk is the previous one
-            raise write_error(mpath, error) from None
+            raise write_error(manifest_path(out_dir, prefix), error) from None
+        if shard_name:
+            bar.set_postfix_str(shard_name)
 
     save_manifest()
-
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(
-            unit="tok", unit_scale=True, desc=f"tokenizing {prefix}", file=sys.stderr
-        )
-
-    def on_shard(split, name):
-        save_manifest()
-        if bar is not None:
-            bar.set_postfix_str(name)
-
     writers = {
-        s: SplitWriter(out_dir, prefix, s, shard_tokens, splits, on_shard)
-        for s in ("val", "train")
+        s: SplitWriter(out_dir, prefix, s, shard_tokens, bos, splits, save_manifest)
+        for s in SPLITS
     }
-    written = {"val": 0, "train": 0}
-
-    def write(results):
-        for split, k, drop, tokens in results:
-            writers[split].add(tokens, k, drop, bos)
-            written[split] += len(tokens)
-            if bar is not None:
-                bar.update(len(tokens))
-
-    stats = Stats()
+    stats = {"files": 0, "documents": 0, **dict.fromkeys(SKIPS, 0), "examples": []}
+    documents = iter_documents(files, stats, text_column, txt_mode, strict)
     splitter = Splitter(encoding, val_fraction, val_tokens)
-    counters = {"val": 0, "train": 0}
+    resume = {s: (splits[s]["docs_done"], splits[s]["offset"]) for s in SPLITS}
+    tasks = _tasks(itertools.islice(documents, max_docs), splitter, resume)
+    results = _encoded(tasks, encoding, workers)
+    written = 0
     started = time.perf_counter()
-    pool = None
-    if workers > 1:
-        import multiprocessing
-
-        pool = multiprocessing.get_context().Pool(
-            workers, initializer=_init_worker, initargs=(encoding,)
-        )
-    pending = deque()
-    task, task_bytes = [], 0
-
-    def submit():
-        nonlocal task, task_bytes
-        if not task:
-            return
-        if pool is None:
-            write(_encode_items(encoding, task))
-        else:
-            pending.append(pool.apply_async(_encode_task, (task,)))
-            while len(pending) > 2 * workers:
-                write(pending.popleft().get())
-        task, task_bytes = [], 0
-
     try:
-        docs = iter_documents(files, stats, text_column, txt_mode, strict)
-        for text in itertools.islice(docs, max_docs):
-            split, tokens = splitter.route(text)
-            k = counters[split]
-            counters[split] += 1
-            docs_done, offset = resumed[split]
-            if k < docs_done:
-                continue  # already in a complete shard
-            drop = offset if k == docs_done else 0
-            task.append((split, k, drop, None if tokens is not None else text, tokens))
-            task_bytes += len(text)
-            if task_bytes >= TASK_BYTES or len(task) >= TASK_DOCS:
-                submit()
-        submit()
-        while pending:
-            write(pending.popleft().get())
-        for split in ("val", "train"):
-            writers[split].finish(bos)
+        for result in results:
+            for split, k, drop, tokens in result:
+                writers[split].add(tokens, k, drop)
+                written += len(tokens)
+                bar.update(len(tokens))
+        for writer in writers.values():
+            writer.finish()
     finally:
-        if pool is not None:
-            pool.terminate()
-            pool.join()
-        if bar is not None:
-            bar.close()
+        results.close()  # stops the worker pool now, even on an error
+        bar.close()
     elapsed = time.perf_counter() - started
 
-    if stats.documents == 0:
+    if stats["documents"] == 0:
+        skipped = {k: stats[k] for k in SKIPS if stats[k]}
         raise TokenizeError(
             f"no document found in {len(files)} input file(s); skipped: "
-            f"{stats.skipped() or 'nothing'}"
+            f"{skipped or 'nothing'}"
         )
-    manifest["complete"] = True
-    manifest["stats"] = asdict(stats)
-    manifest["documents"] = dict(counters)
-    manifest["tokens"] = {
-        s: sum(x["n_tokens"] for x in splits[s]["shards"]) for s in ("val", "train")
-    }
-    manifest["seconds"] = round(elapsed, 3)
-    manifest["tokens_per_second"] = round(sum(written.values()) / max(elapsed, 1e-9))
+    manifest.update(
+        complete=True,
+        stats=stats,
+        documents={s: writers[s].docs_seen for s in SPLITS},
+        tokens={s: sum(x["n_tokens"] for x in splits[s]["shards"]) for s in SPLITS},
+        seconds=round(elapsed, 3),
+        tokens_per_second=round(written / max(elapsed, 1e-9)),
+    )
     save_manifest()
     if not splits["val"]["shards"] and (val_fraction or val_tokens):
-        log(
-            "warning: the validation split is empty: raise --val-fraction or "
-            "use --val-tokens"
-        )
+        log("warning: empty validation split: raise --val-fraction or use --val-tokens")
     if not splits["train"]["shards"]:
-        log(
-            "warning: the training split is empty: lower --val-tokens or --val-fraction"
-        )
+        log("warning: empty training split: lower --val-tokens or --val-fraction")
     return manifest
 
 
 def summary(manifest, out_dir, prefix):
     """Human-readable lines about a completed tokenization."""
     lines = []
-    for split in ("val", "train"):
+    for split in SPLITS:
         shards = manifest["splits"][split]["shards"]
+        span = f" ({shards[0]['file']} ... {shards[-1]['file']})" if shards else ""
         lines.append(
             f"{split}: {manifest['documents'][split]:,} documents, "
-            f"{manifest['tokens'][split]:,} tokens in {len(shards)} shard(s)"
-            + (f" ({shards[0]['file']} ... {shards[-1]['file']})" if shards else "")
+            f"{manifest['tokens'][split]:,} tokens in {len(shards)} shard(s){span}"
         )
     stats = manifest["stats"]
-    skipped = {k: stats[k] for k in Stats.SKIPS if stats[k]}
+    skipped = [f"{stats[k]} {k.replace('_', ' ')}" for k in SKIPS if stats[k]]
     lines.append(
-        f"read {stats['files']} file(s), {stats['documents']:,} documents; skipped: "
-        + (
-            ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in skipped.items())
-            or "none"
-        )
+        f"read {stats['files']} file(s), {stats['documents']:,} documents; "
+        f"skipped: {', '.join(skipped) or 'none'}"
     )
     lines.extend(f"  e.g. {example}" for example in stats["examples"])
     lines.append(
@@ -791,82 +666,41 @@ def summary(manifest, out_dir, prefix):
 
 
 def parse_args(argv=None):
+    """The options, named as :func:`tokenize_corpus`'s parameters, and the
+    ``hf_*`` ones of :func:`fetch_hf_parquet`."""
     parser = argparse.ArgumentParser(
         prog="python -m benchmark_tools.tokenizer",
         description="Tokenize text (.txt, .jsonl, .parquet, or a Hugging Face "
         "dataset's parquet files) into GPT-2 token shards.",
     )
-    parser.add_argument(
-        "inputs", nargs="*", help="files or folders of .txt/.jsonl/.parquet"
-    )
-    parser.add_argument("--out", type=Path, required=True, help="output folder")
-    parser.add_argument(
-        "--prefix", default="corpus", help="shard name prefix: PREFIX_train_000001.bin"
-    )
-    hub = parser.add_argument_group("Hugging Face dataset input")
-    hub.add_argument(
-        "--hf-dataset", help="dataset repository, e.g. HuggingFaceFW/fineweb-edu"
-    )
-    hub.add_argument(
-        "--hf-files",
-        default="*.parquet",
-        help="glob of its files, e.g. 'sample/10BT/*.parquet'",
-    )
-    hub.add_argument(
-        "--hf-max-files", type=int, help="take only the first N matching files"
-    )
-    hub.add_argument("--hf-revision", help="branch, tag or commit")
-    hub.add_argument(
-        "--hf-dir", type=Path, help="download folder (default: the Hugging Face cache)"
-    )
-    parser.add_argument(
-        "--text-column", default="text", help="jsonl field / parquet column"
-    )
-    parser.add_argument(
-        "--txt-mode",
-        choices=("file", "line", "paragraph"),
-        default="file",
-        help="what a .txt document is (default: the whole file)",
-    )
-    parser.add_argument(
-        "--encoding", default="gpt2", help="tiktoken encoding (default gpt2)"
-    )
-    parser.add_argument(
+    add = parser.add_argument
+    add("inputs", nargs="*", help="files or folders of .txt/.jsonl/.parquet")
+    add("--out", dest="out_dir", type=Path, required=True, help="output folder")
+    add("--prefix", default="corpus", help="shard names: PREFIX_train_000001.bin")
+    hub = parser.add_argument_group("Hugging Face dataset input").add_argument
+    hub("--hf-dataset", help="dataset repository, e.g. HuggingFaceFW/fineweb-edu")
+    hub("--hf-files", default="*.parquet", help="glob, e.g. 'sample/10BT/*.parquet'")
+    hub("--hf-max-files", type=int, help="take only the first N matching files")
+    hub("--hf-revision", help="branch, tag or commit")
+    hub("--hf-dir", type=Path, help="download folder (default: the hub's cache)")
+    add("--text-column", default="text", help="jsonl field / parquet column")
+    add("--txt-mode", choices=TXT_MODES, default="file", help="what a .txt document is")
+    add("--encoding", default="gpt2", help="tiktoken encoding (default gpt2)")
+    add(
         "--shard-tokens",
         type=int,
         default=DEFAULT_SHARD_TOKENS,
         help=f"tokens per shard (default {DEFAULT_SHARD_TOKENS:,})",
     )
-    val = parser.add_mutually_exclusive_group()
-    val.add_argument(
-        "--val-fraction",
-        type=float,
-        default=None,
-        help="share of documents (by text hash) for validation (default 0.05)",
-    )
-    val.add_argument(
-        "--val-tokens",
-        type=int,
-        help="the first documents, up to N tokens, for validation",
-    )
-    parser.add_argument(
-        "--workers",
-        type=int,
-        default=max(1, min(8, os.cpu_count() or 1)),
-        help="encoding processes (default: CPU count, at most 8)",
-    )
-    parser.add_argument("--max-docs", type=int, help="stop after N documents")
-    parser.add_argument(
-        "--strict",
-        action="store_true",
-        help="fail on malformed input instead of skipping",
-    )
-    parser.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="replace the prefix's shards already there",
-    )
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    val = parser.add_mutually_exclusive_group().add_argument
+    val("--val-fraction", type=float, help="validation share, by text hash (0.05)")
+    val("--val-tokens", type=int, help="validation: the first documents, N tokens")
+    workers = min(8, os.cpu_count() or 1)
+    add("--workers", type=int, default=workers, help="encoding processes (CPUs, <= 8)")
+    add("--max-docs", type=int, help="stop after N documents")
+    add("--strict", action="store_true", help="fail on malformed input, not skip")
+    add("--overwrite", action="store_true", help="replace the prefix's shards")
+    add("--no-progress", dest="progress", action="store_false", help="no progress bar")
     args = parser.parse_args(argv)
     if not args.inputs and not args.hf_dataset:
         parser.error("give input files/folders or --hf-dataset")
@@ -875,40 +709,22 @@ def parse_args(argv=None):
 
 def main(argv=None):
     raw = sys.argv[1:] if argv is None else list(argv)
-    args = parse_args(argv)
+    options = vars(parse_args(argv))
+    inputs = options.pop("inputs")
+    hub = [
+        options.pop(f"hf_{k}")
+        for k in ("dataset", "files", "max_files", "revision", "dir")
+    ]
     command = shlex.join(["python", "-m", "benchmark_tools.tokenizer", *raw])
     try:
-        inputs = list(args.inputs)
-        if args.hf_dataset:
-            inputs += fetch_hf_parquet(
-                args.hf_dataset,
-                args.hf_files,
-                args.hf_max_files,
-                args.hf_revision,
-                args.hf_dir,
-            )
-        manifest = tokenize_corpus(
-            inputs,
-            args.out,
-            prefix=args.prefix,
-            encoding=args.encoding,
-            shard_tokens=args.shard_tokens,
-            val_fraction=args.val_fraction,
-            val_tokens=args.val_tokens,
-            workers=args.workers,
-            text_column=args.text_column,
-            txt_mode=args.txt_mode,
-            max_docs=args.max_docs,
-            strict=args.strict,
-            overwrite=args.overwrite,
-            progress=not args.no_progress,
-            command=command,
-        )
+        if hub[0]:
+            inputs += fetch_hf_parquet(*hub)
+        manifest = tokenize_corpus(inputs, command=command, **options)
     except (TokenizeError, ShardError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     if "stats" in manifest:
-        print(summary(manifest, args.out, args.prefix))
+        print(summary(manifest, options["out_dir"], options["prefix"]))
     return 0
 
 
