@@ -36,7 +36,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -59,7 +59,7 @@ DEFAULT_MAX_RUNS = 20  # the Neural Forge rule: at most 20 tuning runs
 DEFAULT_MAX_TOKENS_PER_RUN = 500_000_000  # ... of at most 500M tokens each
 DEFAULT_FINAL_SEEDS = 4  # Track 3: a mean over 4 seeds must be < 3.278
 #: Config keys the sweep writes itself; every other key is copied as is.
-OWN_KEYS = ("objective", "dataset", "solver", "n-repetitions", "n_repetitions")
+OWN_KEYS = ("objective", "solver", "n-repetitions", "n_repetitions")
 
 
 class SweepError(UserError):
@@ -84,9 +84,8 @@ class RunError(SweepError):
 def solver_parameters(solver_name):
     """The ``parameters`` dict the solver declares (name -> default values)."""
     if solver_name not in solver_names():
-        raise SweepError(
-            f"no solver {solver_name!r}; solvers: {', '.join(solver_names())}"
-        )
+        names = ", ".join(solver_names())
+        raise SweepError(f"no solver {solver_name!r}; solvers: {names}")
     return dict(load_solver_class(solver_name).parameters)
 
 
@@ -107,16 +106,17 @@ def typed(solver_name, declared, values):
 def parse_assignment(spec, option):
     """``"lr=0.01,0.02"`` -> ``("lr", [0.01, 0.02])``, in benchopt's syntax."""
     name, _, text = spec.partition("=")
-    if "=" not in spec or not name.strip():
-        raise SweepError(f"{option} {spec!r}: expected NAME=VALUE[,VALUE...]")
-    if not text.strip() or "=" in text:
-        raise SweepError(f"{option} {spec!r}: no value given, or a value with '='")
     try:
-        return name.strip(), parse_values(text)
-    except ValueError as error:
+        ok = name.strip() and text.strip() and "=" not in text
+        values = parse_values(text) if ok else []
+    except ValueError:
+        values = []
+    if not values:
         raise SweepError(
-            f"{option} {spec!r}: cannot read the values: {error}"
-        ) from None
+            f"{option} {spec!r}: expected NAME=VALUE[,VALUE...] in benchopt's "
+            "syntax (no value given, or one it cannot read)"
+        )
+    return name.strip(), values
 
 
 def parse_grid(solver_name, declared, specs):
@@ -132,9 +132,8 @@ def parse_grid(solver_name, declared, specs):
                 "or --train-steps); compare step counts with separate sweeps"
             )
         grid[name] = [typed(solver_name, declared, {name: v})[name] for v in values]
-        for i, value in enumerate(grid[name]):
-            if value in grid[name][:i]:
-                raise SweepError(f"--grid {name}: the value {value!r} is listed twice")
+        if len(set(map(repr, grid[name]))) < len(values):
+            raise SweepError(f"--grid {name}: a value is listed twice")
     return grid
 
 
@@ -156,37 +155,20 @@ def format_name(base, params):
     wrapped = {k: [v] if isinstance(v, (tuple, list)) else v for k, v in params.items()}
     name = f"{base}[{','.join(f'{k}={v!r}' for k, v in wrapped.items())}]"
     try:
-        parsed = parse_name(name)[2]
+        ok = parse_name(name)[2] == wrapped
     except ValueError:
-        parsed = {}
-    for key, value in wrapped.items():
-        got = parsed.get(key)
-        if got != value or type(got) is not type(value):
-            raise SweepError(
-                f"{key}={params[key]!r} does not survive benchopt's name syntax "
-                f"(read back as {got!r})"
-            )
+        ok = False
+    if not ok:
+        raise SweepError(f"{params} does not survive benchopt's name syntax: {name}")
     return name
 
 
-# -- the problem: the config file ------------------------------------------
-
-
-def read_config(path):
-    try:
-        config = yaml.safe_load(Path(path).read_text())
-    except (OSError, yaml.YAMLError) as error:
-        raise SweepError(f"--config {path}: cannot read it: {error}") from error
-    if not isinstance(config, dict):
-        raise SweepError(f"--config {path}: not a benchopt run config (a mapping)")
-    return config
+# -- the plan: grid, config, step counts -----------------------------------
 
 
 def _entries(config, key):
-    entries = config.get(key)
-    return (
-        [] if entries is None else entries if isinstance(entries, list) else [entries]
-    )
+    entries = config.get(key) or []
+    return entries if isinstance(entries, list) else [entries]
 
 
 def _parse_entry(entry, what):
@@ -205,44 +187,155 @@ def _parse_entry(entry, what):
     if args:
         raise SweepError(f"{what} {entry!r}: name the parameters (key=value)")
     for key, value in kwargs.items():
-        if isinstance(value, tuple):
+        # benchopt runs a list, or a bare tuple, as one configuration per item
+        if isinstance(value, tuple) or isinstance(value, list) and len(value) != 1:
             raise SweepError(
-                f"{what} {entry!r}: {key}={value!r} is a bare tuple, which "
-                f"benchopt runs as one configuration per item; write {key}=[{value!r}]"
-            )
-        if isinstance(value, list) and len(value) != 1:
-            raise SweepError(
-                f"{what} {entry!r}: {key} lists {len(value)} values; a sweep runs "
-                "one problem and takes its grid from --grid"
+                f"{what} {entry!r}: {key}={value!r} is several configurations; "
+                f"a sweep runs one problem and takes its grid from --grid (a "
+                f"tuple value is written {key}=[(...)])"
             )
     values = {k: v[0] if isinstance(v, list) else v for k, v in kwargs.items()}
     return str(base).strip(), values
 
 
-@dataclass
 class Plan:
-    """Everything a sweep does, decided before anything runs."""
+    """Everything a sweep does, checked before anything runs: the grid, the
+    solver's fixed parameters, the config's problem and the step counts."""
 
-    solver: str
-    grid: dict  # name -> typed values
-    fixed: dict  # solver parameters fixed for every point (config, --set)
-    fixed_source: dict  # name -> "config" | "--set"
-    seeds: int
-    sweep_steps: int  # the step count of the sweep's runs
-    full_steps: int  # N, for the full-length run
-    full_steps_source: str
-    n_on_objective: bool  # the config sets N on the objective
-    objective_base: str
-    objective_params: dict  # as given in the config
-    batch_tokens: int
-    dataset_entries: list
-    extra: dict  # other config keys (timeout, ...), copied
-    config_path: Path
-    notes: list = field(default_factory=list)
+    def __init__(
+        self,
+        solver,
+        grid_specs,
+        config_path,
+        *,
+        set_specs=(),
+        fraction=None,
+        train_steps=None,
+        seeds=1,
+    ):
+        if seeds < 1:
+            raise SweepError(f"--seeds {seeds}: at least 1")
+        declared = solver_parameters(solver)
+        self.solver, self.seeds = solver, int(seeds)
+        self.grid = parse_grid(solver, declared, grid_specs)
+        self.points = grid_points(self.grid)
+        self.config_path = Path(config_path).resolve()
+        try:
+            config = yaml.safe_load(self.config_path.read_text())
+        except (OSError, yaml.YAMLError) as error:
+            raise SweepError(
+                f"--config {config_path}: cannot read it: {error}"
+            ) from None
+        if not isinstance(config, dict):
+            raise SweepError(f"--config {config_path}: not a benchopt run config")
+        #: other config keys (dataset, timeout, ...), copied as is
+        self.extra = {k: v for k, v in config.items() if k not in OWN_KEYS}
+        settings = self._read_problem(config)
+        self.batch_tokens = settings["batch_tokens"]
+        self.notes = self._fix_parameters(config, declared, set_specs)
 
-    @property
-    def points(self):
-        return grid_points(self.grid)
+        # N: the objective's train_steps (it overrides every solver's), else
+        # the solver's.
+        self.n_on_objective = settings["train_steps"] is not None
+        origin = self.fixed_source.get("train_steps")
+        if self.n_on_objective:
+            n, source = settings["train_steps"], "the config's objective train_steps"
+        else:
+            n = self.fixed.get(
+                "train_steps", (declared.get("train_steps") or [None])[0]
+            )
+            source = f"{solver}'s " + (
+                f"train_steps (from {origin})" if origin else "default train_steps"
+            )
+        if not isinstance(n, (int, float)) or n < 1:
+            raise SweepError(
+                f"the full run's step count N={n!r} ({source}): set "
+                "train_steps=N (at least 1) on the config's objective"
+            )
+        self.full_steps, self.full_steps_source = int(n), source
+
+        if train_steps is None:
+            fraction = DEFAULT_FRACTION if fraction is None else fraction
+            if not 0 < fraction <= 1:
+                raise SweepError(f"--fraction {fraction}: in (0, 1]")
+            train_steps = max(1, round(fraction * self.full_steps))
+        elif train_steps < 1:
+            raise SweepError(f"--train-steps {train_steps}: at least 1")
+        self.sweep_steps = int(train_steps)
+        max_steps = settings["max_steps"]
+        for what, steps in (("the sweep's runs", train_steps), ("N", self.full_steps)):
+            if steps > max_steps:
+                raise SweepError(
+                    f"{what} train {steps} steps but the objective's data budget "
+                    f"is max_steps={max_steps}: raise max_steps in the config's "
+                    "objective"
+                )
+        if settings["stop_at_target"]:
+            self.notes.append(
+                "stop_at_target is off in the sweep: final losses are compared at "
+                "the same step (Track 3 forbids stopping on the validation loss)"
+            )
+
+    def _read_problem(self, config):
+        """The config's one objective and dataset; the objective's settings."""
+        objectives = _entries(config, "objective")
+        datasets = _entries(config, "dataset")
+        if len(objectives) != 1 or len(datasets) != 1:
+            raise SweepError(
+                f"--config {self.config_path.name}: a sweep runs one problem; the "
+                f"config lists {len(objectives)} objective(s) and {len(datasets)} "
+                "dataset(s): keep one of each"
+            )
+        self.objective_base, self.objective_params = _parse_entry(
+            objectives[0], "objective"
+        )
+        _parse_entry(datasets[0], "dataset")
+        self.extra["dataset"] = datasets
+        defaults = load_benchmark_module("objective.py").Objective.parameters
+        unknown = sorted(set(self.objective_params) - set(defaults))
+        if unknown:
+            raise SweepError(
+                f"objective {objectives[0]!r}: unknown parameter(s) "
+                f"{', '.join(unknown)}; its parameters are: "
+                f"{', '.join(sorted(defaults))}"
+            )
+        settings = {k: v[0] for k, v in defaults.items()} | self.objective_params
+        for key in ("batch_tokens", "max_steps"):
+            value = settings[key]
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise SweepError(f"objective {key}={value!r}: a positive integer")
+        return settings
+
+    def _fix_parameters(self, config, declared, set_specs):
+        """The solver parameters fixed for every point: the config's entry for
+        the solver, then --set, less the grid's. Returns notes."""
+        solver = self.solver
+        entries = [
+            values
+            for base, values in (
+                _parse_entry(e, "solver") for e in _entries(config, "solver")
+            )
+            if base == solver
+        ]
+        if len(entries) > 1:
+            raise SweepError(
+                f"--config {self.config_path.name} lists {solver} {len(entries)} "
+                "times: keep one entry, or fix parameters with --set"
+            )
+        self.fixed = typed(solver, declared, entries[0]) if entries else {}
+        self.fixed_source = dict.fromkeys(self.fixed, "config")
+        for spec in set_specs:
+            key, values = parse_assignment(spec, "--set")
+            if len(values) != 1:
+                raise SweepError(f"--set {spec!r}: one value (a list goes in --grid)")
+            if key in self.grid:
+                raise SweepError(f"{key}: given with both --grid and --set")
+            self.fixed |= typed(solver, declared, {key: values[0]})
+            self.fixed_source[key] = "--set"
+        return [
+            f"the grid replaces the config's {solver} {key}={self.fixed.pop(key)}"
+            for key in sorted(set(self.grid) & set(self.fixed))
+        ]
 
     @property
     def n_runs(self):
@@ -255,136 +348,6 @@ class Plan:
     @property
     def fraction(self):
         return self.sweep_steps / self.full_steps
-
-
-def make_plan(
-    solver,
-    grid_specs,
-    config_path,
-    *,
-    set_specs=(),
-    fraction=None,
-    train_steps=None,
-    seeds=1,
-):
-    """Check the solver, grid, config and step counts; return the :class:`Plan`."""
-    if seeds < 1:
-        raise SweepError(f"--seeds {seeds}: at least 1")
-    declared = solver_parameters(solver)
-    grid = parse_grid(solver, declared, grid_specs)
-    config_path = Path(config_path).resolve()
-    config = read_config(config_path)
-
-    # The problem: one objective, one dataset.
-    objectives, datasets = _entries(config, "objective"), _entries(config, "dataset")
-    if len(objectives) != 1 or len(datasets) != 1:
-        raise SweepError(
-            f"--config {config_path.name}: a sweep runs one problem; the config "
-            f"lists {len(objectives)} objective(s) and {len(datasets)} "
-            "dataset(s): keep one of each"
-        )
-    objective_base, given = _parse_entry(objectives[0], "objective")
-    _parse_entry(datasets[0], "dataset")
-    defaults = load_benchmark_module("objective.py").Objective.parameters
-    unknown = sorted(set(given) - set(defaults))
-    if unknown:
-        raise SweepError(
-            f"objective {objectives[0]!r}: unknown parameter(s) {', '.join(unknown)}; "
-            f"its parameters are: {', '.join(sorted(defaults))}"
-        )
-    settings = {k: v[0] for k, v in defaults.items()} | given
-    for key in ("batch_tokens", "max_steps"):
-        value = settings[key]
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise SweepError(f"objective {key}={value!r}: a positive integer")
-
-    # Fixed solver parameters: the config's entry for the solver, then --set.
-    entries = [
-        e for e in _entries(config, "solver") if _parse_entry(e, "solver")[0] == solver
-    ]
-    if len(entries) > 1:
-        raise SweepError(
-            f"--config {config_path.name} lists {solver} {len(entries)} times: "
-            "keep one entry, or fix parameters with --set"
-        )
-    fixed = (
-        typed(solver, declared, _parse_entry(entries[0], "solver")[1])
-        if entries
-        else {}
-    )
-    fixed_source = dict.fromkeys(fixed, "config")
-    for spec in set_specs:
-        key, values = parse_assignment(spec, "--set")
-        if len(values) != 1:
-            raise SweepError(f"--set {spec!r}: one value (a list goes in --grid)")
-        if key in grid:
-            raise SweepError(f"{key}: given with both --grid and --set")
-        fixed |= typed(solver, declared, {key: values[0]})
-        fixed_source[key] = "--set"
-    notes = [
-        f"the grid replaces the config's {solver} {key}={fixed.pop(key)}"
-        for key in sorted(set(grid) & set(fixed))
-    ]
-
-    # N: the objective's train_steps (it overrides every solver's), else the solver's.
-    n_on_objective = settings["train_steps"] is not None
-    if n_on_objective:
-        full_steps, source = (
-            settings["train_steps"],
-            "the config's objective train_steps",
-        )
-    else:
-        full_steps = fixed.get(
-            "train_steps", (declared.get("train_steps") or [None])[0]
-        )
-        origin = fixed_source.get("train_steps")
-        source = f"{solver}'s " + (
-            f"train_steps (from {origin})" if origin else "default train_steps"
-        )
-    if not isinstance(full_steps, (int, float)) or full_steps < 1:
-        raise SweepError(
-            f"the full run's step count N={full_steps!r} ({source}): set "
-            "train_steps=N (at least 1) on the config's objective"
-        )
-    full_steps = int(full_steps)
-
-    if train_steps is None:
-        fraction = DEFAULT_FRACTION if fraction is None else fraction
-        if not 0 < fraction <= 1:
-            raise SweepError(f"--fraction {fraction}: in (0, 1]")
-        train_steps = max(1, round(fraction * full_steps))
-    elif train_steps < 1:
-        raise SweepError(f"--train-steps {train_steps}: at least 1")
-    max_steps = settings["max_steps"]
-    for what, steps in (("the sweep's runs", train_steps), ("N", full_steps)):
-        if steps > max_steps:
-            raise SweepError(
-                f"{what} train {steps} steps but the objective's data budget is "
-                f"max_steps={max_steps}: raise max_steps in the config's objective"
-            )
-    if settings["stop_at_target"]:
-        notes.append(
-            "stop_at_target is off in the sweep: final losses are compared at "
-            "the same step (Track 3 forbids stopping on the validation loss)"
-        )
-    return Plan(
-        solver=solver,
-        grid=grid,
-        fixed=fixed,
-        fixed_source=fixed_source,
-        seeds=int(seeds),
-        sweep_steps=int(train_steps),
-        full_steps=full_steps,
-        full_steps_source=source,
-        n_on_objective=n_on_objective,
-        objective_base=objective_base,
-        objective_params=given,
-        batch_tokens=settings["batch_tokens"],
-        dataset_entries=datasets,
-        extra={k: v for k, v in config.items() if k not in OWN_KEYS},
-        config_path=config_path,
-        notes=notes,
-    )
 
 
 # -- budget ----------------------------------------------------------------
@@ -456,15 +419,15 @@ def check_budget(plan, max_runs, max_tokens_per_run):
 # -- configs and benchopt --------------------------------------------------
 
 
-def run_config(plan, point, seeds, objective_params, train_steps=None):
-    """A benchopt run config of the plan's problem: one solver entry per
-    point (``train_steps`` on the solver when given)."""
+def run_config(plan, points, seeds, objective_params, train_steps=None):
+    """A benchopt run config of the plan's problem, one solver entry per
+    point (with ``train_steps`` on the solver when given)."""
     fixed = {k: v for k, v in plan.fixed.items() if k != "train_steps"}
     steps = {} if train_steps is None else {"train_steps": train_steps}
     return {
         "objective": [format_name(plan.objective_base, objective_params)],
-        "dataset": list(plan.dataset_entries),
-        "solver": [format_name(plan.solver, fixed | p | steps) for p in point],
+        "dataset": plan.extra["dataset"],
+        "solver": [format_name(plan.solver, fixed | p | steps) for p in points],
         "n-repetitions": int(seeds),
         **plan.extra,
     }
@@ -531,8 +494,9 @@ class Ranked:
     losses: list
     failures: Counter
 
-    n_done = property(lambda self: len(self.losses))
-    ok = property(lambda self: not self.failures)
+    @property
+    def ok(self):
+        return not self.failures
 
     @property
     def val_loss_mean(self):
@@ -541,11 +505,6 @@ class Ranked:
     @property
     def val_loss_std(self):
         return statistics.stdev(self.losses) if len(self.losses) > 1 else math.nan
-
-    @property
-    def status(self):
-        failures = ", ".join(f"{k} {v}" for k, v in sorted(self.failures.items()))
-        return failures or "ok"
 
 
 def _matches(solver_name, solver, point):
@@ -573,13 +532,9 @@ def rank_points(runs, solver, points, seeds, train_steps=None):
         losses = [run.final_val_loss for run in mine if not run.failed]
         ranked.append(Ranked(dict(point), seeds, losses, failures))
 
-    def key(entry):
+    def key(entry):  # complete points first (no failure), then by loss
         mean = entry.val_loss_mean
-        return (
-            not entry.ok,
-            entry.failures.total(),
-            mean if math.isfinite(mean) else math.inf,
-        )
+        return entry.failures.total(), mean if math.isfinite(mean) else math.inf
 
     return sorted(ranked, key=key)  # stable: ties keep the grid order
 
@@ -590,10 +545,11 @@ def ranking_table(ranked, names):
 
     rows = [["rank", *names, "runs ok", "val loss", "std", "status"]]
     for i, entry in enumerate(ranked, 1):
+        failures = ", ".join(f"{k} {v}" for k, v in sorted(entry.failures.items()))
         rows.append(
             [str(i), *(str(entry.point.get(name, "")) for name in names)]
-            + [f"{entry.n_done}/{entry.seeds}", number(entry.val_loss_mean)]
-            + [number(entry.val_loss_std), entry.status]
+            + [f"{len(entry.losses)}/{entry.seeds}", number(entry.val_loss_mean)]
+            + [number(entry.val_loss_std), failures or "ok"]
         )
     widths = [max(map(len, column)) for column in zip(*rows)]
     return "\n".join(
@@ -638,27 +594,6 @@ def _display_path(path):
     return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
-def final_header(plan, ranked, results_path, seeds, out):
-    best = ranked[0]
-    return [
-        f"Full-length run of the best {plan.solver} configuration of a sweep",
-        "(python -m benchmark_tools.sweep), on the problem of "
-        f"{_display_path(plan.config_path)}.",
-        f"Sweep: {len(plan.points)} grid point(s) x {plan.seeds} seed(s) = "
-        f"{plan.n_runs} runs of {plan.sweep_steps} steps "
-        f"({plan.fraction:.3g} x N={plan.full_steps}), "
-        f"{plan.tokens_per_run:,} tokens each; results {_display_path(results_path)}",
-        f"Best: {point_label(best.point)}, final val loss "
-        f"{best.val_loss_mean:.4f} (mean of {best.n_done} seed(s)).",
-        *(f"Note: {note}" for note in edge_notes(plan.grid, best.point)),
-        "Ranked (final validation loss at the sweep's step count):",
-        *(f"  {line}" for line in ranking_table(ranked, list(plan.grid)).split("\n")),
-        f"This config: N={plan.full_steps}, {seeds} seeds. Track 3: re-tune lr "
-        "and weight decay at full length (--fraction 1) before claiming a result.",
-        f"  benchopt run . --config {_display_path(out)}",
-    ]
-
-
 # -- command line ----------------------------------------------------------
 
 
@@ -672,50 +607,24 @@ def build_parser():
     )
     add = parser.add_argument
     add("solver", help="solver name (a file solvers/NAME.py)")
-    add(
-        "--grid",
-        action="append",
-        default=[],
-        metavar="NAME=V1,V2,...",
-        help="values of one solver parameter (repeat: a cartesian product)",
-    )
-    add(
-        "--set",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="a solver parameter fixed for every grid point",
-    )
+    add("--grid", action="append", default=[], metavar="NAME=V1,V2,...")
+    add("--set", action="append", default=[], metavar="NAME=VALUE")
     add("--config", required=True, type=Path, help="benchopt run config: the problem")
     steps = parser.add_mutually_exclusive_group()
-    steps.add_argument(
-        "--fraction",
-        type=float,
-        help=f"sweep runs train this fraction of N (default {DEFAULT_FRACTION})",
-    )
-    steps.add_argument(
-        "--train-steps", type=int, help="sweep runs train this many steps"
-    )
+    steps.add_argument("--fraction", type=float, help="of N (default 0.5)")
+    steps.add_argument("--train-steps", type=int, help="steps of each sweep run")
     add("--seeds", type=int, default=1, help="seeds per grid point (default 1)")
-    add(
-        "--max-runs",
-        type=int,
-        default=DEFAULT_MAX_RUNS,
-        help="budget: most runs, grid points x seeds (default %(default)s; not "
-        "benchopt's --max-runs)",
-    )
+    add("--max-runs", type=int, default=DEFAULT_MAX_RUNS, help="(default %(default)s)")
     add(
         "--max-tokens-per-run",
         type=int,
         default=DEFAULT_MAX_TOKENS_PER_RUN,
-        help="budget: most training tokens of one run, steps x batch_tokens "
-        f"(default {DEFAULT_MAX_TOKENS_PER_RUN:,})",
+        help=f"steps x batch_tokens (default {DEFAULT_MAX_TOKENS_PER_RUN:,})",
     )
     add(
         "--out",
         type=Path,
-        help="run config of the best configuration (default "
-        "<work-dir>/best_<solver>.yml, under outputs/: untracked)",
+        help="the best run config (default <work-dir>/best_<solver>.yml)",
     )
     add(
         "--final-seeds",
@@ -723,17 +632,9 @@ def build_parser():
         default=DEFAULT_FINAL_SEEDS,
         help="n-repetitions of the written config (default %(default)s)",
     )
-    add(
-        "--work-dir",
-        type=Path,
-        help="the sweep's config and results (default outputs/sweeps/<solver>-<time>)",
-    )
+    add("--work-dir", type=Path, help="default outputs/sweeps/<solver>-<time>")
     add("--no-cache", action="store_true", help="passed to benchopt run")
-    add(
-        "--dry-run",
-        action="store_true",
-        help="print the budget, the benchopt command and config; run nothing",
-    )
+    add("--dry-run", action="store_true", help="print the budget, command, config")
     return parser
 
 
@@ -741,7 +642,7 @@ def run_sweep(args):
     """Plan, budget, benchopt, ranking, and the best point's run config."""
     if args.final_seeds < 1:
         raise SweepError(f"--final-seeds {args.final_seeds}: at least 1")
-    plan = make_plan(
+    plan = Plan(
         args.solver,
         args.grid,
         args.config,
@@ -751,21 +652,18 @@ def run_sweep(args):
         seeds=args.seeds,
     )
     config = sweep_config(plan)
-    print("\n".join(budget_lines(plan, args.max_runs, args.max_tokens_per_run)))
+    summary = budget_lines(plan, args.max_runs, args.max_tokens_per_run)
+    print("\n".join(summary))
     check_budget(plan, args.max_runs, args.max_tokens_per_run)
 
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    work = Path(args.work_dir or ROOT / "outputs" / "sweeps" / f"{args.solver}-{stamp}")
-    config_path, results = (
-        work.resolve() / "sweep.yml",
-        work.resolve() / "results.parquet",
-    )
+    work = args.work_dir or ROOT / "outputs" / "sweeps" / f"{args.solver}-{stamp}"
+    work = Path(work).resolve()
+    config_path, results = work / "sweep.yml", work / "results.parquet"
     out = (args.out or work / f"best_{args.solver}.yml").resolve()
     command = benchopt_command(config_path, results, args.no_cache)
-    header = [
-        f"Sweep of {plan.solver} written by python -m benchmark_tools.sweep",
-        f"from {_display_path(plan.config_path)}.",
-    ]
+    source = f"from {_display_path(plan.config_path)}."
+    header = [f"Sweep of {plan.solver} by python -m benchmark_tools.sweep", source]
     text = config_text(config, header)
     where = "not written: dry run" if args.dry_run else str(config_path)
     print(f"\nbenchopt run config ({where}):\n{text}")
@@ -774,7 +672,7 @@ def run_sweep(args):
         print(f"dry run: nothing ran; the best configuration would go to {out}")
         return
 
-    config_path.parent.mkdir(parents=True, exist_ok=True)
+    work.mkdir(parents=True, exist_ok=True)
     config_path.write_text(text)
     clear_results(results)
     returncode = run_benchopt(command)
@@ -785,26 +683,37 @@ def run_sweep(args):
     except ResultsError as error:
         raise RunError(f"no sweep results: {error}") from error
     ranked = rank_points(runs, plan.solver, plan.points, plan.seeds, plan.sweep_steps)
+    table = ranking_table(ranked, list(plan.grid))
     print(
-        f"\nRanked by final validation loss at step {plan.sweep_steps} "
-        f"(mean over {plan.seeds} seed(s); a failed run loses): {results}\n"
+        f"\nRanked by final validation loss at step {plan.sweep_steps} (mean over "
+        f"{plan.seeds} seed(s); a failed run loses): {results}\n\n{table}\n\n"
+        f"Full table: python -m benchmark_tools.results {results}"
     )
-    print(ranking_table(ranked, list(plan.grid)))
-    print(f"\nFull table: python -m benchmark_tools.results {results}")
     best = ranked[0]
     if not best.ok:
         raise RunError("no grid point completed all its runs: nothing written")
-    for note in edge_notes(plan.grid, best.point):
+    notes = edge_notes(plan.grid, best.point)
+    for note in notes:
         print(f"\nnote: {note}")
-    final = final_config(plan, best.point, args.final_seeds)
+    rerun = f"  benchopt run . --config {_display_path(out)}"
+    header = [
+        f"Full-length run of the best {plan.solver} configuration of a sweep",
+        f"(python -m benchmark_tools.sweep) {source}",
+        *summary,
+        f"Best: {point_label(best.point)}, final val loss {best.val_loss_mean:.4f} "
+        f"(mean of {len(best.losses)} seed(s)); results {_display_path(results)}",
+        *(f"Note: {note}" for note in notes),
+        "Ranked (final validation loss at the sweep's step count):",
+        *(f"  {line}" for line in table.split("\n")),
+        f"This config: N={plan.full_steps}, {args.final_seeds} seeds. Track 3: "
+        "re-tune lr and weight decay at full length (--fraction 1) first.",
+        rerun,
+    ]
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(
-        config_text(final, final_header(plan, ranked, results, args.final_seeds, out))
+        config_text(final_config(plan, best.point, args.final_seeds), header)
     )
-    print(
-        f"\nBest: {point_label(best.point)}. Wrote {out}:\n"
-        f"  benchopt run . --config {_display_path(out)}"
-    )
+    print(f"\nBest: {point_label(best.point)}. Wrote {out}:\n{rerun}")
 
 
 def main(argv=None):
