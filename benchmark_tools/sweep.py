@@ -270,6 +270,9 @@ class Plan:
                     f"is max_steps={max_steps}: raise max_steps in the config's "
                     "objective"
                 )
+        self.n_runs = len(self.points) * self.seeds
+        self.tokens_per_run = self.sweep_steps * self.batch_tokens
+        self.fraction = self.sweep_steps / self.full_steps
         if settings["stop_at_target"]:
             self.notes.append(
                 "stop_at_target is off in the sweep: final losses are compared at "
@@ -336,18 +339,6 @@ class Plan:
             f"the grid replaces the config's {solver} {key}={self.fixed.pop(key)}"
             for key in sorted(set(self.grid) & set(self.fixed))
         ]
-
-    @property
-    def n_runs(self):
-        return len(self.points) * self.seeds
-
-    @property
-    def tokens_per_run(self):
-        return self.sweep_steps * self.batch_tokens
-
-    @property
-    def fraction(self):
-        return self.sweep_steps / self.full_steps
 
 
 # -- budget ----------------------------------------------------------------
@@ -706,7 +697,8 @@ def run_sweep(args):
         "Ranked (final validation loss at the sweep's step count):",
         *(f"  {line}" for line in table.split("\n")),
         f"This config: N={plan.full_steps}, {args.final_seeds} seeds. Track 3: "
-        "re-tune lr and weight decay at full length (--fraction 1) first.",
+        "re-tune lr and weight decay at full length (--fraction 1) before "
+        "claiming a result.",
         rerun,
     ]
     out.parent.mkdir(parents=True, exist_ok=True)
