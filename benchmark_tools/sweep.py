@@ -233,43 +233,7 @@ class Plan:
         settings = self._read_problem(config)
         self.batch_tokens = settings["batch_tokens"]
         self.notes = self._fix_parameters(config, declared, set_specs)
-
-        # N: the objective's train_steps (it overrides every solver's), else
-        # the solver's.
-        self.n_on_objective = settings["train_steps"] is not None
-        origin = self.fixed_source.get("train_steps")
-        if self.n_on_objective:
-            n, source = settings["train_steps"], "the config's objective train_steps"
-        else:
-            n = self.fixed.get(
-                "train_steps", (declared.get("train_steps") or [None])[0]
-            )
-            source = f"{solver}'s " + (
-                f"train_steps (from {origin})" if origin else "default train_steps"
-            )
-        if not isinstance(n, (int, float)) or n < 1:
-            raise SweepError(
-                f"the full run's step count N={n!r} ({source}): set "
-                "train_steps=N (at least 1) on the config's objective"
-            )
-        self.full_steps, self.full_steps_source = int(n), source
-
-        if train_steps is None:
-            fraction = DEFAULT_FRACTION if fraction is None else fraction
-            if not 0 < fraction <= 1:
-                raise SweepError(f"--fraction {fraction}: in (0, 1]")
-            train_steps = max(1, round(fraction * self.full_steps))
-        elif train_steps < 1:
-            raise SweepError(f"--train-steps {train_steps}: at least 1")
-        self.sweep_steps = int(train_steps)
-        max_steps = settings["max_steps"]
-        for what, steps in (("the sweep's runs", train_steps), ("N", self.full_steps)):
-            if steps > max_steps:
-                raise SweepError(
-                    f"{what} train {steps} steps but the objective's data budget "
-                    f"is max_steps={max_steps}: raise max_steps in the config's "
-                    "objective"
-                )
+        self._set_steps(settings, declared, fraction, train_steps)
         self.n_runs = len(self.points) * self.seeds
         self.tokens_per_run = self.sweep_steps * self.batch_tokens
         self.fraction = self.sweep_steps / self.full_steps
@@ -339,6 +303,44 @@ class Plan:
             f"the grid replaces the config's {solver} {key}={self.fixed.pop(key)}"
             for key in sorted(set(self.grid) & set(self.fixed))
         ]
+
+    def _set_steps(self, settings, declared, fraction, train_steps):
+        """N (the objective's train_steps, which overrides every solver's, else
+        the solver's) and the sweep's step count, within max_steps."""
+        self.n_on_objective = settings["train_steps"] is not None
+        origin = self.fixed_source.get("train_steps")
+        if self.n_on_objective:
+            n, source = settings["train_steps"], "the config's objective train_steps"
+        else:
+            n = self.fixed.get(
+                "train_steps", (declared.get("train_steps") or [None])[0]
+            )
+            source = f"{self.solver}'s " + (
+                f"train_steps (from {origin})" if origin else "default train_steps"
+            )
+        if not isinstance(n, (int, float)) or n < 1:
+            raise SweepError(
+                f"the full run's step count N={n!r} ({source}): set "
+                "train_steps=N (at least 1) on the config's objective"
+            )
+        self.full_steps, self.full_steps_source = int(n), source
+
+        if train_steps is None:
+            fraction = DEFAULT_FRACTION if fraction is None else fraction
+            if not 0 < fraction <= 1:
+                raise SweepError(f"--fraction {fraction}: in (0, 1]")
+            train_steps = max(1, round(fraction * self.full_steps))
+        elif train_steps < 1:
+            raise SweepError(f"--train-steps {train_steps}: at least 1")
+        self.sweep_steps = int(train_steps)
+        max_steps = settings["max_steps"]
+        for what, steps in (("the sweep's runs", train_steps), ("N", self.full_steps)):
+            if steps > max_steps:
+                raise SweepError(
+                    f"{what} train {steps} steps but the objective's data budget "
+                    f"is max_steps={max_steps}: raise max_steps in the config's "
+                    "objective"
+                )
 
 
 # -- budget ----------------------------------------------------------------
@@ -602,15 +604,15 @@ def build_parser():
     add("--set", action="append", default=[], metavar="NAME=VALUE")
     add("--config", required=True, type=Path, help="benchopt run config: the problem")
     steps = parser.add_mutually_exclusive_group()
-    steps.add_argument("--fraction", type=float, help="of N (default 0.5)")
+    steps.add_argument("--fraction", type=float, help="fraction of N (default 0.5)")
     steps.add_argument("--train-steps", type=int, help="steps of each sweep run")
     add("--seeds", type=int, default=1, help="seeds per grid point (default 1)")
-    add("--max-runs", type=int, default=DEFAULT_MAX_RUNS, help="(default %(default)s)")
+    add("--max-runs", type=int, default=DEFAULT_MAX_RUNS, help="budget (default 20)")
     add(
         "--max-tokens-per-run",
         type=int,
         default=DEFAULT_MAX_TOKENS_PER_RUN,
-        help=f"steps x batch_tokens (default {DEFAULT_MAX_TOKENS_PER_RUN:,})",
+        help=f"budget: steps x batch_tokens (default {DEFAULT_MAX_TOKENS_PER_RUN:,})",
     )
     add(
         "--out",
