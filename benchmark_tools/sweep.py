@@ -6,31 +6,25 @@ examples:
   python -m benchmark_tools.sweep muon --config configs/track3_1gpu.yml \\
       --grid lr=0.02,0.025,0.03 --max-tokens-per-run 900000000
 
-The grid (the cartesian product of the --grid values, in benchopt's name
-syntax and typed like the solver's defaults: lr=1e-3,3e-3 schedule=cosine,wsd
-betas=(0.9,0.95),(0.8,0.95)) is trained through `benchopt run` on the
-config's problem (one objective, one dataset; its timeout and other options
-are kept) at a reduced step count: --fraction of the solver's N (default 0.5)
-or --train-steps. Fixed solver parameters: the config's entry for the solver
-(if any), then --set.
+The grid (the cartesian product of the --grid values, in benchopt's syntax and
+typed like the solver's defaults: lr=1e-3,3e-3 schedule=cosine,wsd
+betas=(0.9,0.95),(0.8,0.95)) is trained with `benchopt run` on the config's
+problem (one objective, one dataset; its other options are kept) for
+--fraction of the solver's N (default 0.5) or --train-steps. Fixed solver
+parameters: the config's entry for the solver, then --set.
 
-Budget (the Neural Forge rule, so that an optimizer is not tuned harder than
-the baseline it is compared with): at most --max-runs runs (grid points x
-seeds, default 20) of at most --max-tokens-per-run training tokens each
-(steps x the objective's batch_tokens, default 500M). It is printed before
-anything runs; a larger sweep is refused, and raising a limit is explicit and
-belongs in the report.
+Budget (the Neural Forge rule: an optimizer is not tuned harder than its
+baseline): at most --max-runs runs (grid points x seeds, default 20) of at
+most --max-tokens-per-run tokens each (default 500M). It is printed before
+anything runs; a larger sweep is refused unless a limit is raised explicitly
+(say so in the report).
 
-The best grid point (lowest final validation loss, mean over the seeds; a
-configuration with a failed run loses) is written as a run config for the
-full-length multi-seed run (the solver's N, --final-seeds seeds), by default
-beside the sweep's results under outputs/ (untracked): `benchopt run .
---config OUT`. A best value at the edge of its grid is pointed out, with the
-extended grid to sweep next.
-
-Track 3's advice: tune on half-length runs (--fraction 0.5, the default), then
-re-tune lr and weight decay at full length (--fraction 1, a small grid around
-the best values) before the multi-seed run of the written config.
+The best point (lowest mean final validation loss; a point with a failed run
+loses) is written as the run config of the full-length multi-seed run, by
+default under outputs/ (untracked); a best value at the edge of its grid is
+pointed out with the extended grid to sweep next. Track 3's advice: tune on
+half-length runs, then re-tune lr and weight decay at full length (--fraction
+1) before the multi-seed run.
 """
 
 import argparse
@@ -41,46 +35,47 @@ import statistics
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
-from benchmark_tools.results import (
-    ResultsError,
-    ledger_folder,
-    load_runs,
-    results_tables,
-    split_name,
-)
+from benchmark_tools.results import ResultsError, ledger_folder, load_runs, split_name
 from benchmark_utils.benchopt_compat import parse_name, parse_values
 from benchmark_utils.errors import UserError
 from benchmark_utils.settings import SettingsError, check_parameter_types
 
+from .components import BENCHMARK_DIR as ROOT
 from .components import (
-    BENCHMARK_DIR,
     drop_full_size_note,
     load_benchmark_module,
     load_solver_class,
     solver_names,
 )
 
-ROOT = BENCHMARK_DIR
 DEFAULT_FRACTION = 0.5
 DEFAULT_MAX_RUNS = 20  # the Neural Forge rule: at most 20 tuning runs
 DEFAULT_MAX_TOKENS_PER_RUN = 500_000_000  # ... of at most 500M tokens each
 DEFAULT_FINAL_SEEDS = 4  # Track 3: a mean over 4 seeds must be < 3.278
 #: Config keys the sweep writes itself; every other key is copied as is.
-OWN_KEYS = ("objective", "dataset", "solver", "n-repetitions", "n_repetitions")
-RESULTS_NAME = "results.parquet"
+OWN_KEYS = ("objective", "solver", "n-repetitions", "n_repetitions")
 
 
 class SweepError(UserError):
     """A sweep that cannot run as asked: the message says why and what to do."""
 
+    status = 2  # main's exit status: bad input or over budget
+
 
 class BudgetError(SweepError):
     """A sweep larger than its budget."""
+
+
+class RunError(SweepError):
+    """The sweep's runs failed: nothing to rank or write."""
+
+    status = 1
 
 
 # -- grid ------------------------------------------------------------------
@@ -89,9 +84,8 @@ class BudgetError(SweepError):
 def solver_parameters(solver_name):
     """The ``parameters`` dict the solver declares (name -> default values)."""
     if solver_name not in solver_names():
-        raise SweepError(
-            f"no solver {solver_name!r}; solvers: {', '.join(solver_names())}"
-        )
+        names = ", ".join(solver_names())
+        raise SweepError(f"no solver {solver_name!r}; solvers: {names}")
     return dict(load_solver_class(solver_name).parameters)
 
 
@@ -110,28 +104,23 @@ def typed(solver_name, declared, values):
 
 
 def parse_assignment(spec, option):
-    """``"lr=0.01,0.02"`` -> ``("lr", [0.01, 0.02])``, values in benchopt's
-    own syntax (numbers, True/False/None, bare or quoted strings, tuples)."""
+    """``"lr=0.01,0.02"`` -> ``("lr", [0.01, 0.02])``, in benchopt's syntax."""
     name, _, text = spec.partition("=")
-    name = name.strip()
-    if "=" not in spec or not name:
-        raise SweepError(f"{option} {spec!r}: expected NAME=VALUE[,VALUE...]")
-    if not text.strip() or "=" in text:
-        raise SweepError(f"{option} {spec!r}: no value given, or a value with '='")
     try:
-        return name, parse_values(text)
-    except ValueError as error:
+        ok = name.strip() and text.strip() and "=" not in text
+        values = parse_values(text) if ok else []
+    except ValueError:
+        values = []
+    if not values:
         raise SweepError(
-            f"{option} {spec!r}: cannot read the values: {error}"
-        ) from None
+            f"{option} {spec!r}: expected NAME=VALUE[,VALUE...] in benchopt's "
+            "syntax (no value given, or one it cannot read)"
+        )
+    return name.strip(), values
 
 
 def parse_grid(solver_name, declared, specs):
-    """``--grid`` specs -> ``{name: [typed values]}`` in the given order.
-
-    An int given for a float default becomes a float. An unknown name, a
-    value of the wrong type, a name given twice or a value listed twice is a
-    :class:`SweepError`."""
+    """``--grid`` specs -> ``{name: [typed values]}``, in the given order."""
     grid = {}
     for spec in specs:
         name, values = parse_assignment(spec, "--grid")
@@ -143,9 +132,8 @@ def parse_grid(solver_name, declared, specs):
                 "or --train-steps); compare step counts with separate sweeps"
             )
         grid[name] = [typed(solver_name, declared, {name: v})[name] for v in values]
-        for i, value in enumerate(grid[name]):
-            if value in grid[name][:i]:
-                raise SweepError(f"--grid {name}: the value {value!r} is listed twice")
+        if len(set(map(repr, grid[name]))) < len(values):
+            raise SweepError(f"--grid {name}: a value is listed twice")
     return grid
 
 
@@ -159,257 +147,200 @@ def point_label(point):
 
 
 def format_name(base, params):
-    """``base[key=value,...]`` that benchopt reads back as exactly ``params``
-    (checked with benchopt's own parser). A tuple or list value is wrapped in
-    brackets: bare, benchopt would run one configuration per item."""
+    """``base[key=value,...]``, checked to read back through benchopt's parser
+    as exactly ``params``. A tuple goes in brackets: bare, benchopt would run
+    one configuration per item."""
     if not params:
         return base
-    items = [
-        f"{k}=[{v!r}]" if isinstance(v, (tuple, list)) else f"{k}={v!r}"
-        for k, v in params.items()
-    ]
-    name = f"{base}[{','.join(items)}]"
+    wrapped = {k: [v] if isinstance(v, (tuple, list)) else v for k, v in params.items()}
+    name = f"{base}[{','.join(f'{k}={v!r}' for k, v in wrapped.items())}]"
     try:
-        parsed = parse_name(name)[2]
+        ok = parse_name(name)[2] == wrapped
     except ValueError:
-        parsed = {}
-    for key, value in params.items():
-        got = parsed.get(key)
-        if isinstance(value, (tuple, list)):
-            got = got[0] if isinstance(got, list) and len(got) == 1 else None
-        if got != value or type(got) is not type(value):
-            raise SweepError(
-                f"{key}={value!r} does not survive benchopt's name syntax "
-                f"(read back as {got!r})"
-            )
+        ok = False
+    if not ok:
+        raise SweepError(f"{params} does not survive benchopt's name syntax: {name}")
     return name
 
 
-# -- the problem: the config file ------------------------------------------
+# -- the plan: grid, config, step counts -----------------------------------
 
 
 def _entries(config, key):
-    entries = config.get(key)
-    return (
-        [] if entries is None else entries if isinstance(entries, list) else [entries]
-    )
+    entries = config.get(key) or []
+    return entries if isinstance(entries, list) else [entries]
 
 
 def _parse_entry(entry, what):
     """A config entry (``"name[k=v]"`` or ``{name: {k: v}}``) -> (name,
-    kwargs), each parameter one value (benchopt runs a list as one run per
-    item, a bare tuple as one per item: a sweep runs one problem)."""
-    if isinstance(entry, str):
+    kwargs), one value per parameter: a sweep runs one problem."""
+    if isinstance(entry, dict) and len(entry) == 1:
+        ((base, kwargs),) = entry.items()
+        args = [] if isinstance(kwargs, dict) else [kwargs]
+    elif isinstance(entry, str):
         try:
             base, args, kwargs = parse_name(entry)
         except ValueError as error:
             raise SweepError(f"{what} {entry!r}: {error}") from error
-    elif isinstance(entry, dict) and len(entry) == 1:
-        ((base, kwargs),) = entry.items()
-        args = [] if isinstance(kwargs, dict) else [kwargs]
     else:
         raise SweepError(f"{what} {entry!r}: expected NAME[key=value,...]")
     if args:
         raise SweepError(f"{what} {entry!r}: name the parameters (key=value)")
-    values = {}
     for key, value in kwargs.items():
-        if isinstance(value, tuple):
+        # benchopt runs a list, or a bare tuple, as one configuration per item
+        if isinstance(value, tuple) or isinstance(value, list) and len(value) != 1:
             raise SweepError(
-                f"{what} {entry!r}: {key}={value!r} is a bare tuple, which "
-                f"benchopt runs as one configuration per item; write "
-                f"{key}=[{value!r}]"
+                f"{what} {entry!r}: {key}={value!r} is several configurations; "
+                f"a sweep runs one problem and takes its grid from --grid (a "
+                f"tuple value is written {key}=[(...)])"
             )
-        if isinstance(value, list):
-            if len(value) != 1:
-                raise SweepError(
-                    f"{what} {entry!r}: {key} lists {len(value)} values; a "
-                    "sweep runs one problem and takes its grid from --grid"
-                )
-            value = value[0]
-        values[key] = value
+    values = {k: v[0] if isinstance(v, list) else v for k, v in kwargs.items()}
     return str(base).strip(), values
 
 
-@dataclass
 class Plan:
-    """Everything a sweep does, decided before anything runs."""
+    """Everything a sweep does, checked before anything runs: the grid, the
+    solver's fixed parameters, the config's problem and the step counts."""
 
-    solver: str
-    grid: dict  # name -> typed values
-    points: list  # grid points, in grid order
-    fixed: dict  # solver parameters fixed for every point (config, --set)
-    fixed_source: dict  # name -> "config" | "--set"
-    seeds: int
-    sweep_steps: int  # the step count of the sweep's runs
-    full_steps: int  # the solver's N, for the full-length run
-    full_steps_source: str
-    n_on_objective: bool  # the config sets N on the objective
-    objective_base: str
-    objective_params: dict  # as given in the config
-    batch_tokens: int
-    dataset_entries: list
-    extra: dict  # other config keys (timeout, ...), copied
-    config_path: Path
-    notes: list = field(default_factory=list)
-
-    @property
-    def n_runs(self):
-        return len(self.points) * self.seeds
-
-    @property
-    def tokens_per_run(self):
-        return self.sweep_steps * self.batch_tokens
-
-    @property
-    def fraction(self):
-        return self.sweep_steps / self.full_steps
-
-
-def read_config(path):
-    try:
-        config = yaml.safe_load(Path(path).read_text())
-    except (OSError, yaml.YAMLError) as error:
-        raise SweepError(f"--config {path}: cannot read it: {error}") from error
-    if not isinstance(config, dict):
-        raise SweepError(f"--config {path}: not a benchopt run config (a mapping)")
-    return config
-
-
-def make_plan(
-    solver,
-    grid_specs,
-    config_path,
-    *,
-    set_specs=(),
-    fraction=None,
-    train_steps=None,
-    seeds=1,
-):
-    """Check the solver, grid, config and step counts; return the :class:`Plan`."""
-    if seeds < 1:
-        raise SweepError(f"--seeds {seeds}: at least 1")
-    declared = solver_parameters(solver)
-    grid = parse_grid(solver, declared, grid_specs)
-    config_path = Path(config_path).resolve()
-    config = read_config(config_path)
-
-    # The problem: one objective, one dataset.
-    objectives, datasets = _entries(config, "objective"), _entries(config, "dataset")
-    if len(objectives) != 1 or len(datasets) != 1:
-        raise SweepError(
-            f"--config {config_path.name}: a sweep runs one problem; the config "
-            f"lists {len(objectives)} objective(s) and {len(datasets)} "
-            "dataset(s): keep one of each"
-        )
-    objective_base, objective_values = _parse_entry(objectives[0], "objective")
-    _parse_entry(datasets[0], "dataset")
-    defaults = load_benchmark_module("objective.py").Objective.parameters
-    unknown = sorted(set(objective_values) - set(defaults))
-    if unknown:
-        raise SweepError(
-            f"objective {objectives[0]!r}: unknown parameter(s) "
-            f"{', '.join(unknown)}; its parameters are: {', '.join(sorted(defaults))}"
-        )
-    settings = {k: v[0] for k, v in defaults.items()} | objective_values
-    for key in ("batch_tokens", "max_steps"):
-        value = settings[key]
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise SweepError(f"objective {key}={value!r}: a positive integer")
-
-    # Fixed solver parameters: the config's entry for the solver, then --set.
-    entries = [
-        values
-        for base, values in map(
-            lambda e: _parse_entry(e, "solver"), _entries(config, "solver")
-        )
-        if base == solver
-    ]
-    if len(entries) > 1:
-        raise SweepError(
-            f"--config {config_path.name} lists {solver} {len(entries)} times: "
-            "keep one entry, or fix parameters with --set"
-        )
-    fixed = typed(solver, declared, entries[0]) if entries else {}
-    fixed_source = dict.fromkeys(fixed, "config")
-    for spec in set_specs:
-        key, values = parse_assignment(spec, "--set")
-        if len(values) != 1:
-            raise SweepError(f"--set {spec!r}: one value (a list goes in --grid)")
-        if key in grid:
-            raise SweepError(f"{key}: given with both --grid and --set")
-        fixed[key] = typed(solver, declared, {key: values[0]})[key]
-        fixed_source[key] = "--set"
-    notes = []
-    for key in sorted(set(grid) & set(fixed)):
-        notes.append(f"the grid replaces the config's {solver} {key}={fixed[key]}")
-        del fixed[key], fixed_source[key]
-
-    # N: the objective's train_steps, else the solver's.
-    n_on_objective = settings.get("train_steps") is not None
-    if n_on_objective:
-        full_steps, source = (
-            settings["train_steps"],
-            "the config's objective train_steps",
-        )
-    elif fixed.get("train_steps") is not None:
-        full_steps = fixed["train_steps"]
-        source = f"{solver}'s train_steps (from {fixed_source['train_steps']})"
-    elif (declared.get("train_steps") or [None])[0] is not None:
-        full_steps = declared["train_steps"][0]
-        source = f"{solver}'s default train_steps"
-    else:
-        raise SweepError(
-            f"the full run's step count N is unknown: {solver} declares no "
-            "train_steps and the config's objective sets none; add "
-            "train_steps=N to the config's objective"
-            + (" or pass --set train_steps=N" if "train_steps" in declared else "")
-        )
-    if not isinstance(full_steps, (int, float)) or full_steps < 1:
-        raise SweepError(f"train_steps={full_steps!r} ({source}): at least 1")
-    full_steps = int(full_steps)
-
-    if train_steps is not None:
-        if fraction is not None:
-            raise SweepError("give --fraction or --train-steps, not both")
-        if train_steps < 1:
-            raise SweepError(f"--train-steps {train_steps}: at least 1")
-        sweep_steps = int(train_steps)
-    else:
-        fraction = DEFAULT_FRACTION if fraction is None else fraction
-        if not 0 < fraction <= 1:
-            raise SweepError(f"--fraction {fraction}: in (0, 1]")
-        sweep_steps = max(1, round(fraction * full_steps))
-    max_steps = settings["max_steps"]
-    for what, steps in (("the sweep's runs", sweep_steps), ("N", full_steps)):
-        if steps > max_steps:
+    def __init__(
+        self,
+        solver,
+        grid_specs,
+        config_path,
+        *,
+        set_specs=(),
+        fraction=None,
+        train_steps=None,
+        seeds=1,
+    ):
+        if seeds < 1:
+            raise SweepError(f"--seeds {seeds}: at least 1")
+        declared = solver_parameters(solver)
+        self.solver, self.seeds = solver, int(seeds)
+        self.grid = parse_grid(solver, declared, grid_specs)
+        self.points = grid_points(self.grid)
+        self.config_path = Path(config_path).resolve()
+        try:
+            config = yaml.safe_load(self.config_path.read_text())
+        except (OSError, yaml.YAMLError) as error:
             raise SweepError(
-                f"{what} train {steps} steps but the objective's data budget is "
-                f"max_steps={max_steps}: raise max_steps in the config's objective"
+                f"--config {config_path}: cannot read it: {error}"
+            ) from None
+        if not isinstance(config, dict):
+            raise SweepError(f"--config {config_path}: not a benchopt run config")
+        #: other config keys (dataset, timeout, ...), copied as is
+        self.extra = {k: v for k, v in config.items() if k not in OWN_KEYS}
+        settings = self._read_problem(config)
+        self.batch_tokens = settings["batch_tokens"]
+        self.notes = self._fix_parameters(config, declared, set_specs)
+        self._set_steps(settings, declared, fraction, train_steps)
+        self.n_runs = len(self.points) * self.seeds
+        self.tokens_per_run = self.sweep_steps * self.batch_tokens
+        self.fraction = self.sweep_steps / self.full_steps
+        if settings["stop_at_target"]:
+            self.notes.append(
+                "stop_at_target is off in the sweep: final losses are compared at "
+                "the same step (Track 3 forbids stopping on the validation loss)"
             )
-    if settings.get("stop_at_target"):
-        notes.append(
-            "stop_at_target is off in the sweep: final losses are compared at "
-            "the same step (Track 3 forbids stopping on the validation loss)"
+
+    def _read_problem(self, config):
+        """The config's one objective and dataset; the objective's settings."""
+        objectives = _entries(config, "objective")
+        datasets = _entries(config, "dataset")
+        if len(objectives) != 1 or len(datasets) != 1:
+            raise SweepError(
+                f"--config {self.config_path.name}: a sweep runs one problem; the "
+                f"config lists {len(objectives)} objective(s) and {len(datasets)} "
+                "dataset(s): keep one of each"
+            )
+        self.objective_base, self.objective_params = _parse_entry(
+            objectives[0], "objective"
         )
-    return Plan(
-        solver=solver,
-        grid=grid,
-        points=grid_points(grid),
-        fixed=fixed,
-        fixed_source=fixed_source,
-        seeds=int(seeds),
-        sweep_steps=sweep_steps,
-        full_steps=full_steps,
-        full_steps_source=source,
-        n_on_objective=n_on_objective,
-        objective_base=objective_base,
-        objective_params=objective_values,
-        batch_tokens=settings["batch_tokens"],
-        dataset_entries=list(datasets),
-        extra={k: v for k, v in config.items() if k not in OWN_KEYS},
-        config_path=config_path,
-        notes=notes,
-    )
+        _parse_entry(datasets[0], "dataset")
+        self.extra["dataset"] = datasets
+        defaults = load_benchmark_module("objective.py").Objective.parameters
+        unknown = sorted(set(self.objective_params) - set(defaults))
+        if unknown:
+            raise SweepError(
+                f"objective {objectives[0]!r}: unknown parameter(s) "
+                f"{', '.join(unknown)}; its parameters are: "
+                f"{', '.join(sorted(defaults))}"
+            )
+        settings = {k: v[0] for k, v in defaults.items()} | self.objective_params
+        for key in ("batch_tokens", "max_steps"):
+            value = settings[key]
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise SweepError(f"objective {key}={value!r}: a positive integer")
+        return settings
+
+    def _fix_parameters(self, config, declared, set_specs):
+        """The solver parameters fixed for every point: the config's entry for
+        the solver, then --set, less the grid's. Returns notes."""
+        solver = self.solver
+        entries = [
+            values
+            for base, values in (
+                _parse_entry(e, "solver") for e in _entries(config, "solver")
+            )
+            if base == solver
+        ]
+        if len(entries) > 1:
+            raise SweepError(
+                f"--config {self.config_path.name} lists {solver} {len(entries)} "
+                "times: keep one entry, or fix parameters with --set"
+            )
+        self.fixed = typed(solver, declared, entries[0]) if entries else {}
+        self.fixed_source = dict.fromkeys(self.fixed, "config")
+        for spec in set_specs:
+            key, values = parse_assignment(spec, "--set")
+            if len(values) != 1:
+                raise SweepError(f"--set {spec!r}: one value (a list goes in --grid)")
+            if key in self.grid:
+                raise SweepError(f"{key}: given with both --grid and --set")
+            self.fixed |= typed(solver, declared, {key: values[0]})
+            self.fixed_source[key] = "--set"
+        return [
+            f"the grid replaces the config's {solver} {key}={self.fixed.pop(key)}"
+            for key in sorted(set(self.grid) & set(self.fixed))
+        ]
+
+    def _set_steps(self, settings, declared, fraction, train_steps):
+        """N (the objective's train_steps, which overrides every solver's, else
+        the solver's) and the sweep's step count, within max_steps."""
+        self.n_on_objective = settings["train_steps"] is not None
+        origin = self.fixed_source.get("train_steps")
+        if self.n_on_objective:
+            n, source = settings["train_steps"], "the config's objective train_steps"
+        else:
+            n = self.fixed.get(
+                "train_steps", (declared.get("train_steps") or [None])[0]
+            )
+            source = f"{self.solver}'s " + (
+                f"train_steps (from {origin})" if origin else "default train_steps"
+            )
+        if not isinstance(n, (int, float)) or n < 1:
+            raise SweepError(
+                f"the full run's step count N={n!r} ({source}): set "
+                "train_steps=N (at least 1) on the config's objective"
+            )
+        self.full_steps, self.full_steps_source = int(n), source
+
+        if train_steps is None:
+            fraction = DEFAULT_FRACTION if fraction is None else fraction
+            if not 0 < fraction <= 1:
+                raise SweepError(f"--fraction {fraction}: in (0, 1]")
+            train_steps = max(1, round(fraction * self.full_steps))
+        elif train_steps < 1:
+            raise SweepError(f"--train-steps {train_steps}: at least 1")
+        self.sweep_steps = int(train_steps)
+        max_steps = settings["max_steps"]
+        for what, steps in (("the sweep's runs", train_steps), ("N", self.full_steps)):
+            if steps > max_steps:
+                raise SweepError(
+                    f"{what} train {steps} steps but the objective's data budget "
+                    f"is max_steps={max_steps}: raise max_steps in the config's "
+                    "objective"
+                )
 
 
 # -- budget ----------------------------------------------------------------
@@ -478,45 +409,37 @@ def check_budget(plan, max_runs, max_tokens_per_run):
         )
 
 
-# -- configs ---------------------------------------------------------------
+# -- configs and benchopt --------------------------------------------------
 
 
-def solver_entry(plan, point, train_steps=None):
-    params = {k: v for k, v in plan.fixed.items() if k != "train_steps"} | point
-    if train_steps is not None:
-        params["train_steps"] = train_steps
-    return format_name(plan.solver, params)
-
-
-def run_config(plan, objective, solvers, seeds):
+def run_config(plan, points, seeds, objective_params, train_steps=None):
+    """A benchopt run config of the plan's problem, one solver entry per
+    point (with ``train_steps`` on the solver when given)."""
+    fixed = {k: v for k, v in plan.fixed.items() if k != "train_steps"}
+    steps = {} if train_steps is None else {"train_steps": train_steps}
     return {
-        "objective": [format_name(plan.objective_base, objective)],
-        "dataset": list(plan.dataset_entries),
-        "solver": solvers,
+        "objective": [format_name(plan.objective_base, objective_params)],
+        "dataset": plan.extra["dataset"],
+        "solver": [format_name(plan.solver, fixed | p | steps) for p in points],
         "n-repetitions": int(seeds),
         **plan.extra,
     }
 
 
 def sweep_config(plan):
-    """The benchopt run config of the sweep: every grid point at the sweep's
-    step count (set on the objective: it overrides every solver's N), with
-    stop_at_target off (final losses compared at the same step)."""
+    """Every grid point at the sweep's step count, set on the objective (it
+    overrides every solver's N), with stop_at_target off."""
     objective = dict(plan.objective_params, train_steps=plan.sweep_steps)
-    if objective.get("stop_at_target"):
+    if "stop_at_target" in objective:
         objective["stop_at_target"] = False
-    solvers = [solver_entry(plan, point) for point in plan.points]
-    return run_config(plan, objective, solvers, plan.seeds)
+    return run_config(plan, plan.points, plan.seeds, objective)
 
 
 def final_config(plan, point, seeds=DEFAULT_FINAL_SEEDS):
-    """The run config of the full-length multi-seed run of ``point``: the same
-    objective and dataset, N where the config had it (the objective), else on
-    the solver."""
+    """The full-length multi-seed run of ``point``, N where the config had it
+    (the objective), else on the solver."""
     n = None if plan.n_on_objective else plan.full_steps
-    return run_config(
-        plan, plan.objective_params, [solver_entry(plan, point, n)], seeds
-    )
+    return run_config(plan, [point], seeds, plan.objective_params, n)
 
 
 def config_text(config, header=()):
@@ -525,21 +448,16 @@ def config_text(config, header=()):
 
 
 def clear_results(results):
-    """Remove a previous sweep's result file and run statuses from a reused
-    work folder: benchopt would write ``results_1.parquet`` beside the old
-    file and the ranking would read stale rows. Finished runs stay in
-    benchopt's cache, so a repeated point costs nothing."""
-    results = Path(results)
-    results.unlink(missing_ok=True)
+    """Remove a previous sweep's results and run statuses from a reused work
+    folder: benchopt would write ``results_1.parquet`` beside the old file
+    and the ranking would read stale rows (finished runs stay in its cache)."""
+    Path(results).unlink(missing_ok=True)
     shutil.rmtree(ledger_folder(results), ignore_errors=True)
 
 
 def benchopt_command(config_path, output, no_cache=False):
-    """``benchopt run`` in a subprocess rather than ``benchopt.run_benchmark``:
-    it is the very command a user re-runs with the written config (same
-    config handling, cache and result files), and each sweep trains in a
-    fresh process, so a crash or an out-of-memory run cannot take the sweep
-    (its budget, its ranking) down with it."""
+    """``benchopt run`` as a subprocess: the very command a user re-runs with
+    the written config, and a crashed run cannot take the sweep down."""
     command = [sys.executable, "-m", "benchopt", "run", str(ROOT)]
     command += ["--config", str(config_path), "--no-plot", "--no-display"]
     return command + ["--output", str(output)] + (["--no-cache"] if no_cache else [])
@@ -548,7 +466,7 @@ def benchopt_command(config_path, output, no_cache=False):
 def run_benchopt(command):
     """Run ``command`` in the benchmark folder; its exit status. Its stderr is
     passed on without the trainer's note on full-size defaults: a grid point
-    may equal a solver's defaults, on purpose."""
+    may equal a solver's defaults on purpose."""
     with subprocess.Popen(
         command, cwd=ROOT, stderr=subprocess.PIPE, text=True, errors="replace"
     ) as process:
@@ -561,26 +479,25 @@ def run_benchopt(command):
 
 @dataclass
 class Ranked:
-    point: dict
-    seeds: int  # runs expected
-    n_done: int = 0
-    failures: dict = field(default_factory=dict)  # status -> count
-    val_loss_mean: float = math.nan
-    val_loss_std: float = math.nan
+    """A grid point's final validation losses (completed runs) and a count
+    per failed status ("missing": a seed without a run)."""
 
-    @property
-    def n_failed(self):
-        return sum(self.failures.values())
+    point: dict
+    seeds: int
+    losses: list
+    failures: Counter
 
     @property
     def ok(self):
-        return self.n_failed == 0 and self.n_done >= self.seeds
+        return not self.failures
 
     @property
-    def status(self):
-        if self.ok:
-            return "ok"
-        return ", ".join(f"{k} {v}" for k, v in sorted(self.failures.items()))
+    def val_loss_mean(self):
+        return statistics.fmean(self.losses) if self.losses else math.nan
+
+    @property
+    def val_loss_std(self):
+        return statistics.stdev(self.losses) if len(self.losses) > 1 else math.nan
 
 
 def _matches(solver_name, solver, point):
@@ -590,44 +507,27 @@ def _matches(solver_name, solver, point):
 
 
 def rank_points(runs, solver, points, seeds, train_steps=None):
-    """Rank the grid ``points`` by final validation loss (mean over their
-    completed runs), from the results of :func:`results.load_runs`.
-
-    A point with a failed run (diverged, crashed, stopped before N) or
-    fewer runs than ``seeds`` (a missing one counts as "missing") ranks after
-    every point whose runs all completed: dropping a bad seed would reward a
-    fragile configuration. ``train_steps``: only results at that N count."""
-    rows = [
-        row
-        for table in results_tables(runs)
-        for row in table.rows
-        if train_steps is None or row.train_steps == train_steps
-    ]
+    """Rank ``points`` by mean final validation loss over their runs (those
+    of N = ``train_steps`` when given). A point with a failed or missing run
+    ranks after every complete one: dropping a bad seed would reward a
+    fragile configuration."""
     ranked = []
     for point in points:
-        entry = Ranked(point=dict(point), seeds=seeds)
-        runs_of_point = [
+        mine = [
             run
-            for row in rows
-            if _matches(row.config, solver, point)
-            for run in row.runs
+            for run in runs
+            if train_steps in (None, run.train_steps)
+            and _matches(run.solver_name, solver, point)
         ]
-        done = [run.final_val_loss for run in runs_of_point if not run.failed]
-        for run in runs_of_point:
-            if run.failed:
-                entry.failures[run.status] = entry.failures.get(run.status, 0) + 1
-        entry.n_done = len(done)
-        if seeds > len(done) + entry.n_failed:
-            entry.failures["missing"] = seeds - len(done) - entry.n_failed
-        if done:
-            entry.val_loss_mean = statistics.fmean(done)
-        if len(done) > 1:
-            entry.val_loss_std = statistics.stdev(done)
-        ranked.append(entry)
+        failures = Counter(run.status for run in mine if run.failed)
+        if len(mine) < seeds:
+            failures["missing"] = seeds - len(mine)
+        losses = [run.final_val_loss for run in mine if not run.failed]
+        ranked.append(Ranked(dict(point), seeds, losses, failures))
 
-    def key(entry):
+    def key(entry):  # complete points first (no failure), then by loss
         mean = entry.val_loss_mean
-        return (not entry.ok, entry.n_failed, mean if math.isfinite(mean) else math.inf)
+        return entry.failures.total(), mean if math.isfinite(mean) else math.inf
 
     return sorted(ranked, key=key)  # stable: ties keep the grid order
 
@@ -638,54 +538,43 @@ def ranking_table(ranked, names):
 
     rows = [["rank", *names, "runs ok", "val loss", "std", "status"]]
     for i, entry in enumerate(ranked, 1):
+        failures = ", ".join(f"{k} {v}" for k, v in sorted(entry.failures.items()))
         rows.append(
             [str(i), *(str(entry.point.get(name, "")) for name in names)]
-            + [f"{entry.n_done}/{entry.seeds}", number(entry.val_loss_mean)]
-            + [number(entry.val_loss_std), entry.status]
+            + [f"{len(entry.losses)}/{entry.seeds}", number(entry.val_loss_mean)]
+            + [number(entry.val_loss_std), failures or "ok"]
         )
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    widths = [max(map(len, column)) for column in zip(*rows)]
     return "\n".join(
         "  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows
     )
 
 
 def edge_notes(grid, best):
-    """For each numeric grid parameter whose best value is the smallest or the
-    largest of its grid (the optimum may lie beyond): a note with the grid
-    extended by one value past that edge (the ratio of the two edge values
-    when every value is positive, else their difference)."""
+    """A note for each numeric parameter whose best value is the smallest or
+    largest of its grid, with the grid extended one value past that edge (by
+    the edge values' ratio when every value is positive, else difference)."""
     notes = []
     for name, values in grid.items():
         numeric = all(
             isinstance(v, (int, float)) and not isinstance(v, bool) for v in values
         )
-        if (
-            not numeric
-            or len(values) < 2
-            or best[name] not in (min(values), max(values))
-        ):
+        ordered = sorted(values) if numeric else []
+        if len(ordered) < 2 or best[name] not in (ordered[0], ordered[-1]):
             continue
-        ordered = sorted(values)
         largest = best[name] == ordered[-1]
-        edge, inner = (
-            (ordered[-1], ordered[-2]) if largest else (ordered[0], ordered[1])
-        )
-        positive = all(v > 0 for v in values)
-        if positive:
-            beyond = edge * (edge / inner)
-        else:  # no natural extension below a zero or negative edge
-            beyond = edge + (edge - inner) if largest else None
-        if beyond is not None:
-            beyond = (
-                int(round(beyond)) if isinstance(edge, int) else float(f"{beyond:.3g}")
-            )
-        side = "largest" if largest else "smallest"
+        edge, inner = (ordered[-1], ordered[-2]) if largest else ordered[:2]
+        positive = ordered[0] > 0
+        beyond = edge * (edge / inner) if positive else 2 * edge - inner
+        beyond = round(beyond) if isinstance(edge, int) else float(f"{beyond:.3g}")
         note = (
-            f"the best {name}={best[name]} is the {side} value of its grid: the "
+            f"the best {name}={best[name]} is the "
+            f"{'largest' if largest else 'smallest'} value of its grid: the "
             "optimum may lie beyond it"
         )
-        # (an int grid rounded to its edge, or to 0 below a positive one: none)
-        if beyond is not None and beyond != edge and (beyond > 0 or not positive):
+        # none below a zero or negative edge, nor where an int grid rounds
+        # back to its edge or to 0
+        if beyond != edge and (beyond > 0 if positive else largest):
             extended = [*ordered, beyond] if largest else [beyond, *ordered]
             text = ",".join(map(str, extended))
             note += f"; sweep the extended grid --grid {name}={text}"
@@ -693,33 +582,9 @@ def edge_notes(grid, best):
     return notes
 
 
-def final_header(plan, ranked, results_path, seeds, out):
-    best = ranked[0]
-    return [
-        f"Full-length run of the best {plan.solver} configuration of a sweep",
-        "(python -m benchmark_tools.sweep), on the problem of "
-        f"{_display_path(plan.config_path)}.",
-        f"Sweep: {len(plan.points)} grid point(s) x {plan.seeds} seed(s) = "
-        f"{plan.n_runs} runs of {plan.sweep_steps} steps "
-        f"({plan.fraction:.3g} x N={plan.full_steps}), "
-        f"{plan.tokens_per_run:,} tokens each; results {_display_path(results_path)}",
-        f"Best: {point_label(best.point)}, final val loss "
-        f"{best.val_loss_mean:.4f} (mean of {best.n_done} seed(s)).",
-        *(f"Note: {note}" for note in edge_notes(plan.grid, best.point)),
-        "Ranked (final validation loss at the sweep's step count):",
-        *(f"  {line}" for line in ranking_table(ranked, list(plan.grid)).split("\n")),
-        f"This config: N={plan.full_steps}, {seeds} seeds. Track 3: re-tune lr "
-        "and weight decay at full length (--fraction 1) before claiming a result.",
-        f"  benchopt run . --config {_display_path(out)}",
-    ]
-
-
 def _display_path(path):
-    path = Path(path)
-    try:
-        return str(path.resolve().relative_to(ROOT))
-    except ValueError:
-        return str(path)
+    path = Path(path).resolve()
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
 # -- command line ----------------------------------------------------------
@@ -735,153 +600,125 @@ def build_parser():
     )
     add = parser.add_argument
     add("solver", help="solver name (a file solvers/NAME.py)")
-    add(
-        "--grid",
-        action="append",
-        default=[],
-        metavar="NAME=V1,V2,...",
-        help="values of one solver parameter (repeat for a cartesian product)",
-    )
-    add(
-        "--set",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="a solver parameter fixed for every grid point",
-    )
+    add("--grid", action="append", default=[], metavar="NAME=V1,V2,...")
+    add("--set", action="append", default=[], metavar="NAME=VALUE")
     add("--config", required=True, type=Path, help="benchopt run config: the problem")
     steps = parser.add_mutually_exclusive_group()
-    steps.add_argument(
-        "--fraction",
-        type=float,
-        help=f"sweep runs train this fraction of N (default {DEFAULT_FRACTION})",
-    )
-    steps.add_argument(
-        "--train-steps", type=int, help="sweep runs train this many steps"
-    )
+    steps.add_argument("--fraction", type=float, help="fraction of N (default 0.5)")
+    steps.add_argument("--train-steps", type=int, help="steps of each sweep run")
     add("--seeds", type=int, default=1, help="seeds per grid point (default 1)")
-    add(
-        "--max-runs",
-        type=int,
-        default=DEFAULT_MAX_RUNS,
-        help=f"budget: most runs, grid points x seeds (default {DEFAULT_MAX_RUNS}; "
-        "not benchopt's --max-runs)",
-    )
+    add("--max-runs", type=int, default=DEFAULT_MAX_RUNS, help="budget (default 20)")
     add(
         "--max-tokens-per-run",
         type=int,
         default=DEFAULT_MAX_TOKENS_PER_RUN,
-        help="budget: most training tokens of one run, steps x batch_tokens "
-        f"(default {DEFAULT_MAX_TOKENS_PER_RUN:,})",
+        help=f"budget: steps x batch_tokens (default {DEFAULT_MAX_TOKENS_PER_RUN:,})",
     )
     add(
         "--out",
         type=Path,
-        help="run config of the best configuration (default "
-        "<work-dir>/best_<solver>.yml, under outputs/: untracked)",
+        help="the best run config (default <work-dir>/best_<solver>.yml)",
     )
     add(
         "--final-seeds",
         type=int,
         default=DEFAULT_FINAL_SEEDS,
-        help=f"n-repetitions of the written config (default {DEFAULT_FINAL_SEEDS})",
+        help="n-repetitions of the written config (default %(default)s)",
     )
-    add(
-        "--work-dir",
-        type=Path,
-        help="folder of the sweep's config and results (default "
-        "outputs/sweeps/<solver>-<time>)",
-    )
+    add("--work-dir", type=Path, help="default outputs/sweeps/<solver>-<time>")
     add("--no-cache", action="store_true", help="passed to benchopt run")
-    add(
-        "--dry-run",
-        action="store_true",
-        help="print the budget, the benchopt command and config; run nothing",
-    )
+    add("--dry-run", action="store_true", help="print the budget, command, config")
     return parser
 
 
-def _error(message):
-    print(f"error: {message}", file=sys.stderr)
-
-
-def main(argv=None):
-    """Run the sweep; return the exit status: 0 done, 1 the runs failed, 2 bad
-    input or over budget."""
-    args = build_parser().parse_args(argv)
-    try:
-        if args.final_seeds < 1:
-            raise SweepError(f"--final-seeds {args.final_seeds}: at least 1")
-        plan = make_plan(
-            args.solver,
-            args.grid,
-            args.config,
-            set_specs=args.set,
-            fraction=args.fraction,
-            train_steps=args.train_steps,
-            seeds=args.seeds,
-        )
-        config = sweep_config(plan)
-        print("\n".join(budget_lines(plan, args.max_runs, args.max_tokens_per_run)))
-        check_budget(plan, args.max_runs, args.max_tokens_per_run)
-    except SweepError as error:
-        _error(error)
-        return 2
+def run_sweep(args):
+    """Plan, budget, benchopt, ranking, and the best point's run config."""
+    if args.final_seeds < 1:
+        raise SweepError(f"--final-seeds {args.final_seeds}: at least 1")
+    plan = Plan(
+        args.solver,
+        args.grid,
+        args.config,
+        set_specs=args.set,
+        fraction=args.fraction,
+        train_steps=args.train_steps,
+        seeds=args.seeds,
+    )
+    config = sweep_config(plan)
+    summary = budget_lines(plan, args.max_runs, args.max_tokens_per_run)
+    print("\n".join(summary))
+    check_budget(plan, args.max_runs, args.max_tokens_per_run)
 
     stamp = time.strftime("%Y%m%d-%H%M%S")
     work = args.work_dir or ROOT / "outputs" / "sweeps" / f"{args.solver}-{stamp}"
     work = Path(work).resolve()
-    config_path, results = work / "sweep.yml", work / RESULTS_NAME
+    config_path, results = work / "sweep.yml", work / "results.parquet"
     out = (args.out or work / f"best_{args.solver}.yml").resolve()
     command = benchopt_command(config_path, results, args.no_cache)
-    header = [
-        f"Sweep of {plan.solver} written by python -m benchmark_tools.sweep",
-        f"from {_display_path(plan.config_path)}.",
-    ]
+    source = f"from {_display_path(plan.config_path)}."
+    header = [f"Sweep of {plan.solver} by python -m benchmark_tools.sweep", source]
     text = config_text(config, header)
     where = "not written: dry run" if args.dry_run else str(config_path)
     print(f"\nbenchopt run config ({where}):\n{text}")
     print(f"command (in {ROOT}):\n  {' '.join(command)}\n")
     if args.dry_run:
         print(f"dry run: nothing ran; the best configuration would go to {out}")
-        return 0
+        return
 
     work.mkdir(parents=True, exist_ok=True)
     config_path.write_text(text)
     clear_results(results)
     returncode = run_benchopt(command)
     if returncode != 0:
-        _error(f"benchopt run exited with status {returncode}")
-        return 1
+        raise RunError(f"benchopt run exited with status {returncode}")
     try:
         runs = load_runs([results])
     except ResultsError as error:
-        _error(f"no sweep results: {error}")
-        return 1
-    ranked = rank_points(
-        runs, plan.solver, plan.points, plan.seeds, train_steps=plan.sweep_steps
-    )
+        raise RunError(f"no sweep results: {error}") from error
+    ranked = rank_points(runs, plan.solver, plan.points, plan.seeds, plan.sweep_steps)
+    table = ranking_table(ranked, list(plan.grid))
     print(
-        f"\nRanked by final validation loss at step {plan.sweep_steps} "
-        f"(mean over {plan.seeds} seed(s); a failed run loses): {results}\n"
+        f"\nRanked by final validation loss at step {plan.sweep_steps} (mean over "
+        f"{plan.seeds} seed(s); a failed run loses): {results}\n\n{table}\n\n"
+        f"Full table: python -m benchmark_tools.results {results}"
     )
-    print(ranking_table(ranked, list(plan.grid)))
-    print(f"\nFull table: python -m benchmark_tools.results {results}")
     best = ranked[0]
     if not best.ok:
-        _error("no grid point completed all its runs: nothing written")
-        return 1
-    for note in edge_notes(plan.grid, best.point):
+        raise RunError("no grid point completed all its runs: nothing written")
+    notes = edge_notes(plan.grid, best.point)
+    for note in notes:
         print(f"\nnote: {note}")
-    final = final_config(plan, best.point, args.final_seeds)
+    rerun = f"  benchopt run . --config {_display_path(out)}"
+    header = [
+        f"Full-length run of the best {plan.solver} configuration of a sweep",
+        f"(python -m benchmark_tools.sweep) {source}",
+        *summary,
+        f"Best: {point_label(best.point)}, final val loss {best.val_loss_mean:.4f} "
+        f"(mean of {len(best.losses)} seed(s)); results {_display_path(results)}",
+        *(f"Note: {note}" for note in notes),
+        "Ranked (final validation loss at the sweep's step count):",
+        *(f"  {line}" for line in table.split("\n")),
+        f"This config: N={plan.full_steps}, {args.final_seeds} seeds. Track 3: "
+        "re-tune lr and weight decay at full length (--fraction 1) before "
+        "claiming a result.",
+        rerun,
+    ]
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(
-        config_text(final, final_header(plan, ranked, results, args.final_seeds, out))
+        config_text(final_config(plan, best.point, args.final_seeds), header)
     )
-    print(
-        f"\nBest: {point_label(best.point)}. Wrote {out}:\n"
-        f"  benchopt run . --config {_display_path(out)}"
-    )
+    print(f"\nBest: {point_label(best.point)}. Wrote {out}:\n{rerun}")
+
+
+def main(argv=None):
+    """Run the sweep; the exit status: 0 done, 1 the runs failed, 2 bad input
+    or over budget."""
+    args = build_parser().parse_args(argv)
+    try:
+        run_sweep(args)
+    except SweepError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return error.status
     return 0
 
 

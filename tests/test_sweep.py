@@ -13,6 +13,7 @@ from benchmark_tools.components import FULL_SIZE_NOTE, load_solver_class, make_s
 from benchmark_tools.results import collect_runs, load_results, load_runs
 from benchmark_tools.sweep import (
     BudgetError,
+    Plan,
     SweepError,
     check_budget,
     config_text,
@@ -20,7 +21,6 @@ from benchmark_tools.sweep import (
     final_config,
     format_name,
     grid_points,
-    make_plan,
     parse_grid,
     rank_points,
     sweep_config,
@@ -128,7 +128,7 @@ def test_names_read_back_by_benchopt_and_recorded_as_the_grid_point():
 
 
 def test_budget_refuses_too_many_runs_and_says_how_to_shrink(gpu_config):
-    plan = make_plan(
+    plan = Plan(
         "adamw",
         ["lr=0.01,0.02,0.04,0.08", "weight_decay=0,0.05,0.1"],
         gpu_config,
@@ -147,7 +147,7 @@ def test_budget_refuses_too_many_runs_and_says_how_to_shrink(gpu_config):
 
 
 def test_budget_refuses_too_many_tokens_per_run(gpu_config):
-    plan = make_plan("adamw", ["lr=0.01,0.02"], gpu_config)  # half of 3250
+    plan = Plan("adamw", ["lr=0.01,0.02"], gpu_config)  # half of 3250
     assert plan.sweep_steps == 1625
     with pytest.raises(BudgetError) as error:
         check_budget(plan, max_runs=20, max_tokens_per_run=500_000_000)
@@ -158,7 +158,7 @@ def test_budget_refuses_too_many_tokens_per_run(gpu_config):
     assert "--max-tokens-per-run 851968000" in message
     assert "runs" not in message.split("Shrink")[0].replace("each run", "")
     check_budget(plan, max_runs=20, max_tokens_per_run=851_968_000)
-    short = make_plan("adamw", ["lr=0.01,0.02"], gpu_config, fraction=0.29)
+    short = Plan("adamw", ["lr=0.01,0.02"], gpu_config, fraction=0.29)
     check_budget(short, max_runs=20, max_tokens_per_run=500_000_000)
 
 
@@ -195,18 +195,18 @@ def test_cli_prints_the_budget_and_refuses_before_running(
 def test_plan_errors_are_clear(tmp_path, gpu_config):
     # No N on the objective: the solver's own (every preset declares one).
     no_n = write_config(tmp_path / "no_n.yml", ["batch_tokens=4096"])
-    plan = make_plan("adamw", ["lr=0.01"], no_n)
+    plan = Plan("adamw", ["lr=0.01"], no_n)
     assert (plan.full_steps, plan.sweep_steps) == (5625, 2812)
     assert not plan.n_on_objective
     two = write_config(tmp_path / "two.yml", ["train_steps=10", "max_steps=[10, 20]"])
     with pytest.raises(SweepError, match="one problem"):
-        make_plan("adamw", ["lr=0.01"], two)
+        Plan("adamw", ["lr=0.01"], two)
     with pytest.raises(SweepError, match="max_steps=6000"):
-        make_plan("adamw", ["lr=0.01"], gpu_config, train_steps=7000)
+        Plan("adamw", ["lr=0.01"], gpu_config, train_steps=7000)
     with pytest.raises(SweepError, match="no solver 'nope'"):
-        make_plan("nope", [], gpu_config)
+        Plan("nope", [], gpu_config)
     with pytest.raises(SweepError, match="both --grid and --set"):
-        make_plan("adamw", ["lr=0.01"], gpu_config, set_specs=["lr=0.1"])
+        Plan("adamw", ["lr=0.01"], gpu_config, set_specs=["lr=0.1"])
 
 
 # -- ranking ----------------------------------------------------------------
@@ -273,7 +273,7 @@ def test_final_config_has_the_best_parameters_and_the_full_n(tmp_path):
         ["batch_tokens=4096", "max_steps=600", "train_steps=600", "device=cpu"],
         solvers=["adamw[lr=0.012,warmup=0.05]", "muon[lr=0.05]"],
     )
-    plan = make_plan("adamw", ["lr=0.01,0.02", "weight_decay=0,0.1"], config)
+    plan = Plan("adamw", ["lr=0.01,0.02", "weight_decay=0,0.1"], config)
     best = plan.points[3]
     text = config_text(final_config(plan, best, seeds=4), ["a comment"])
     assert text.startswith("# a comment\n")
@@ -297,7 +297,7 @@ def test_n_declared_by_the_solver_goes_on_the_solver(tmp_path, monkeypatch):
     declared = dict(ADAMW, train_steps=[3250])
     monkeypatch.setattr(sweep, "solver_parameters", lambda name: declared)
     config = write_config(tmp_path / "c.yml", ["max_steps=6000"])
-    plan = make_plan("adamw", ["lr=0.01,0.02"], config, set_specs=["train_steps=3000"])
+    plan = Plan("adamw", ["lr=0.01,0.02"], config, set_specs=["train_steps=3000"])
     assert (plan.full_steps, plan.sweep_steps) == (3000, 1500)
     swept = sweep_config(plan)
     assert "train_steps=1500" in swept["objective"][0]
@@ -306,7 +306,7 @@ def test_n_declared_by_the_solver_goes_on_the_solver(tmp_path, monkeypatch):
     assert "train_steps" not in final["objective"][0]
     _, _, params = parse_name(final["solver"][0])
     assert params == dict(lr=0.01, train_steps=3000)
-    default = make_plan("adamw", ["lr=0.01"], config, fraction=0.2)
+    default = Plan("adamw", ["lr=0.01"], config, fraction=0.2)
     assert (default.full_steps, default.sweep_steps) == (3250, 650)
 
 
