@@ -1,16 +1,10 @@
-"""Track 3 results: benchopt results -> per-problem results tables.
-
-    python -m benchmark_tools.results [RESULT ...] [--baseline LABEL|published:K]
-        [--published [K,K|records|all]] [--target 3.28]
-        [--format text|rst|markdown|csv|json] [--full-names]
-
-A RESULT is a benchopt parquet file or its folder ``outputs/<name>`` (which,
-when every run failed, holds only the runs' ``run_status.json``).
+"""Track 3 results: benchopt results -> per-problem results tables
+(``python -m benchmark_tools.results --help``).
 
 ``significance`` holds Track 3's rules as pure functions, ``runs`` turns the
-files (and the run-status ledgers beside them) into runs, ``table`` groups
-runs into rows and applies the rules, ``render`` formats, ``cli`` is the
-command line.
+result files and their run-status ledgers into runs, ``table`` groups runs
+into rows and applies the rules, ``render`` formats, ``cli`` is the command
+line.
 """
 
 from .cli import main, newest_result

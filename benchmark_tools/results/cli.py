@@ -1,8 +1,7 @@
 """Command line: benchopt results -> the Track 3 results tables.
 
-:func:`input_parser` and :func:`read_input` hold the input this command and
-``python -m benchmark_tools.report`` share (which results, target, baseline,
-published rows, names), so the two read it the same way.
+:func:`input_parser` and :func:`read_input` are the input handling this
+command and ``python -m benchmark_tools.report`` share.
 """
 
 import argparse
@@ -34,11 +33,9 @@ run failed benchopt writes no parquet: the folder's run_status.json files are
 then the result). A row is a solver configuration at one step count N. PASS
 iff (target - mean final val loss) * sqrt(n) >= 0.004 over the completed runs
 and no run failed (diverged, crashed, or unfinished: stopped before N).
---baseline adds Track 3's pairwise test of every row against the baseline
-row: LABEL is a row's label, its full solver name, or the base solver name,
-with @N to pick one step count, or published:K for Track 3's leaderboard
-entry #K (its N, mean and n as published), e.g. --baseline published:36.
---published adds leaderboard entries as rows, marked (published).
+--baseline LABEL: a row's label, full solver name or base solver name, with
+@N to pick one step count, or published:K for Track 3's leaderboard entry #K
+(its N, mean and n as published).
 """
 
 
@@ -80,9 +77,7 @@ def input_parser(prog, description, epilog):
         "recorded, else 3.28)",
     )
     parser.add_argument(
-        "--full-names",
-        action="store_true",
-        help="solver names with all their parameters",
+        "--full-names", action="store_true", help="solver names with all parameters"
     )
     return parser
 
@@ -102,10 +97,9 @@ def newest_result(folder):
 
 
 def read_input(parser, argv, read):
-    """Parse ``argv`` and read the results it names (default: the newest in
-    outputs/) with ``read(paths, target=, baseline=, full_names=, published=)``.
-    Returns (args, what ``read`` returned), or (args, None) after printing
-    why the input is bad."""
+    """(args, ``read(paths, target=, baseline=, full_names=, published=)``) of
+    the results ``argv`` names (default: the newest in outputs/), or (args,
+    None) after saying what is wrong with them."""
     args = parser.parse_args(argv)
     try:
         if not args.results:

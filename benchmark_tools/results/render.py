@@ -6,6 +6,7 @@ import json
 import math
 import textwrap
 
+from ..leaderboard import grid
 from .significance import THRESHOLD
 
 FORMATS = ("text", "rst", "markdown", "csv", "json")
@@ -54,22 +55,6 @@ def _cell(value, decimals):
     if _finite_or_none(value) is None:
         return "-"
     return str(value) if decimals is None else f"{value:.{decimals}f}"
-
-
-def grid(header, body, fmt="text"):
-    """Lines of a table of strings, as text, rst or markdown."""
-    if fmt == "markdown":
-        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        return lines + ["| " + " | ".join(cells) + " |" for cells in body]
-    widths = [max(len(h), *(len(c[i]) for c in body)) for i, h in enumerate(header)]
-
-    def line(cells):
-        return "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()
-
-    if fmt == "rst":
-        rule = "  ".join("=" * w for w in widths)
-        return [rule, line(header), rule, *map(line, body), rule]
-    return [line(header), line(["-" * w for w in widths]), *map(line, body)]
 
 
 def _text(table, fmt):

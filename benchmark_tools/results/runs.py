@@ -22,7 +22,7 @@ from benchmark_utils.tracking import split_name
 
 NAMES = ("solver_name", "objective_name", "dataset_name")
 REQUIRED_COLUMNS = (*NAMES, "idx_rep", "objective_val_loss", "objective_step")
-LEDGER_NAME = "run_status.json"
+STATUS_FILE = "run_status.json"  # the trainer's ledger of a run
 
 #: Run statuses. Every status but DONE is a failed run.
 DONE = "done"  # trained to its N
@@ -41,9 +41,7 @@ class ResultsError(UserError):
 
 @dataclass
 class Source:
-    """One result: its parquet file (None when benchopt wrote none) and its
-    folder of ledgers. ``name``, what its runs record as ``source_file``, is
-    the parquet path, else the folder."""
+    """One result. ``name``: what its runs record as ``source_file``."""
 
     name: str
     parquet: Path | None
@@ -78,13 +76,12 @@ class Run:
 
 
 def ledger_paths(folder):
-    return sorted(Path(folder).glob(f"**/{LEDGER_NAME}"))
+    return sorted(Path(folder).glob(f"**/{STATUS_FILE}"))
 
 
 def ledger_folder(parquet_path):
     """benchopt's per-run folders of a result file: ``<folder>/<stem>/``."""
-    parquet_path = Path(parquet_path)
-    return parquet_path.parent / parquet_path.stem
+    return Path(parquet_path).with_suffix("")
 
 
 def resolve_source(path):
@@ -102,7 +99,7 @@ def resolve_source(path):
             return Source(str(path), None, path)
         raise ResultsError(
             f"{path}: a folder with no {beside.name} beside it and no "
-            f"{LEDGER_NAME} inside: not a benchopt result of this benchmark; "
+            f"{STATUS_FILE} inside: not a benchopt result of this benchmark; "
             "name a result file outputs/<name>.parquet or its folder"
         )
     folder = ledger_folder(path)
@@ -115,11 +112,8 @@ def _sources(paths):
     """:func:`resolve_source` of each path, each result once (twice would
     double its runs)."""
     sources = {}
-    for path in paths:
-        source = resolve_source(path)
+    for source in map(resolve_source, paths):
         sources.setdefault(source.folder.resolve(), source)
-    if not sources:
-        raise ResultsError("no result file given")
     return list(sources.values())
 
 
@@ -212,15 +206,11 @@ def _as_steps(value):
 
 def _train_steps(rows, ledger):
     """N of a run, from the most to the least explicit record: the objective's
-    ``train_steps`` column, the ledger, the solver's ``train_steps``,
-    ``step / budget_used`` (the budget the objective's schedule spans), and
-    last the run's last evaluated step.
-
-    ``step / budget_used`` is skipped for a run whose last evaluation reached
-    the target: files written before ``train_steps`` was recorded come from a
-    stopping criterion that ended runs at the target by design, so their N is
-    their last step; a run that stopped short of both (a timeout, a kill) gets
-    the budget as N and is unfinished."""
+    ``train_steps``, the ledger's, the solver's, ``step / budget_used`` (the
+    budget the objective's schedule spans), and last the last evaluated step.
+    Files written before ``train_steps`` was recorded stopped runs at the
+    target by design, so such a run's N is its last step, and a run that
+    stopped short of both (a timeout, a kill) gets the budget as N."""
     candidates = [
         _last_finite(_column(rows, "objective_train_steps")),
         ledger.get("train_steps"),

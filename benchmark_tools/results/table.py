@@ -1,16 +1,15 @@
 """Runs -> the Track 3 results table, one per problem (objective, dataset).
 
-Choices Track 3 leaves to the reader: a row is a solver configuration (its
-parameters without ``train_steps``) at one step count N, over all its runs
-in the given files (several files, days or machines add up). Its mean, std,
-rule margin and pairwise test use the completed runs; a failed run
-(diverged, crashed, unfinished, lost) makes the row FAIL whatever its margin,
-with no earliest passing step: dropping bad seeds would be cherry-picking,
-and a missing run must never make a solver look better.
+A row is a solver configuration (without ``train_steps``) at one step count
+N, over all its runs in the given files. Its mean, std, margin and pairwise
+test use the completed runs; a failed run makes it FAIL with no earliest
+passing step: dropping bad seeds would be cherry-picking, and a missing run
+must never make a solver look better.
 """
 
 import math
 import statistics
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +27,11 @@ from .significance import (
 
 #: ``--baseline published:36``: Track 3 leaderboard entry #36.
 PUBLISHED = "published:"
+NOT_LIKE_FOR_LIKE = (
+    "published rows are Track 3 results (FineWeb, the full model, target "
+    f"{TARGET:g}); this problem's target is {{:g}}: a comparison with them is "
+    "not like for like"
+)
 
 
 def _join_name(base, params):
@@ -134,10 +138,7 @@ def _row(config, n_steps, runs, target, label):
     done = [run for run in runs if not run.failed]
     losses = [run.final_val_loss for run in done]
     times = [run.final_time for run in done if math.isfinite(run.final_time)]
-    failures = {}
-    for run in runs:
-        if run.failed:
-            failures[run.status] = failures.get(run.status, 0) + 1
+    failures = dict(Counter(run.status for run in runs if run.failed))
     return ResultRow(
         label=label,
         solver_name=runs[0].solver_name,
@@ -169,16 +170,6 @@ def published_row(entry, target):
         target=target,
         published=entry,
     )
-
-
-def _published_note(table):
-    if table.target != TARGET:
-        return (
-            "published rows are Track 3 results (FineWeb, the full model, "
-            f"target {TARGET:g}); this problem's target is {table.target:g}: "
-            "a comparison with them is not like for like"
-        )
-    return None
 
 
 def _baseline_matches(table, spec):
@@ -237,9 +228,6 @@ def _apply_baseline(table, spec):
             f"{base.val_loss_mean:.4f}, n={base.n_runs}, from "
             f"{base.published.source} in github.com/KellerJordan/modded-nanogpt"
         )
-        note = _published_note(table)
-        if note and note not in table.notes:
-            table.notes.append(note)
     for row in table.rows:
         if row is base:
             row.pairwise_verdict = "baseline"
@@ -288,9 +276,9 @@ def results_tables(runs, target=None, baseline=None, full_names=False, published
             rows.append(_row(config, n_steps, group, problem_target, label))
         rows.sort(key=_sort_key)
         table = ProblemTable(objective, dataset, problem_target, source, rows)
-        note = _published_note(table) if published else None
-        if note:
-            table.notes.append(note)
+        compares_published = published or str(baseline).startswith(PUBLISHED)
+        if compares_published and problem_target != TARGET:
+            table.notes.append(NOT_LIKE_FOR_LIKE.format(problem_target))
         several_files = len({run.source_file for run in problem_runs}) > 1
         for row in rows:
             for run in [run for run in row.runs if run.failed]:
