@@ -44,8 +44,8 @@ class Source:
     """One result. ``name``: what its runs record as ``source_file``."""
 
     name: str
-    parquet: Path | None
-    folder: Path
+    parquet: Path | None  # None: benchopt wrote none (every run failed)
+    folder: Path  # its run ledgers
 
 
 @dataclass
@@ -53,9 +53,9 @@ class Run:
     """One training run (one seed of one solver configuration)."""
 
     source_file: str
-    solver_name: str
     objective_name: str
     dataset_name: str
+    solver_name: str
     idx_rep: int
     train_steps: int | None = None  # N, the schedule horizon (None: unknown)
     status: str = DONE
@@ -269,9 +269,9 @@ def _run(ledger, rows=None):
     ledger = ledger or {}
     first = ledger if rows is None else rows.iloc[0]
     run = Run(
-        str(first.get("source_file")),
-        *(str(first.get(name, "?")) for name in NAMES),
-        int(first.get("idx_rep", -1)),
+        source_file=str(first.get("source_file")),
+        idx_rep=int(first.get("idx_rep", -1)),
+        **{name: str(first.get(name, "?")) for name in NAMES},
     )
     if rows is None:
         run.train_steps = _as_steps(ledger.get("train_steps")) or _as_steps(
