@@ -1,23 +1,16 @@
 """The Track 3 leaderboard as data: every entry of the "Notable results
 history" of modded-nanogpt's optimization track, to compare local results
-with the published ones.
+with the published ones (``python -m benchmark_tools.results --baseline
+published:36`` or ``--published 36,46``).
 
 Source: github KellerJordan/modded-nanogpt, records/track_3_optimization/
-README.md (state of 2026-08-01, commit f411b3d), one row per entry: its
-number (the order of acceptance), steps to 3.28 (N), mean final validation
-loss over n runs, date, and its log under ``results/``, which holds the
-entry's full script. ``record``: marked "(!)" there, a new world record when
-accepted; ``evidence``: False where the README marks the evidence
-insufficient (n=1 results of the first day). ``hardware``: the GPU and the
-number of processes as the entry's logs print them (``torch.cuda`` device
-name and world size; for #16 and #32 as their folder's README states);
-"not stated" when neither says.
+README.md (state of 2026-08-01, commit f411b3d): each entry's number (the
+order of acceptance), steps to 3.28 (N), mean final validation loss over n
+runs, date, and its log under ``results/`` (which holds the full script).
+``hardware``: the GPU and the number of processes as the entry's logs print
+them (for #16 and #32 as their folder's README states), else "not stated".
 
     python -m benchmark_tools.leaderboard [--records] [--format text|markdown|csv|json]
-
-``python -m benchmark_tools.results --baseline published:36`` compares local
-results with an entry by Track 3's pairwise rule, ``--published 36,46`` shows
-entries as rows of the results table.
 """
 
 import argparse
@@ -168,6 +161,23 @@ def select(spec):
 COLUMNS = ("number", "name", "N", "val loss", "n", "hardware", "date", "source")
 
 
+def grid(header, body, fmt="text"):
+    """Lines of a table of strings, as text, rst or markdown (the results
+    tables use it too)."""
+    if fmt == "markdown":
+        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        return lines + ["| " + " | ".join(cells) + " |" for cells in body]
+    widths = [max(len(h), *(len(c[i]) for c in body)) for i, h in enumerate(header)]
+
+    def line(cells):
+        return "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()
+
+    if fmt == "rst":
+        rule = "  ".join("=" * w for w in widths)
+        return [rule, line(header), rule, *map(line, body), rule]
+    return [line(header), line(["-" * w for w in widths]), *map(line, body)]
+
+
 def _cells(e):
     return [
         f"#{e.number}" + (" (!)" if e.record else ""),
@@ -194,16 +204,7 @@ def render(entries, fmt="text"):
         for e in entries:
             writer.writerow(asdict(e) | {"source": e.source})
         return buffer.getvalue().rstrip("\n")
-    rows = [_cells(e) for e in entries]
-    if fmt == "markdown":
-        lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-        return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
-    widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(COLUMNS)]
-
-    def line(cells):
-        return "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()
-
-    return "\n".join([line(COLUMNS), line(["-" * w for w in widths]), *map(line, rows)])
+    return "\n".join(grid(COLUMNS, [_cells(e) for e in entries], fmt))
 
 
 def main(argv=None):

@@ -1,15 +1,12 @@
 """Command line: benchopt result files -> an offline report (Markdown, one
 self-contained HTML page, and every figure as PNG and PDF)."""
 
-import argparse
 import re
 import shlex
 import sys
 from pathlib import Path
 
-from benchmark_utils.errors import UserError
-
-from ..results.cli import ROOT, input_parser, input_paths, published_entries
+from ..results.cli import ROOT, input_parser, read_input
 from .data import load_report_data
 from .document import TITLE, build_document, to_html, to_markdown
 from .figures import FORMATS, all_figures
@@ -33,17 +30,13 @@ and --target mean the same there.
 
 
 def build_parser(prog=None):
-    parser = argparse.ArgumentParser(
-        prog=prog,
-        description=(
-            "Offline report of benchopt results: the Track 3 table, "
-            "figures (validation loss against steps, tokens, time and FLOPs, "
-            "zoom near the target, steps to target, final loss per seed, "
-            "training loss), failed runs and run metadata, per problem."
-        ),
-        epilog=USAGE_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        parents=[input_parser()],
+    parser = input_parser(
+        prog,
+        "Offline report of benchopt results: the Track 3 table, figures "
+        "(validation loss against steps, tokens, time and FLOPs, zoom near the "
+        "target, steps to target, final loss per seed, training loss), failed "
+        "runs and run metadata, per problem.",
+        USAGE_EPILOG,
     )
     parser.add_argument(
         "--out",
@@ -64,51 +57,31 @@ def build_parser(prog=None):
     return parser
 
 
-def _clean(folder):
-    """Remove the figure files of an earlier report in ``folder``."""
-    if folder.is_dir():
-        for path in folder.iterdir():
-            if path.is_file() and FIGURE_FILE.fullmatch(path.name):
-                path.unlink()
-
-
 def main(argv=None, prog=None):
     """Write the report; return the exit status (2: no or bad input, 1: a
     figure failed: the report is written without it)."""
+    argv = sys.argv[1:] if argv is None else [str(arg) for arg in argv]
     parser = build_parser(prog)
-    args = parser.parse_args(argv)
-    argv = sys.argv[1:] if argv is None else list(argv)
-    paths = input_paths(parser.prog, args.results)
-    if not paths:
+    args, data = read_input(parser, argv, load_report_data)
+    if data is None:
         return 2
-    try:
-        data = load_report_data(
-            paths,
-            target=args.target,
-            baseline=args.baseline,
-            full_names=args.full_names,
-            published=published_entries(args.published),
-        )
-    except UserError as error:
-        print(f"{parser.prog}: error: {error}", file=sys.stderr)
-        return 2
-    out = args.out
+    out, figures_folder = args.out, args.out / FIGURES
     try:
         out.mkdir(parents=True, exist_ok=True)
-        _clean(out / FIGURES)
+        for path in figures_folder.glob("*"):  # those of an earlier report
+            if path.is_file() and FIGURE_FILE.fullmatch(path.name):
+                path.unlink()
     except OSError as error:
         print(f"{parser.prog}: error: {out}: {error}", file=sys.stderr)
         return 2
     formats = list(dict.fromkeys(args.formats))
     errors = []
-    figures = all_figures(data, out / FIGURES, formats, errors)
+    figures = all_figures(data, figures_folder, formats, errors)
     for stem, message in errors:
         print(
             f"{parser.prog}: warning: figure {stem} failed: {message}", file=sys.stderr
         )
-    command = " ".join(
-        ["python -m benchmark_tools.report", *map(shlex.quote, map(str, argv))]
-    )
+    command = " ".join(["python -m benchmark_tools.report", *map(shlex.quote, argv)])
     doc = build_document(
         data, figures, ROOT, command, title=args.title, figure_errors=errors
     )
@@ -117,7 +90,7 @@ def main(argv=None, prog=None):
     n_figures = sum(len(v) for v in figures.values())
     print(
         f"{out / 'report.md'}, {out / 'report.html'} and {n_figures} figure(s) "
-        f"({', '.join(formats)}) in {out / FIGURES}: {len(data.runs)} run(s), "
+        f"({', '.join(formats)}) in {figures_folder}: {len(data.runs)} run(s), "
         f"{len(data.problems)} problem(s)"
     )
     return 1 if errors else 0

@@ -1,8 +1,7 @@
 """Command line: benchopt results -> the Track 3 results tables.
 
-:func:`input_parser` holds the arguments that this command and
-``python -m benchmark_tools.report`` share (which results, target, baseline,
-names), so the two read their input the same way.
+:func:`input_parser` and :func:`read_input` are the input handling this
+command and ``python -m benchmark_tools.report`` share.
 """
 
 import argparse
@@ -18,6 +17,9 @@ from .table import results_tables
 
 #: The benchmark folder (the repository root), where benchopt writes outputs/.
 ROOT = Path(__file__).resolve().parents[2]
+#: ``--published`` alone: the tuned Muon baseline (#36, Track 3's reference
+#: script) and the world record (#46).
+DEFAULT_PUBLISHED = "36,46"
 
 USAGE_EPILOG = """\
 examples:
@@ -31,28 +33,20 @@ run failed benchopt writes no parquet: the folder's run_status.json files are
 then the result). A row is a solver configuration at one step count N. PASS
 iff (target - mean final val loss) * sqrt(n) >= 0.004 over the completed runs
 and no run failed (diverged, crashed, or unfinished: stopped before N).
---baseline adds Track 3's pairwise test of every row against the baseline
-row: LABEL is a row's label, its full solver name, or the base solver name,
-with @N to pick one step count, or published:K for Track 3's leaderboard
-entry #K (its N, mean and n as published), e.g. --baseline published:36.
---published adds leaderboard entries as rows, marked (published).
+--baseline LABEL: a row's label, full solver name or base solver name, with
+@N to pick one step count, or published:K for Track 3's leaderboard entry #K
+(its N, mean and n as published).
 """
 
 
-#: ``--published`` alone: the tuned Muon baseline (#36, Track 3's reference
-#: script) and the world record (#46).
-DEFAULT_PUBLISHED = "36,46"
-
-
-def published_entries(spec):
-    """The leaderboard entries that ``--published`` names (none: [])."""
-    return leaderboard.select(spec) if spec else []
-
-
-def input_parser():
-    """The arguments shared by the results and report commands (an argparse
-    parent parser)."""
-    parser = argparse.ArgumentParser(add_help=False)
+def input_parser(prog, description, epilog):
+    """A parser with the input arguments of the results and report commands."""
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description=description,
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument(
         "results",
         nargs="*",
@@ -83,26 +77,8 @@ def input_parser():
         "recorded, else 3.28)",
     )
     parser.add_argument(
-        "--full-names",
-        action="store_true",
-        help="solver names with all their parameters",
+        "--full-names", action="store_true", help="solver names with all parameters"
     )
-    return parser
-
-
-def build_parser(prog=None):
-    parser = argparse.ArgumentParser(
-        prog=prog,
-        description=(
-            "Track 3 results table of benchopt results, per problem: "
-            "runs, failed runs, final validation loss, significance rule, "
-            "earliest passing step, time, and the pairwise test."
-        ),
-        epilog=USAGE_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        parents=[input_parser()],
-    )
-    parser.add_argument("--format", choices=FORMATS, default="text")
     return parser
 
 
@@ -120,54 +96,60 @@ def newest_result(folder):
     return max(found, key=lambda item: item[0])[1] if found else None
 
 
-def input_paths(prog, paths):
-    """The results named, else the newest one in ``outputs/``; None (after
-    saying why) when there is none."""
-    paths = list(paths)
-    if paths:
-        return paths
-    newest = newest_result(ROOT / "outputs")
-    if newest is None:
-        print(
-            f"{prog}: error: no result file in {ROOT / 'outputs'}: "
-            "run benchopt first or name a file",
-            file=sys.stderr,
+def read_input(parser, argv, read):
+    """(args, ``read(paths, target=, baseline=, full_names=, published=)``) of
+    the results ``argv`` names (default: the newest in outputs/), or (args,
+    None) after saying what is wrong with them."""
+    args = parser.parse_args(argv)
+    try:
+        if not args.results:
+            outputs = ROOT / "outputs"
+            newest = newest_result(outputs)
+            if newest is None:
+                raise UserError(
+                    f"no result file in {outputs}: run benchopt first or name a file"
+                )
+            args.results = [newest]
+        published = leaderboard.select(args.published) if args.published else []
+        return args, read(
+            args.results,
+            target=args.target,
+            baseline=args.baseline,
+            full_names=args.full_names,
+            published=published,
         )
-        return None
-    return [newest]
+    except UserError as error:
+        print(f"{parser.prog}: error: {error}", file=sys.stderr)
+        return args, None
 
 
-def source_line(sources, n_runs, n_tables):
-    """``a.parquet, b: 6 run(s), 1 problem(s)``, naming results read from
-    their ledgers alone."""
-    names = ", ".join(
-        Path(s.name).name
-        + ("" if s.parquet else " (no parquet file: runs from run_status.json)")
-        for s in sources
-    )
-    return f"{names}: {n_runs} run(s), {n_tables} problem(s)"
+def read_tables(paths, **options):
+    """(sources, runs, tables) of the results ``paths``; ``options`` as
+    :func:`results_tables` takes them."""
+    sources, _, runs = load(paths)
+    return sources, runs, results_tables(runs, **options)
 
 
 def main(argv=None, prog=None):
     """Print the tables; return the exit status (2: no or bad input)."""
-    parser = build_parser(prog)
-    args = parser.parse_args(argv)
-    paths = input_paths(parser.prog, args.results)
-    if not paths:
+    parser = input_parser(
+        prog,
+        "Track 3 results table of benchopt results, per problem: runs, failed "
+        "runs, final validation loss, significance rule, earliest passing "
+        "step, time, and the pairwise test.",
+        USAGE_EPILOG,
+    )
+    parser.add_argument("--format", choices=FORMATS, default="text")
+    args, read = read_input(parser, argv, read_tables)
+    if read is None:
         return 2
-    try:
-        sources, _, runs = load(paths)
-        tables = results_tables(
-            runs,
-            target=args.target,
-            baseline=args.baseline,
-            full_names=args.full_names,
-            published=published_entries(args.published),
-        )
-    except UserError as error:
-        print(f"{parser.prog}: error: {error}", file=sys.stderr)
-        return 2
+    sources, runs, tables = read
     if args.format in ("text", "rst", "markdown"):
-        print(source_line(sources, len(runs), len(tables)) + "\n")
+        names = ", ".join(
+            Path(s.name).name
+            + ("" if s.parquet else " (no parquet file: runs from run_status.json)")
+            for s in sources
+        )
+        print(f"{names}: {len(runs)} run(s), {len(tables)} problem(s)\n")
     print(render(tables, args.format))
     return 0

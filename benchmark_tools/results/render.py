@@ -6,6 +6,7 @@ import json
 import math
 import textwrap
 
+from ..leaderboard import grid
 from .significance import THRESHOLD
 
 FORMATS = ("text", "rst", "markdown", "csv", "json")
@@ -21,132 +22,68 @@ LEGEND = (
     "README lists them."
 )
 
-
-def _num(value, digits):
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "-"
-    return f"{value:.{digits}f}"
-
-
-def _int(value):
-    return "-" if value is None else str(int(value))
-
-
-def _cells(table):
-    header = [
-        "solver",
-        "N",
-        "runs",
-        "failed",
-        "val loss",
-        "std",
-        "margin",
-        "rule",
-        "earliest pass",
-        "time (s)",
-    ]
-    if table.baseline is not None:
-        header += [f"LHS vs {table.baseline}", "vs baseline"]
-    body = []
-    for row in table.rows:
-        cells = [
-            row.label,
-            _int(row.train_steps),
-            str(row.n_runs),
-            str(row.n_failed),
-            _num(row.val_loss_mean, 4),
-            _num(row.val_loss_std, 4),
-            _num(row.rule_margin, 4),
-            row.verdict,
-            _int(row.earliest_pass_step),
-            _num(row.time_mean, 1),
-        ]
-        if table.baseline is not None:
-            cells += [_num(row.pairwise_lhs, 5), row.pairwise_verdict]
-        body.append(cells)
-    return header, body
-
-
-def _grid(header, body, fmt):
-    if fmt == "markdown":
-        lines = [
-            "| " + " | ".join(header) + " |",
-            "|" + "|".join("---" for _ in header) + "|",
-        ]
-        return lines + ["| " + " | ".join(cells) + " |" for cells in body]
-    widths = [max(len(h), *(len(c[i]) for c in body)) for i, h in enumerate(header)]
-
-    def line(cells):
-        return "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()
-
-    if fmt == "rst":
-        rule = "  ".join("=" * w for w in widths)
-        return [rule, line(header), rule, *map(line, body), rule]
-    return [line(header), line(["-" * w for w in widths]), *map(line, body)]
-
-
-def problem_header(table):
-    return (
-        f"problem: objective {table.objective_name} | dataset "
-        f"{table.dataset_name} | target {table.target:g} ({table.target_source})"
-    )
-
-
-def _row_dict(table, row):
-    return dict(
-        objective_name=table.objective_name,
-        dataset_name=table.dataset_name,
-        target=table.target,
-        label=row.label,
-        solver_name=row.solver_name,
-        config=row.config,
-        train_steps=row.train_steps,
-        n_runs=row.n_runs,
-        n_failed=row.n_failed,
-        failures=dict(row.failures),
-        val_loss_mean=row.val_loss_mean,
-        val_loss_std=row.val_loss_std,
-        rule_margin=row.rule_margin,
-        verdict=row.verdict,
-        earliest_pass_step=row.earliest_pass_step,
-        time_mean=row.time_mean,
-        baseline=table.baseline,
-        pairwise_lhs=row.pairwise_lhs,
-        pairwise_verdict=row.pairwise_verdict,
-        published=row.published.number if row.published is not None else None,
-    )
-
-
-CSV_FIELDS = [
-    "objective_name",
-    "dataset_name",
-    "target",
-    "label",
-    "solver_name",
-    "config",
-    "train_steps",
-    "n_runs",
-    "n_failed",
-    "failures",
-    "val_loss_mean",
-    "val_loss_std",
-    "rule_margin",
-    "verdict",
-    "earliest_pass_step",
-    "time_mean",
-    "baseline",
-    "pairwise_lhs",
-    "pairwise_verdict",
-    "published",
+#: The columns of the text formats: header, row attribute, decimals.
+COLUMNS = [
+    ("solver", "label", None),
+    ("N", "train_steps", 0),
+    ("runs", "n_runs", None),
+    ("failed", "n_failed", None),
+    ("val loss", "val_loss_mean", 4),
+    ("std", "val_loss_std", 4),
+    ("margin", "rule_margin", 4),
+    ("rule", "verdict", None),
+    ("earliest pass", "earliest_pass_step", 0),
+    ("time (s)", "time_mean", 1),
 ]
+PAIRWISE_COLUMNS = [
+    ("LHS vs {}", "pairwise_lhs", 5),
+    ("vs baseline", "pairwise_verdict", None),
+]
+
+#: The fields of a row in CSV and JSON.
+PROBLEM_FIELDS = ["objective_name", "dataset_name", "target"]
+ROW_FIELDS = """label solver_name config train_steps n_runs n_failed failures
+    val_loss_mean val_loss_std rule_margin verdict earliest_pass_step time_mean
+    baseline pairwise_lhs pairwise_verdict published""".split()
 
 
 def _finite_or_none(value):
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite_or_none(v) for k, v in value.items()}
-    return value
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def _cell(value, decimals):
+    if _finite_or_none(value) is None:
+        return "-"
+    return str(value) if decimals is None else f"{value:.{decimals}f}"
+
+
+def _text(table, fmt):
+    columns = COLUMNS + (PAIRWISE_COLUMNS if table.baseline is not None else [])
+    header = [title.format(table.baseline) for title, _, _ in columns]
+    body = [[_cell(getattr(row, a), d) for _, a, d in columns] for row in table.rows]
+    lines = [
+        f"problem: objective {table.objective_name} | dataset "
+        f"{table.dataset_name} | target {table.target:g} ({table.target_source})",
+        "",
+        *grid(header, body, fmt),
+    ]
+    bullet = "- " if fmt in ("rst", "markdown") else "  "
+    if table.notes:
+        lines += ["", *(bullet + note for note in table.notes)]
+    return "\n".join(lines)
+
+
+def _records(table):
+    """The rows' fields (NaN as None), each with the problem's fields."""
+    problem = {name: getattr(table, name) for name in PROBLEM_FIELDS}
+    for row in table.rows:
+        values = vars(row) | dict(
+            rule_margin=row.rule_margin,
+            verdict=row.verdict,
+            baseline=table.baseline,
+            published=getattr(row.published, "number", None),
+        )
+        yield problem | {name: _finite_or_none(values[name]) for name in ROW_FIELDS}
 
 
 def render(tables, fmt="text"):
@@ -157,46 +94,21 @@ def render(tables, fmt="text"):
     if fmt not in FORMATS:
         raise ValueError(f"format {fmt!r}: one of {', '.join(FORMATS)}")
     if fmt == "json":
-        out = [
-            dict(
-                objective_name=t.objective_name,
-                dataset_name=t.dataset_name,
-                target=t.target,
-                target_source=t.target_source,
-                baseline=t.baseline,
-                notes=list(t.notes),
-                rows=[
-                    {
-                        k: _finite_or_none(v)
-                        for k, v in _row_dict(t, row).items()
-                        if k not in ("objective_name", "dataset_name", "target")
-                    }
-                    for row in t.rows
-                ],
-            )
-            for t in tables
-        ]
-        return json.dumps(out, indent=2)
+        fields = [*PROBLEM_FIELDS, "target_source", "baseline", "notes"]
+        problems = []
+        for table in tables:
+            rows = [{k: r[k] for k in ROW_FIELDS} for r in _records(table)]
+            problems.append({k: getattr(table, k) for k in fields} | {"rows": rows})
+        return json.dumps(problems, indent=2)
     if fmt == "csv":
         buffer = io.StringIO()
-        rows = [_row_dict(t, row) for t in tables for row in t.rows]
-        writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS, lineterminator="\n")
+        fields = PROBLEM_FIELDS + ROW_FIELDS
+        writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
         writer.writeheader()
-        for row in rows:
-            row["failures"] = ";".join(f"{k}={v}" for k, v in row["failures"].items())
-            writer.writerow(
-                {k: "" if _finite_or_none(v) is None else v for k, v in row.items()}
-            )
+        for record in (r for t in tables for r in _records(t)):
+            failures = ";".join(f"{k}={v}" for k, v in record["failures"].items())
+            record = {k: "" if v is None else v for k, v in record.items()}
+            writer.writerow(record | dict(failures=failures))
         return buffer.getvalue().rstrip("\n")
-    blocks = [] if tables else ["no runs"]
-    for table in tables:
-        header, body = _cells(table)
-        lines = [problem_header(table), "", *_grid(header, body, fmt)]
-        if table.notes:
-            lines += [""] + [
-                ("- " if fmt in ("rst", "markdown") else "  ") + note
-                for note in table.notes
-            ]
-        blocks.append("\n".join(lines))
-    blocks.append(textwrap.fill(LEGEND, width=88))
-    return "\n\n".join(blocks)
+    blocks = [_text(table, fmt) for table in tables] or ["no runs"]
+    return "\n\n".join([*blocks, textwrap.fill(LEGEND, width=88)])

@@ -1,17 +1,11 @@
-"""benchopt result files -> one record per training run.
+"""benchopt results -> one record per training run.
 
-benchopt writes one row per evaluation. A run is identified by its result
-file (``source_file``), problem (``objective_name``, ``dataset_name``), solver
-(``solver_name``, with its parameters) and repetition (``idx_rep``, the seed).
-benchopt drops runs that raised from the parquet file: the trainer's ledger
-(``run_status.json`` in the result's folder next to the file,
-``outputs/<stem>/runs/<key>/``) is what tells that they existed. When every
-run failed benchopt writes no parquet file at all: the folder alone is then
-the result (:func:`resolve_source`).
-
-A run is done only if it trained to its N: its last evaluated step is
-checked against N whatever its ledger says, and a ledger still saying
-"running" (the process was killed) or "unfinished" makes it unfinished.
+benchopt writes one row per evaluation; a run is one (result, solver,
+objective, dataset, idx_rep) group. benchopt drops the runs that raised, so
+the trainer's ledgers (``run_status.json`` in the result's folder
+``outputs/<stem>/``) tell that they existed; when every run failed, that
+folder alone is the result. A run is done only if its last evaluated step
+reached its N, whatever its ledger says.
 """
 
 import json
@@ -20,21 +14,15 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from benchmark_utils.errors import UserError
 from benchmark_utils.tracking import split_name
 
-#: Columns every benchopt result of this benchmark has.
-REQUIRED_COLUMNS = (
-    "solver_name",
-    "objective_name",
-    "dataset_name",
-    "idx_rep",
-    "objective_val_loss",
-    "objective_step",
-)
-LEDGER_NAME = "run_status.json"
+NAMES = ("solver_name", "objective_name", "dataset_name")
+REQUIRED_COLUMNS = (*NAMES, "idx_rep", "objective_val_loss", "objective_step")
+STATUS_FILE = "run_status.json"  # the trainer's ledger of a run
 
 #: Run statuses. Every status but DONE is a failed run.
 DONE = "done"  # trained to its N
@@ -42,7 +30,6 @@ DIVERGED = "diverged"  # the training loss became NaN/inf
 CRASHED = "crashed"  # the run raised: a ledger and no (or an "error") record
 UNFINISHED = "unfinished"  # stopped before its N (timeout, kill, Ctrl-C, ...)
 LOST = "lost"  # its ledger says done, but its rows are in no result file
-STATUSES = (DONE, DIVERGED, CRASHED, UNFINISHED, LOST)
 #: Ledger statuses of a run that did not end by itself: "running" is written
 #: at the start and never replaced when the process is killed.
 LEDGER_UNFINISHED = ("unfinished", "running")
@@ -54,56 +41,11 @@ class ResultsError(UserError):
 
 @dataclass
 class Source:
-    """One result: its parquet file (None when benchopt wrote none, as when
-    every run failed) and its folder of run ledgers. ``name`` is what the
-    runs record as their ``source_file``: the parquet path, else the folder."""
+    """One result. ``name``: what its runs record as ``source_file``."""
 
     name: str
-    parquet: Path | None
-    folder: Path
-
-
-def ledger_paths(folder):
-    return sorted(Path(folder).glob(f"**/{LEDGER_NAME}"))
-
-
-def resolve_source(path):
-    """The result that ``path`` names: a benchopt parquet file, its folder
-    ``outputs/<stem>`` (the parquet beside it, else the ledgers alone), or the
-    would-be parquet path of a result whose runs all failed. Raises
-    :class:`ResultsError` for anything else (never another result)."""
-    path = Path(path)
-    if path.is_file():
-        return Source(str(path), path, ledger_folder(path))
-    if path.is_dir():
-        beside = path.parent / f"{path.name}.parquet"
-        if beside.is_file():
-            return Source(str(beside), beside, path)
-        if ledger_paths(path):
-            return Source(str(path), None, path)
-        raise ResultsError(
-            f"{path}: a folder with no {beside.name} beside it and no "
-            f"{LEDGER_NAME} inside: not a benchopt result of this benchmark; "
-            "name a result file outputs/<name>.parquet or its folder"
-        )
-    folder = ledger_folder(path)
-    if path.suffix == ".parquet" and folder.is_dir() and ledger_paths(folder):
-        return Source(str(folder), None, folder)
-    raise ResultsError(f"{path}: no such file")
-
-
-def resolve_sources(paths):
-    """:func:`resolve_source` of each path, each result once."""
-    sources, seen = [], set()
-    for path in paths:
-        source = resolve_source(path)
-        key = source.folder.resolve()
-        if key not in seen:  # the same result twice would double its runs
-            seen.add(key)
-            sources.append(source)
-    if not sources:
-        raise ResultsError("no result file given")
-    return sources
+    parquet: Path | None  # None: benchopt wrote none (every run failed)
+    folder: Path  # its run ledgers
 
 
 @dataclass
@@ -115,8 +57,8 @@ class Run:
     dataset_name: str
     solver_name: str
     idx_rep: int
-    train_steps: int | None  # N, the schedule horizon (None: unknown)
-    status: str
+    train_steps: int | None = None  # N, the schedule horizon (None: unknown)
+    status: str = DONE
     last_step: float = math.nan
     final_val_loss: float = math.nan  # at the last evaluation
     final_time: float = math.nan  # training seconds at the last evaluation
@@ -133,85 +75,101 @@ class Run:
         return (self.objective_name, self.dataset_name)
 
 
-def load_results(paths):
-    """Read the results of ``paths`` (see :func:`resolve_source`) into one
-    DataFrame with a ``source_file`` column (no row for a result without a
-    parquet file). Raises :class:`ResultsError` for a missing file or one
-    that is not a benchopt result."""
-    return _read_frames(resolve_sources(paths))
+def ledger_paths(folder):
+    return sorted(Path(folder).glob(f"**/{STATUS_FILE}"))
+
+
+def ledger_folder(parquet_path):
+    """benchopt's per-run folders of a result file: ``<folder>/<stem>/``."""
+    return Path(parquet_path).with_suffix("")
+
+
+def resolve_source(path):
+    """The result that ``path`` names: a parquet file, its folder
+    ``outputs/<stem>`` (the parquet beside it, else the ledgers alone), or the
+    would-be parquet of a result whose runs all failed; never another one."""
+    path = Path(path)
+    if path.is_file():
+        return Source(str(path), path, ledger_folder(path))
+    if path.is_dir():
+        beside = path.parent / f"{path.name}.parquet"
+        if beside.is_file():
+            return Source(str(beside), beside, path)
+        if ledger_paths(path):
+            return Source(str(path), None, path)
+        raise ResultsError(
+            f"{path}: a folder with no {beside.name} beside it and no "
+            f"{STATUS_FILE} inside: not a benchopt result of this benchmark; "
+            "name a result file outputs/<name>.parquet or its folder"
+        )
+    folder = ledger_folder(path)
+    if path.suffix == ".parquet" and ledger_paths(folder):
+        return Source(str(folder), None, folder)
+    raise ResultsError(f"{path}: no such file")
+
+
+def _sources(paths):
+    """:func:`resolve_source` of each path, each result once (twice would
+    double its runs)."""
+    sources = {}
+    for source in map(resolve_source, paths):
+        sources.setdefault(source.folder.resolve(), source)
+    return list(sources.values())
 
 
 def _read_frames(sources):
     frames = [pd.DataFrame(columns=[*REQUIRED_COLUMNS, "source_file"])]
-    for source in sources:
+    for source in [s for s in sources if s.parquet]:
         path = source.parquet
-        if path is None:
-            continue
         try:
             df = pd.read_parquet(path)
         except Exception as error:
             raise ResultsError(
                 f"{path}: not a benchopt result (unreadable as parquet: {error})"
             ) from error
-        if "data_name" in df.columns and "dataset_name" not in df.columns:
+        if "dataset_name" not in df.columns:
             df = df.rename(columns={"data_name": "dataset_name"})  # older files
         missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
         if missing:
             raise ResultsError(
                 f"{path}: not a benchopt result of this benchmark (no column "
-                + ", ".join(missing)
-                + ")"
+                f"{', '.join(missing)})"
             )
-        df = df.copy()
-        df["source_file"] = source.name
-        frames.append(df)
-    if len(frames) == 1:
-        return frames[0]
-    return pd.concat(frames[1:], ignore_index=True)
+        frames.append(df.assign(source_file=source.name))
+    return pd.concat(frames[1:], ignore_index=True) if len(frames) > 1 else frames[0]
 
 
-def ledger_folder(parquet_path):
-    """benchopt's per-run folders of a result file: ``<folder>/<stem>/``."""
-    parquet_path = Path(parquet_path)
-    return parquet_path.parent / parquet_path.stem
+def load_results(paths):
+    """The rows of the results ``paths`` (see :func:`resolve_source`) in one
+    DataFrame with a ``source_file`` column."""
+    return _read_frames(_sources(paths))
 
 
 def read_ledgers(path, source_file=None):
-    """The run-status ledgers of the result ``path`` (a parquet file, whose
-    ledgers are in :func:`ledger_folder`, or that folder itself).
-
-    Each is the JSON object of one ``run_status.json`` plus ``source_file``
-    (default: ``path``).
-    Missing keys are filled in from the folder layout
-    ``<dataset>/<objective>/<solver>/rep_<k>`` (names sanitised by benchopt);
-    an unreadable ledger is kept as a crashed run.
-    """
-    folder = Path(path) if Path(path).is_dir() else ledger_folder(path)
-    return _ledgers_in(folder, str(path) if source_file is None else source_file)
-
-
-def _ledgers_in(folder, source_file):
+    """The ledgers of the result ``path`` (a parquet file or its folder): each
+    ``run_status.json`` object plus ``source_file`` (default: ``path``), the
+    names it lacks taken from the folder layout
+    ``<dataset>/<objective>/<solver>/rep_<k>``; an unreadable one is a crash."""
+    path = Path(path)
+    folder = path if path.is_dir() else ledger_folder(path)
     ledgers = []
-    for path in ledger_paths(folder):
+    for file in ledger_paths(folder):
         try:
-            data = json.loads(path.read_text())
+            data = json.loads(file.read_text())
             if not isinstance(data, dict):
                 raise ValueError("not a JSON object")
         except (OSError, ValueError) as error:
-            data = dict(status="error", message=f"unreadable {path.name}: {error}")
-        parts = path.relative_to(folder).parts[:-1]
+            data = dict(status="error", message=f"unreadable {file.name}: {error}")
+        parts = file.relative_to(folder).parts[:-1]
         if len(parts) >= 4:
-            from_path = dict(
-                dataset_name=parts[-4],
-                objective_name=parts[-3],
-                solver_name=parts[-2],
+            dataset, objective, solver, rep = parts[-4:]
+            names = dict(
+                solver_name=solver, objective_name=objective, dataset_name=dataset
             )
-            rep = re.fullmatch(r"rep_(\d+)", parts[-1])
-            if rep:
-                from_path["idx_rep"] = int(rep.group(1))
-            for key, value in from_path.items():
-                data.setdefault(key, value)
-        data["source_file"] = source_file
+            if match := re.fullmatch(r"rep_(\d+)", rep):
+                names["idx_rep"] = int(match.group(1))
+            data = names | data
+        data["source_file"] = str(path) if source_file is None else source_file
         ledgers.append(data)
     return ledgers
 
@@ -221,19 +179,20 @@ def sanitize(name):
     return re.sub(r'[/\\:*?"<>|]+', "_", str(name))
 
 
-def _key(source_file, dataset, objective, solver, idx_rep):
-    return (
-        str(source_file),
-        sanitize(dataset),
-        sanitize(objective),
-        sanitize(solver),
-        int(idx_rep),
-    )
+def _key(source_file, solver, objective, dataset, idx_rep):
+    names = (sanitize(name) for name in (solver, objective, dataset))
+    return (str(source_file), *names, int(idx_rep))
+
+
+def _column(rows, name):
+    """Column ``name`` of ``rows`` as numbers (NaN where absent)."""
+    if name not in rows:
+        return pd.Series(math.nan, index=rows.index)
+    return pd.to_numeric(rows[name], errors="coerce")
 
 
 def _last_finite(values):
-    values = pd.to_numeric(values, errors="coerce")
-    values = values[values.map(math.isfinite)]
+    values = values[np.isfinite(values)]
     return float(values.iloc[-1]) if len(values) else math.nan
 
 
@@ -245,214 +204,129 @@ def _as_steps(value):
     return int(round(value)) if math.isfinite(value) and value > 0 else None
 
 
-def _stopped_at_target(rows):
-    if "objective_reached_target" not in rows:
-        return False
-    reached = pd.to_numeric(rows["objective_reached_target"], errors="coerce")
-    return bool(reached.iloc[-1] >= 1)
-
-
 def _train_steps(rows, ledger):
     """N of a run, from the most to the least explicit record: the objective's
-    ``train_steps`` column, the ledger, the solver's ``train_steps`` parameter,
-    ``step / budget_used`` (the budget the objective's schedule spans), and
-    last the run's last evaluated step.
-
-    ``step / budget_used`` is skipped for a run whose last evaluation reached
-    the target: files written before ``train_steps`` was recorded come from a
-    stopping criterion that ended runs at the target by design, so their N is
-    their last step; a run that stopped short of both (a timeout, a kill) gets
-    the budget as N and is unfinished."""
-    candidates = []
-    if "objective_train_steps" in rows:
-        candidates.append(_last_finite(rows["objective_train_steps"]))
-    if ledger is not None:
-        candidates.append(ledger.get("train_steps"))
-    if "p_solver_train_steps" in rows:
-        candidates.append(_last_finite(rows["p_solver_train_steps"]))
-    candidates.append(split_name(rows["solver_name"].iloc[0])[1].get("train_steps"))
-    if "objective_budget_used" in rows and not _stopped_at_target(rows):
-        used = pd.to_numeric(rows["objective_budget_used"], errors="coerce")
-        ok = used > 0
-        if ok.any():
-            last = ok[ok].index[-1]
-            candidates.append(rows.at[last, "objective_step"] / used[last])
-    candidates.append(_last_finite(rows["objective_step"]))
-    for candidate in candidates:
-        steps = _as_steps(candidate)
-        if steps is not None:
-            return steps
-    return None
+    ``train_steps``, the ledger's, the solver's, ``step / budget_used`` (the
+    budget the objective's schedule spans), and last the last evaluated step.
+    Files written before ``train_steps`` was recorded stopped runs at the
+    target by design, so such a run's N is its last step, and a run that
+    stopped short of both (a timeout, a kill) gets the budget as N."""
+    candidates = [
+        _last_finite(_column(rows, "objective_train_steps")),
+        ledger.get("train_steps"),
+        _last_finite(_column(rows, "p_solver_train_steps")),
+        split_name(rows["solver_name"].iloc[0])[1].get("train_steps"),
+    ]
+    used = _column(rows, "objective_budget_used")
+    used = used[used > 0]
+    if len(used) and not _column(rows, "objective_reached_target").iloc[-1] >= 1:
+        candidates.append(rows.at[used.index[-1], "objective_step"] / used.iloc[-1])
+    candidates.append(_last_finite(_column(rows, "objective_step")))
+    return next((n for n in map(_as_steps, candidates) if n), None)
 
 
-def _steps_text(step, n_steps):
-    at = "?" if step is None or not math.isfinite(step) else f"{step:.0f}"
-    return f"at step {at} of N={n_steps if n_steps is not None else '?'}"
+def _where(run):
+    at = f"{run.last_step:.0f}" if math.isfinite(run.last_step) else "?"
+    return f"at step {at} of N={run.train_steps or '?'}"
 
 
-def _unfinished_message(ledger_status, step, n_steps, message, rows=True):
-    """Why a run is unfinished, in one line: where it stopped and, when the
-    ledger says, why."""
-    text = f"unfinished {_steps_text(step, n_steps)}"
-    if ledger_status == "running":
-        text = (
-            f"unfinished: killed {_steps_text(step, n_steps)} (no final "
-            "status: it still says 'running')"
+def _judge(run, ledger, diverged, has_rows):
+    """The run's status and message from its ledger and, when it has rows,
+    its evaluations: its last step decides whether it finished, whatever the
+    ledger says (a timeout can end a run marked "done" before its N)."""
+    status = ledger.get("status")
+    message = str(ledger.get("message") or "")
+    no_rows = "" if has_rows else "; no result rows"
+    known = has_rows or status in (DONE, DIVERGED, *LEDGER_UNFINISHED)
+    short = run.train_steps is not None and not run.last_step >= run.train_steps
+    if status == "error" or not known:
+        run.status = CRASHED
+        run.message = message or f"its status says {status!r}{no_rows}"
+    elif diverged:
+        run.status, run.message = DIVERGED, message or f"diverged {_where(run)}"
+    elif status == DONE and not has_rows:
+        run.status = LOST
+        run.message = (
+            f"its status says done {_where(run)}, but no result file holds its rows"
         )
-    elif ledger_status == DONE:
-        text += " although its status says done"
-    if not rows:
-        text += "; no result rows"
-    return text + (f": {message}" if message else "")
-
-
-def _run_from_rows(rows, ledger):
-    rows = rows.sort_values("objective_step", kind="stable")
-    first = rows.iloc[0]
-    steps = pd.to_numeric(rows["objective_step"], errors="coerce")
-    val = pd.to_numeric(rows["objective_val_loss"], errors="coerce")
-    curve = pd.Series(val.to_numpy(), index=steps.to_numpy(), dtype=float)
-    curve = curve[~curve.index.duplicated(keep="last")]
-    last = rows.iloc[-1]
-    n_steps = _train_steps(rows, ledger)
-    run = Run(
-        source_file=str(first["source_file"]),
-        objective_name=str(first["objective_name"]),
-        dataset_name=str(first["dataset_name"]),
-        solver_name=str(first["solver_name"]),
-        idx_rep=int(first["idx_rep"]),
-        train_steps=n_steps,
-        status=DONE,
-        last_step=float(steps.max()),
-        final_val_loss=float(val.iloc[-1]),
-        final_time=float(last["time"]) if "time" in rows else math.nan,
-        target=(
-            _last_finite(rows["objective_target"])
-            if "objective_target" in rows
-            else math.nan
-        ),
-        curve=curve,
-    )
-    diverged_flag = (
-        "objective_diverged" in rows
-        and (pd.to_numeric(rows["objective_diverged"], errors="coerce") >= 1).any()
-    )
-    ledger_status = (ledger or {}).get("status")
-    message = str((ledger or {}).get("message") or "")
-    short = n_steps is not None and not run.last_step >= n_steps
-    if ledger_status == "error":
-        run.status, run.message = CRASHED, message or "the ledger says error"
-    elif (
-        diverged_flag
-        or ledger_status == DIVERGED
-        or not math.isfinite(run.final_val_loss)
-    ):
-        run.status = DIVERGED
-        run.message = message or f"diverged by step {run.last_step:.0f}"
-    elif ledger_status in LEDGER_UNFINISHED or short:
-        # The last step decides, whatever the ledger says: a timeout or a
-        # stopping criterion can end a run marked "done" before its N.
+    elif status in LEDGER_UNFINISHED or short:
         run.status = UNFINISHED
-        run.message = _unfinished_message(
-            ledger_status, run.last_step, n_steps, message
-        )
+        run.message = f"unfinished {_where(run)}"
+        if status == "running":
+            run.message = (
+                f"unfinished: killed {_where(run)} (no final status: it still says "
+                "'running')"
+            )
+        elif status == DONE:
+            run.message += " although its status says done"
+        run.message += no_rows + (f": {message}" if message else "")
     return run
 
 
-def _run_from_ledger(ledger):
-    status = ledger.get("status")
-    message = str(ledger.get("message") or "")
-    n_steps = _as_steps(ledger.get("train_steps"))
-    if n_steps is None:
-        n_steps = _as_steps(
-            split_name(str(ledger.get("solver_name", "")))[1].get("train_steps")
-        )
-    step = ledger.get("step")
-    step = float(step) if isinstance(step, int | float) else math.nan
-    if status == DIVERGED:
-        run_status = DIVERGED
-    elif status in LEDGER_UNFINISHED:
-        run_status = UNFINISHED
-        message = _unfinished_message(status, step, n_steps, message, rows=False)
-    elif status == DONE:
-        run_status = LOST
-        message = (
-            f"its status says done {_steps_text(step, n_steps)}, but no result "
-            "file holds its rows"
-        )
-    else:
-        run_status = CRASHED
-        message = message or f"status {status!r} and no result rows"
-    return Run(
-        source_file=str(ledger["source_file"]),
-        objective_name=str(ledger.get("objective_name", "?")),
-        dataset_name=str(ledger.get("dataset_name", "?")),
-        solver_name=str(ledger.get("solver_name", "?")),
-        idx_rep=int(ledger.get("idx_rep", -1)),
-        train_steps=n_steps,
-        status=run_status,
-        last_step=step,
-        message=message,
+def _run(ledger, rows=None):
+    """The run of a ledger and its evaluation ``rows`` (None: none in any
+    result file)."""
+    ledger = ledger or {}
+    first = ledger if rows is None else rows.iloc[0]
+    run = Run(
+        source_file=str(first.get("source_file")),
+        idx_rep=int(first.get("idx_rep", -1)),
+        **{name: str(first.get(name, "?")) for name in NAMES},
     )
+    if rows is None:
+        run.train_steps = _as_steps(ledger.get("train_steps")) or _as_steps(
+            split_name(run.solver_name)[1].get("train_steps")
+        )
+        step = ledger.get("step")
+        run.last_step = float(step) if isinstance(step, int | float) else math.nan
+        return _judge(run, ledger, ledger.get("status") == DIVERGED, False)
+    rows = rows.sort_values("objective_step", kind="stable")
+    steps = _column(rows, "objective_step")
+    losses = _column(rows, "objective_val_loss")
+    curve = pd.Series(losses.to_numpy(), index=steps.to_numpy(), dtype=float)
+    run.curve = curve[~curve.index.duplicated(keep="last")]
+    run.train_steps = _train_steps(rows, ledger)
+    run.last_step = float(steps.max())
+    run.final_val_loss = float(losses.iloc[-1])
+    run.final_time = float(_column(rows, "time").iloc[-1])
+    run.target = _last_finite(_column(rows, "objective_target"))
+    diverged = (
+        ledger.get("status") == DIVERGED
+        or (_column(rows, "objective_diverged") >= 1).any()
+        or not math.isfinite(run.final_val_loss)
+    )
+    return _judge(run, ledger, diverged, True)
 
 
 def collect_runs(df, ledgers=()):
     """One :class:`Run` per run of ``df`` (as :func:`load_results` returns
-    it), plus one per ledger without rows (a crashed run)."""
+    it), plus one per ledger without rows (a failed run)."""
     by_key = {}
     for ledger in ledgers:
         try:
-            key = _key(
-                ledger["source_file"],
-                ledger.get("dataset_name", "?"),
-                ledger.get("objective_name", "?"),
-                ledger.get("solver_name", "?"),
-                ledger.get("idx_rep", -1),
-            )
+            names = (ledger.get(name, "?") for name in NAMES)
+            key = _key(ledger["source_file"], *names, ledger.get("idx_rep", -1))
         except (TypeError, ValueError):
-            key = (str(ledger.get("source_file")), id(ledger))
+            key = id(ledger)  # no usable idx_rep: a run of its own
         by_key[key] = ledger
-    runs = []
-    group_cols = [
-        "source_file",
-        "dataset_name",
-        "objective_name",
-        "solver_name",
-        "idx_rep",
-    ]
     if "source_file" not in df.columns:
         df = df.assign(source_file="")
-    for values, rows in df.groupby(group_cols, sort=False):
-        ledger = by_key.pop(_key(*values), None)
-        runs.append(_run_from_rows(rows, ledger))
-    runs.extend(_run_from_ledger(ledger) for ledger in by_key.values())
-    return runs
+    runs = [
+        _run(by_key.pop(_key(*values), None), rows)
+        for values, rows in df.groupby(["source_file", *NAMES, "idx_rep"], sort=False)
+    ]
+    return runs + [_run(ledger) for ledger in by_key.values()]
 
 
 def load(paths):
     """(sources, rows, runs) of the results ``paths`` (parquet files or
     result folders, see :func:`resolve_source`), each with its ledgers."""
-    sources = resolve_sources(paths)
+    sources = _sources(paths)
     df = _read_frames(sources)
-    ledgers = [
-        ledger
-        for source in sources
-        for ledger in _ledgers_in(source.folder, source.name)
-    ]
+    ledgers = [x for s in sources for x in read_ledgers(s.folder, s.name)]
     return sources, df, collect_runs(df, ledgers)
 
 
 def load_runs(paths):
     """The runs of the results ``paths``, with their ledgers' failed runs."""
     return load(paths)[2]
-
-
-def runs_frame(runs):
-    """The runs as a DataFrame (one row per run, without the curves)."""
-    return pd.DataFrame(
-        [
-            {k: v for k, v in run.__dict__.items() if k != "curve"}
-            | {"failed": run.failed}
-            for run in runs
-        ]
-    )

@@ -17,51 +17,38 @@ THRESHOLD = 0.004
 LOSS_PER_100_STEPS = 0.0045
 
 
-def rule_margin(mean, n, target=TARGET):
-    """``(target - mean) * sqrt(n)``: the z-test statistic times sigma.
+def _finite(*values):
+    return all(v is not None and math.isfinite(v) for v in values)
 
-    The mean of n runs has standard deviation sigma / sqrt(n), so the
-    distance to the target is scaled by sqrt(n) before comparing it with
-    THRESHOLD. NaN when there is no run or no finite mean.
-    """
-    if n is None or n < 1 or mean is None or not math.isfinite(mean):
+
+def rule_margin(mean, n, target=TARGET):
+    """``(target - mean) * sqrt(n)``, to compare with THRESHOLD (the mean of n
+    runs has standard deviation sigma / sqrt(n)); NaN without a run or a mean."""
+    if not (n and n >= 1 and _finite(mean)):
         return math.nan
     return (target - mean) * math.sqrt(n)
 
 
-def passes_rule(mean, n, target=TARGET, threshold=THRESHOLD):
-    """Track 3 rule 3: the mean of n runs is significantly below the target.
-
-    One run needs a loss below 3.276, four runs a mean below 3.278.
-    """
-    margin = rule_margin(mean, n, target)
-    return math.isfinite(margin) and margin >= threshold
+def passes_rule(mean, n, target=TARGET):
+    """Track 3 rule 3: the mean of n runs is significantly below the target
+    (one run needs a loss below 3.276, four runs a mean below 3.278)."""
+    return rule_margin(mean, n, target) >= THRESHOLD
 
 
-def pairwise_lhs(
-    steps_a, mean_a, n_a, steps_b, mean_b, n_b, loss_per_100=LOSS_PER_100_STEPS
-):
-    """Left-hand side of Track 3 rule 5 for "A is better than B".
-
-    The loss difference ``mean_b - mean_a`` plus the loss that A's fewer steps
-    are worth, ``(steps_b - steps_a) / 100 * 0.0045``, divided by the
-    standard deviation of a difference of two means, in units of sigma:
-    ``sqrt(1/n_a + 1/n_b)``. NaN when a side has no run or no finite mean.
-    """
+def pairwise_lhs(steps_a, mean_a, n_a, steps_b, mean_b, n_b):
+    """Left-hand side of Track 3 rule 5, "A is better than B": the loss
+    difference ``mean_b - mean_a`` plus what A's fewer steps are worth, over
+    the standard deviation of a difference of two means in units of sigma,
+    ``sqrt(1/n_a + 1/n_b)``. NaN when a side has no run or no finite mean."""
     if not (n_a and n_b and n_a >= 1 and n_b >= 1):
         return math.nan
-    values = (steps_a, mean_a, steps_b, mean_b)
-    if any(v is None or not math.isfinite(v) for v in values):
+    if not _finite(steps_a, mean_a, steps_b, mean_b):
         return math.nan
-    loss_diff = mean_b - mean_a
-    step_diff = (steps_b - steps_a) / 100 * loss_per_100
-    return (loss_diff + step_diff) / math.sqrt(1 / n_a + 1 / n_b)
+    step_diff = (steps_b - steps_a) / 100 * LOSS_PER_100_STEPS
+    return (mean_b - mean_a + step_diff) / math.sqrt(1 / n_a + 1 / n_b)
 
 
-def pairwise_significant(
-    steps_a, mean_a, n_a, steps_b, mean_b, n_b, threshold=THRESHOLD
-):
-    """Track 3 rule 5: A is significantly better than B (not symmetric: swap
-    the arguments to ask whether B is better than A)."""
-    lhs = pairwise_lhs(steps_a, mean_a, n_a, steps_b, mean_b, n_b)
-    return math.isfinite(lhs) and lhs >= threshold
+def pairwise_significant(steps_a, mean_a, n_a, steps_b, mean_b, n_b):
+    """Track 3 rule 5: A is significantly better than B (swap the arguments
+    to ask whether B is better than A)."""
+    return pairwise_lhs(steps_a, mean_a, n_a, steps_b, mean_b, n_b) >= THRESHOLD
