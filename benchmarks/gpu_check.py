@@ -96,25 +96,16 @@ TINY = replace(
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cpu-tiny", action="store_true", help="tiny model, CPU")
-    parser.add_argument("--parts", nargs="+", choices=PARTS, default=PARTS)
-    parser.add_argument("--total-limit", type=float, default=TOTAL_LIMIT_S)
-    parser.add_argument("--json", default=None, help="write every figure here")
-    parser.add_argument(
-        "--in-process",
-        action="store_true",
-        help="run the parts in this process, without time limits (faster "
-        "start; a crash or a CUDA error then ends the check)",
-    )
-    parser.add_argument(
-        "--scale-limits",
-        type=float,
-        default=1.0,
-        help="multiply every part's time limit (a slow compiler, a cold cache)",
-    )
-    parser.add_argument("--part", default=None, help=argparse.SUPPRESS)
-    parser.add_argument("--data", default=None, help=argparse.SUPPRESS)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add = parser.add_argument
+    add("--cpu-tiny", action="store_true", help="tiny model, CPU")
+    add("--parts", nargs="+", choices=PARTS, default=PARTS)
+    add("--total-limit", type=float, default=TOTAL_LIMIT_S)
+    add("--json", help="write every figure here")
+    add("--in-process", action="store_true", help="parts in this process, no limits")
+    add("--scale-limits", type=float, default=1.0, help="multiply the time limits")
+    add("--part", help=argparse.SUPPRESS)  # in a part's own process
+    add("--data", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
@@ -356,13 +347,21 @@ def part_validation(sizes, shard):
     )
 
 
-def run_part(name, sizes, shard):
+def attempt(name, sizes, shard):
+    """Part ``name``'s entry in the report: its figures, or why it has none."""
     torch.manual_seed(0)
     if sizes.device == "cpu":
         torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS") or 1))
-    if name.startswith("project_"):
-        return part_project(sizes, shard, name.removeprefix("project_"))
-    return globals()[f"part_{name}"](sizes, shard)
+    start = time.perf_counter()
+    try:
+        if name.startswith("project_"):
+            figures = part_project(sizes, shard, name.removeprefix("project_"))
+        else:
+            figures = globals()[f"part_{name}"](sizes, shard)
+        entry = dict(status="ok", figures=json.loads(json.dumps(figures, default=str)))
+    except Exception as error:
+        entry = dict(status="failed", reason=f"{type(error).__name__}: {error}"[:1000])
+    return dict(entry, seconds=time.perf_counter() - start)
 
 
 # -- the driver ----------------------------------------------------------------
@@ -386,54 +385,32 @@ def spawn(name, args, shard, limit):
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         out, err = proc.communicate()
+        status, reason = "timeout", f"no result within its limit of {limit:.0f} s; "
         # What the trainer already said is worth keeping (the probe's pick).
-        said = [
-            line.strip() for line in err.splitlines() if "micro_batch_size=" in line
-        ]
-        last = [line.strip() for line in (err or out).splitlines() if line.strip()]
-        return dict(
-            status="timeout",
-            seconds=time.perf_counter() - start,
-            reason=f"no result within its limit of {limit:.0f} s; "
-            + "".join(f"{line}; " for line in said)
-            + f"last output: {last[-1][:500] if last else ''}",
-        )
-    seconds = time.perf_counter() - start
-    for line in out.splitlines():
-        if line.startswith(RESULT):
-            figures = json.loads(line.removeprefix(RESULT))
-            return dict(status="ok", seconds=seconds, figures=figures)
+        said = [line for line in err.splitlines() if "micro_batch_size=" in line]
+        reason += "".join(f"{line.strip()}; " for line in said)
+    else:
+        for line in out.splitlines():
+            if line.startswith(RESULT):
+                entry = json.loads(line.removeprefix(RESULT))
+                return dict(entry, seconds=time.perf_counter() - start)
+        # A crash (no Python exception to report): what it said last.
+        status, reason = "failed", f"exit code {proc.returncode}; "
+    last = [line.strip() for line in (err or out).splitlines() if line.strip()]
     return dict(
-        status="failed",
-        seconds=seconds,
-        reason=f"exit code {proc.returncode}: {_error_line(err)}",
+        status=status,
+        seconds=time.perf_counter() - start,
+        reason=reason + f"last output: {last[-1][:500] if last else '(none)'}",
     )
 
 
 def in_process(name, args, shard, limit):
     """Run part ``name`` here (no isolation, no enforced limit)."""
-    start = time.perf_counter()
-    try:
-        figures = run_part(name, TINY if args.cpu_tiny else FULL, shard)
-    except Exception as error:
-        reason = f"{type(error).__name__}: {error}"[:1000]
-        return dict(status="failed", seconds=time.perf_counter() - start, reason=reason)
-    seconds = time.perf_counter() - start
-    entry = dict(status="ok", seconds=seconds)
-    if seconds > limit:
-        reason = f"took {seconds:.0f} s, over its limit of {limit:.0f} s"
+    entry = attempt(name, TINY if args.cpu_tiny else FULL, shard)
+    if entry["status"] == "ok" and entry["seconds"] > limit:
+        reason = f"took {entry['seconds']:.0f} s, over its limit of {limit:.0f} s"
         entry.update(status="timeout", reason=reason)
-    return dict(entry, figures=json.loads(json.dumps(figures, default=str)))
-
-
-def _error_line(text):
-    """The exception line of a traceback (else the last line)."""
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    for line in reversed(lines):
-        head = line.split(":", 1)[0]
-        if head.endswith(("Error", "Exception", "Exit")) and " " not in head:
-            return line[:1000]
-    return lines[-1][:1000] if lines else "(no output)"
+    return entry
 
 
 LOOP = (
@@ -490,8 +467,7 @@ def main(argv=None):
     args = parse_args(argv)
     sizes = TINY if args.cpu_tiny else FULL
     if args.part:
-        figures = run_part(args.part, sizes, args.data)
-        print(RESULT + json.dumps(figures, default=str), flush=True)
+        print(RESULT + json.dumps(attempt(args.part, sizes, args.data)), flush=True)
         return 0
     parts = {}
     report = dict(mode="cpu-tiny" if args.cpu_tiny else "gpu", sizes=asdict(sizes))
@@ -500,9 +476,7 @@ def main(argv=None):
     with tempfile.TemporaryDirectory() as tmp:
         steps = 2 * sizes.steps + sizes.warmup_steps + 4
         n_tokens = max(steps * sizes.batch_tokens, sizes.val_tokens) + 1
-        shard = harness.random_shard(
-            tmp, sizes.vocab, n_tokens
-        )  # enough for every part
+        shard = harness.random_shard(tmp, sizes.vocab, n_tokens)  # for every part
         for name in args.parts:
             left = args.total_limit - (time.perf_counter() - start)
             if left < 5:
