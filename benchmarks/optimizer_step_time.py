@@ -1,25 +1,20 @@
 """Each solver's optimizer step time, relative to a forward+backward pass.
 
-For every solver of ``solvers/`` (its default hyperparameters, set up by the
-trainer's real ``set_objective`` on a generated shard, so solvers that read
-the run's step count or device work here too) and every model size, this
-times ``step()`` of all the solver's optimizers over ``--steps`` steps after
-one untimed step (state initialisation, e.g. SOAP's first
-eigendecomposition), and a forward+backward pass of one micro-batch. It
-prints the step time, its ratio to the measured forward+backward, and that
-ratio extrapolated to the objective's global batch (forward+backward cost
-grows linearly with tokens; the step does not).
+For every solver (default hyperparameters, set up by the trainer's real
+``set_objective`` on a generated shard, so solvers that read the run's step
+count or device work too) and model size: the mean and max time of all its
+optimizers' ``step()`` over ``--steps`` steps after an untimed one (state
+initialisation, e.g. SOAP's first eigendecomposition), its ratio to a measured
+forward+backward of one micro-batch, and that ratio at the objective's global
+batch (forward+backward grows with tokens; the step does not).
 
-Amortised costs: the timed window should cover the periodic work (SOAP
-refreshes its basis every 10 steps, Shampoo its roots every 5); PSGD updates
-its preconditioner at every step for the first 500 steps, so its time here
-is that early, worst case.
-
-On CPU the full-size models keep their block shapes (d=768, 4x MLP) but use
-``--layers`` of their 12 layers and a ``--vocab`` of 2048 by default: the full
-50304 x 768 tied embedding makes Shampoo (8192-blocks) and PSGD (8192 x 8192
-triangular factors) spend minutes per step on CPU. Run with ``--vocab 50257
---layers 12`` on a GPU for the real shapes.
+The window should cover periodic work (SOAP's basis every 10 steps, Shampoo's
+roots every 5); PSGD updates its preconditioner at every step for its first
+500 steps, so its time here is that worst case. On CPU the full-size models
+keep their block shapes but use ``--layers`` 1 and ``--vocab`` 2048: the full
+50304 x 768 embedding makes Shampoo (8192-blocks) and PSGD (8192 x 8192
+factors) spend minutes a step. ``--vocab 50257 --layers 12`` on a GPU gives
+the real shapes.
 
     python benchmarks/optimizer_step_time.py              # tiny + Track 3, CPU
     python benchmarks/optimizer_step_time.py --sizes track3-tiny --solvers muon sgd

@@ -1,9 +1,9 @@
 """Training throughput of the shared loop on 1..W ranks: tokens/s, MFU and a
 step-time breakdown, for each solver.
 
-Runs the real trainer (loader, accumulation, DDP gradient sum, Muon's split
-step, compile on CUDA) on random tokens, under torchrun for each rank count,
-and prints one row per (ranks, solver). Not a test: it prints figures.
+The real trainer (loader, accumulation, DDP gradient sum, Muon's split step,
+compile on CUDA) on random tokens, under torchrun for each rank count; one row
+per (ranks, solver).
 
     OMP_NUM_THREADS=1 python benchmarks/train_throughput.py --ranks 1 2 \
         --solvers adamw muon shampoo --steps 4                          # CPU
@@ -11,16 +11,13 @@ and prints one row per (ranks, solver). Not a test: it prints figures.
         --batch-tokens 524288 --micro-batch-size 64 --ranks 1 2 4 8 \
         --solvers muon adamw shampoo --steps 20                          # 8 GPUs
 
-Columns: ms per step (plain training step, no extra synchronisation),
-tokens/s, MFU (NaN on CPU or an unknown GPU; NANOGPT_PEAK_TFLOPS sets the
-peak), then the breakdown of an instrumented step (synchronised between
-phases): data (loader), fwd+bwd (forward and backward of every micro-batch;
-the last backward includes DDP's gradient sum, overlapped with it), optim
-(optimizer steps, Muon's all-gather included), and reduce: a standalone
-all-reduce of the step's gradient bytes, i.e. what the gradient sum would
-cost if it were not overlapped (0 on one rank); peak memory of the timed
-steps; set-up time (model, optimizers and, compiled, the warm-up that
-compiles).
+Columns: ms per plain step, tokens/s, MFU (NaN on CPU or an unknown GPU;
+NANOGPT_PEAK_TFLOPS sets the peak); then an instrumented step, synchronised
+between phases: data (loader), fwd+bwd (the last backward includes DDP's
+overlapped gradient sum), optim (Muon's all-gather included), reduce (a
+standalone all-reduce of the gradient bytes: the sum's cost were it not
+overlapped; 0 on one rank); peak memory of the timed steps; set-up time
+(model, optimizers and, compiled, the warm-up that compiles).
 """
 
 import argparse
