@@ -1,23 +1,12 @@
 """What the benchmark's ``benchopt plot`` kinds draw (``plots/*.py``).
 
-benchopt 1.10's own ``objective_curve`` cannot draw this benchmark's results:
-
-- it pivots each metric with ``pivot_table``, which drops the rows where the
-  metric is NaN (the training loss at step 0, ``excess_loss`` on data without
-  a floor, any metric evaluated less often), but takes x from *every* row, so
-  ``--no-html`` crashes with ``x and y must have same first dimension`` and
-  the HTML page silently shifts the curve;
-- ``--no-html`` saves each figure as ``outputs/<key>.pdf`` with
-  ``Path.with_suffix``, and a key holds the dataset and objective names, whose
-  parameter values have dots (``concentration=1.0``): everything after the
-  last dot is replaced, so every figure gets the same truncated name and
-  overwrites the previous one.
-
-The ``training_curves`` and ``time_to_target`` kinds avoid both: x and y come
-from the same rows (NaN values are left out), and the keys use short labels
-without dots (:func:`short_labels`). This module is imported by ``benchopt
-plot`` (through ``plots/``), so it lives with the run path; the fix-up that
-makes the HTML page work offline is ``python -m benchmark_tools.plotting``.
+benchopt 1.10's ``objective_curve`` takes y from the rows where a metric is
+set (``pivot_table`` drops NaN) but x from every row, so ``--no-html`` crashes
+and the HTML page shifts the curve; and ``--no-html`` names figures with
+``Path.with_suffix``, which cuts at the dots of parameter values, so they
+overwrite each other. Here x and y come from the same rows, and keys are short
+labels without dots. ``python -m benchmark_tools.plotting`` makes the HTML
+page work offline.
 """
 
 import hashlib
@@ -27,28 +16,12 @@ import re
 from .tracking import split_name
 
 # Metrics drawn first, in this order; other numeric objective columns follow
-# unless they are bookkeeping (SKIPPED_METRICS).
+# unless they are bookkeeping or throughput (the report plots throughput).
 PREFERRED_METRICS = ("val_loss", "train_loss", "excess_loss", "hellaswag")
-# Bookkeeping and throughput columns: not training curves (the report plots
-# throughput).
-SKIPPED_METRICS = (
-    "value",
-    "step",
-    "tokens",
-    "reached_target",
-    "budget_used",
-    "train_steps",
-    "target",
-    "diverged",
-    "tokens_per_second",
-    "train_flops",
-    "mfu",
-    "peak_memory_gib",
-    "world_size",
-    "peak_tflops",
-    "flops_per_token",
-    "micro_batch_size",
-    "train_time",
+SKIPPED_METRICS = set(
+    "value step tokens reached_target budget_used train_steps target diverged "
+    "tokens_per_second train_flops mfu peak_memory_gib world_size peak_tflops "
+    "flops_per_token micro_batch_size train_time".split()
 )
 METRIC_LABELS = {
     "val_loss": "Validation loss",
@@ -61,12 +34,8 @@ X_LABELS = {"time": "Time [s]", "step": "Step"}
 MAX_LABEL = 60
 
 
-# -- labels ------------------------------------------------------------------------
-
-
 def _safe(text):
-    """No dots (``Path.with_suffix`` would cut there), spaces or path
-    separators."""
+    """No dots (``Path.with_suffix`` cuts there), spaces or path separators."""
     return re.sub(r'[/\\:*?"<>|\s]', "_", text.replace(".", "p"))
 
 
@@ -76,79 +45,64 @@ def short_labels(names, safe=True):
     MAX_LABEL characters (else base and a digest). ``safe``: fit for file
     names (a dot becomes ``p``: ``lr=0p003``; spaces become ``_``)."""
     clean = _safe if safe else str
-    names = list(dict.fromkeys(map(str, names)))  # in order of appearance
-    parsed = {name: split_name(name) for name in names}
-    by_base = {}
-    for name, (base, _) in parsed.items():
-        by_base.setdefault(base, []).append(name)
+    parsed = {name: split_name(name) for name in map(str, names)}
     labels = {}
-    for base, group in by_base.items():
-        for name in group:
-            params = parsed[name][1]
-            differing = [
-                key
-                for key in params
-                if len({parsed[other][1].get(key) for other in group}) > 1
-            ]
-            label = base
-            if len(group) > 1:
-                label += "[" + ",".join(f"{k}={params[k]}" for k in differing) + "]"
-            labels[name] = clean(label)
-    seen = {}
-    for name in names:
-        label = labels[name]
-        if len(label) > MAX_LABEL or label in seen:
+    for name, (base, params) in parsed.items():
+        group = [other for other_base, other in parsed.values() if other_base == base]
+        label = base
+        if len(group) > 1:
+            differing = [k for k in params if len({p.get(k) for p in group}) > 1]
+            label += "[" + ",".join(f"{k}={params[k]}" for k in differing) + "]"
+        label = clean(label)
+        if len(label) > MAX_LABEL or label in labels.values():
             digest = hashlib.sha1(name.encode()).hexdigest()[:8]
-            label = f"{clean(parsed[name][0])[: MAX_LABEL - 9]}-{digest}"
-        seen[label] = name
+            label = f"{clean(base)[: MAX_LABEL - 9]}-{digest}"
         labels[name] = label
     return labels
 
 
-def names_by_label(names):
-    """``{label: name}``, the inverse of :func:`short_labels`."""
-    return {label: name for name, label in short_labels(names).items()}
+def dataset_labels(df):
+    return list(short_labels(df["dataset_name"].unique()).values())
 
 
-def select(df, dataset_label, objective_label):
-    """The rows of the dataset and objective that carry these labels."""
-    dataset = names_by_label(df["dataset_name"].unique())[dataset_label]
-    objective = names_by_label(df["objective_name"].unique())[objective_label]
-    return df[(df["dataset_name"] == dataset) & (df["objective_name"] == objective)]
+def objective_labels(df):
+    return list(short_labels(df["objective_name"].unique()).values())
+
+
+def _name(df, column, label):
+    """The name in ``column`` whose label is ``label``."""
+    labels = short_labels(df[column].unique())
+    return {lab: name for name, lab in labels.items()}[label]
+
+
+def solvers(df, dataset_label, objective_label):
+    """``(legend label, rows)`` of each solver on the dataset and objective
+    that carry these labels."""
+    dataset = _name(df, "dataset_name", dataset_label)
+    objective = _name(df, "objective_name", objective_label)
+    df = df[(df["dataset_name"] == dataset) & (df["objective_name"] == objective)]
+    legend = short_labels(df["solver_name"].unique(), safe=False)
+    return [(legend[name], rows) for name, rows in df.groupby("solver_name")]
 
 
 def title(df, dataset_label, objective_label):
     """The figure title: dataset and objective labels, readable (with dots)."""
-    parts = []
-    for column, label in (
-        ("dataset_name", dataset_label),
-        ("objective_name", objective_label),
-    ):
-        names = df[column].unique()
-        parts.append(short_labels(names, safe=False)[names_by_label(names)[label]])
-    return "\n".join(parts)
-
-
-# -- curves ------------------------------------------------------------------------
+    wanted = {"dataset_name": dataset_label, "objective_name": objective_label}
+    lines = []
+    for column, label in wanted.items():
+        readable = short_labels(df[column].unique(), safe=False)
+        lines.append(readable[_name(df, column, label)])
+    return "\n".join(lines)
 
 
 def metric_columns(df):
     """Metric names (objective columns without the ``objective_`` prefix) worth
-    drawing: numeric, with at least one finite value; the preferred ones
-    first."""
-    found = []
-    for column in df.columns:
-        if not column.startswith("objective_") or column == "objective_name":
-            continue
-        metric = column[len("objective_") :]
-        if metric in SKIPPED_METRICS:
-            continue
-        values = df[column]
-        if values.dtype.kind not in "biuf" or not values.notna().any():
-            continue
-        found.append(metric)
-    order = {m: i for i, m in enumerate(PREFERRED_METRICS)}
-    return sorted(found, key=lambda m: (order.get(m, len(order)), found.index(m)))
+    drawing: numeric, with at least one finite value; the preferred first."""
+    numeric = df.select_dtypes(["number", "bool"]).filter(regex="^objective_")
+    found = numeric.columns[numeric.notna().any()].str.removeprefix("objective_")
+    order = {metric: i for i, metric in enumerate(PREFERRED_METRICS)}
+    found = [metric for metric in found if metric not in SKIPPED_METRICS]
+    return sorted(found, key=lambda metric: order.get(metric, len(order)))
 
 
 def _x_values(df, x_axis):
@@ -172,8 +126,10 @@ def curve(df, metric, x_axis):
         return None
     rows["_x"] = _x_values(rows, x_axis).astype(float)
     grouped = rows.groupby("stop_val")
-    points = {"x": grouped["_x"].median().tolist(), "y": grouped[column].median()}
-    points["y"] = points["y"].tolist()
+    points = {
+        "x": grouped["_x"].median().tolist(),
+        "y": grouped[column].median().tolist(),
+    }
     if x_axis == "time" and rows["idx_rep"].nunique() > 1:
         points["x_low"] = grouped["_x"].quantile(0.2).tolist()
         points["x_high"] = grouped["_x"].quantile(0.8).tolist()
@@ -184,11 +140,12 @@ def time_to_target(df, measure="time"):
     """``(values, n_reached, n_runs)``: for each repetition of one solver that
     reached the target (``objective_reached_target``), the time (or step) of
     its first evaluation at the target."""
+    n_runs = df["idx_rep"].nunique()
     if "objective_reached_target" not in df:
-        return [], 0, df["idx_rep"].nunique()
+        return [], 0, n_runs
     values = []
     for _, run in df.sort_values("stop_val").groupby("idx_rep"):
         hit = run[run["objective_reached_target"] >= 1]
         if not hit.empty:
             values.append(float(_x_values(hit, measure).iloc[0]))
-    return values, len(values), df["idx_rep"].nunique()
+    return values, len(values), n_runs

@@ -10,30 +10,28 @@
    ``../shared/tiktoken_cache`` when it exists).
 2. Loader: tokens per second that ``BatchLoader.next_batch`` delivers on the
    CPU (micro-batch ``--batch`` x ``--seq-len``, ``--accum`` micro-batches
-   per step, read at once) in the three data orders,
-   from generated shards with FineWeb-like document lengths, against the
-   ~450K tokens/s that a GPT-2 124M training run consumes on one H100.
+   per step, read at once) in the three data orders, from generated shards
+   with FineWeb-like document lengths, against the ~450K tokens/s that a
+   GPT-2 124M training run consumes on one H100.
 """
 
 import argparse
 import json
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+import harness
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from benchmark_tools.tokenizer import tokenize_corpus  # noqa: E402
-from benchmark_utils.data.loader import BatchLoader  # noqa: E402
-from benchmark_utils.data.shards import open_shard, write_shard  # noqa: E402
+from benchmark_tools.tokenizer import tokenize_corpus
+from benchmark_utils.data.loader import BatchLoader
+from benchmark_utils.data.shards import open_shard, write_shard
 
 H100_TOKENS_PER_S = 450_000
-SOTU = ROOT.parent / "shared" / "data" / "sotu"
+SHARED = harness.ROOT.parent / "shared"
+SOTU = SHARED / "data" / "sotu"
 BOS = 50256
 
 
@@ -46,98 +44,81 @@ def sotu_jsonl(path, copies):
     starts = np.flatnonzero(tokens == BOS)
     ends = [*starts[1:], len(tokens)]
     texts = [enc.decode(tokens[s + 1 : e].tolist()) for s, e in zip(starts, ends)]
-    with open(path, "w", encoding="utf-8") as f:
-        for _ in range(copies):
-            for text in texts:
-                f.write(json.dumps({"text": text}) + "\n")
+    lines = [json.dumps({"text": text}) + "\n" for text in texts]
+    Path(path).write_text("".join(lines * copies), encoding="utf-8")
     return path
 
 
-def bench_tokenizer(jsonl, workers_list, tmp, repeat=3):
-    """Best of ``repeat`` runs (the machine may be shared)."""
-    results = {}
-    for workers in workers_list:
-        times = []
-        for r in range(repeat):
-            out = Path(tmp) / f"tok_w{workers}_{r}"
-            start = time.perf_counter()
-            manifest = tokenize_corpus(
-                [jsonl],
-                out,
-                prefix="bench",
-                shard_tokens=10_000_000,
-                val_fraction=0.01,
-                workers=workers,
-                progress=False,
-                log=lambda message: None,
-            )
-            times.append(time.perf_counter() - start)
-        tokens = sum(manifest["tokens"].values())
-        best = min(times)
-        results[workers] = dict(
-            tokens=tokens,
-            seconds=times,
-            tokens_per_s=tokens / best,
-            median_tokens_per_s=tokens / float(np.median(times)),
+def bench_tokenizer(jsonl, workers, tmp, repeat):
+    """Best (and median) of ``repeat`` runs: the machine may be shared."""
+    times = []
+    for r in range(repeat):
+        start = time.perf_counter()
+        manifest = tokenize_corpus(
+            [jsonl],
+            Path(tmp) / f"tok_w{workers}_{r}",
+            prefix="bench",
+            shard_tokens=10_000_000,
+            val_fraction=0.01,
+            workers=workers,
+            progress=False,
+            log=lambda message: None,
         )
-        print(
-            f"tokenizer, {workers} worker(s): {tokens:,} tokens in {best:.2f} s "
-            f"= {tokens / best:,.0f} tokens/s (best of {repeat}; median "
-            f"{tokens / np.median(times):,.0f})"
-        )
-    return results
+        times.append(time.perf_counter() - start)
+    tokens = sum(manifest["tokens"].values())
+    best, median = min(times), float(np.median(times))
+    print(
+        f"tokenizer, {workers} worker(s): {tokens:,} tokens in {best:.2f} s "
+        f"= {tokens / best:,.0f} tokens/s (best of {repeat}; median "
+        f"{tokens / median:,.0f})"
+    )
+    return dict(
+        tokens=tokens,
+        seconds=times,
+        tokens_per_s=tokens / best,
+        median_tokens_per_s=tokens / median,
+    )
 
 
-def make_shards(folder, n_shards, shard_tokens, seed=0):
+def make_shards(folder, n_shards, shard_tokens):
     """Shards of random tokens with documents of log-normal lengths (median
     ~600 tokens, a long tail, as in FineWeb)."""
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(0)
     paths = []
     for i in range(1, n_shards + 1):
         tokens = rng.integers(0, 50000, shard_tokens, dtype=np.uint16)
-        lengths = (
-            rng.lognormal(np.log(600), 1.0, shard_tokens // 300 + 10).astype(int) + 1
-        )
-        starts = np.cumsum(lengths)
+        lengths = rng.lognormal(np.log(600), 1.0, shard_tokens // 300 + 10)
+        starts = np.cumsum(lengths.astype(int) + 1)
         tokens[starts[starts < shard_tokens]] = BOS
         tokens[0] = BOS
         paths.append(write_shard(Path(folder) / f"bench_train_{i:06d}.bin", tokens))
     return paths
 
 
-def bench_loader(paths, batch, seq_len, steps, accum=1):
-    results = {}
-    for mode in ("track3", "contiguous", "bos_aligned"):
-        loader = BatchLoader(
-            paths,
-            batch,
-            seq_len,
-            order=mode,
-            batch_tokens=accum * batch * seq_len,
-            bos_token=BOS,
-        )
-        start = time.perf_counter()
-        loader.next_batch()  # BOS-aligned: indexes the first shard
-        first = time.perf_counter() - start
-        start = time.perf_counter()
-        for _ in range(steps):
-            x, y = loader.next_batch()
-        elapsed = time.perf_counter() - start
-        rate = steps * batch * seq_len / elapsed
-        results[mode] = dict(
-            tokens_per_s=rate, first_batch_s=first, vs_h100=rate / H100_TOKENS_PER_S
-        )
-        extra = ""
-        if mode == "bos_aligned":
-            coverage = loader.plan.index.coverage()
-            results[mode]["coverage"] = coverage
-            extra = f", uses {coverage:.0%} of the tokens"
-        print(
-            f"loader {mode}: {rate:,.0f} tokens/s = {rate / H100_TOKENS_PER_S:,.0f}x "
-            f"the ~450K tokens/s of GPT-2 124M on one H100 (first batch "
-            f"{first * 1e3:.0f} ms{extra})"
-        )
-    return results
+def bench_loader(paths, order, batch, seq_len, steps, accum):
+    batch_tokens = accum * batch * seq_len
+    loader = BatchLoader(
+        paths, batch, seq_len, order=order, batch_tokens=batch_tokens, bos_token=BOS
+    )
+    start = time.perf_counter()
+    loader.next_batch()  # BOS-aligned: indexes the first shard
+    first = time.perf_counter() - start
+    start = time.perf_counter()
+    for _ in range(steps):
+        loader.next_batch()
+    rate = steps * batch * seq_len / (time.perf_counter() - start)
+    vs_h100 = rate / H100_TOKENS_PER_S
+    out = dict(tokens_per_s=rate, first_batch_s=first, vs_h100=vs_h100)
+    extra = ""
+    if order == "bos_aligned":
+        out["coverage"] = loader.plan.index.coverage()
+        extra = f", uses {out['coverage']:.0%} of the tokens"
+    print(
+        f"loader {order}: {rate:,.0f} tokens/s = {vs_h100:,.0f}x the ~450K "
+        f"tokens/s of GPT-2 124M on one H100 (first batch {first * 1e3:.0f} ms"
+        f"{extra})"
+    )
+    return out
 
 
 def main(argv=None):
@@ -154,10 +135,8 @@ def main(argv=None):
     parser.add_argument("--shard-tokens", type=int, default=20_000_000)
     parser.add_argument("--json", type=Path, help="write the figures here")
     args = parser.parse_args(argv)
-    if "TIKTOKEN_CACHE_DIR" not in os.environ and (ROOT.parent / "shared").is_dir():
-        os.environ["TIKTOKEN_CACHE_DIR"] = str(
-            ROOT.parent / "shared" / "tiktoken_cache"
-        )
+    if SHARED.is_dir():
+        os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(SHARED / "tiktoken_cache"))
     results = {"cpu_count": os.cpu_count()}
     with tempfile.TemporaryDirectory() as tmp:
         jsonl = args.text_jsonl
@@ -166,13 +145,17 @@ def main(argv=None):
         if jsonl is None:
             print("tokenizer: skipped (no --text-jsonl and no SOTU corpus)")
         else:
-            results["tokenizer"] = bench_tokenizer(
-                jsonl, args.workers, tmp, args.repeat
-            )
+            results["tokenizer"] = {
+                workers: bench_tokenizer(jsonl, workers, tmp, args.repeat)
+                for workers in args.workers
+            }
         paths = make_shards(tmp, args.shards, args.shard_tokens)
-        results["loader"] = bench_loader(
-            paths, args.batch, args.seq_len, args.steps, args.accum
-        )
+        results["loader"] = {
+            order: bench_loader(
+                paths, order, args.batch, args.seq_len, args.steps, args.accum
+            )
+            for order in ("track3", "contiguous", "bos_aligned")
+        }
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
     return results

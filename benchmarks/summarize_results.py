@@ -1,7 +1,6 @@
 """Summarise benchopt result files: the Track 3 results table, per problem.
-
-Kept for its old command line; the work is done by ``benchmark_tools.results``
-(``python -m benchmark_tools.results --help``), which this script runs.
+Kept for its old command line: ``python -m benchmark_tools.results`` does the
+work (see its ``--help``).
 
     python benchmarks/summarize_results.py                 # newest outputs/*.parquet
     python benchmarks/summarize_results.py outputs/benchopt_run_X.parquet --format rst
@@ -11,13 +10,8 @@ Kept for its old command line; the work is done by ``benchmark_tools.results``
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from benchmark_tools.results import main, short_names, split_name  # noqa: E402
-
-__all__ = ["main", "short_names", "split_name"]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmark_tools.results import main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(main(prog="summarize_results.py"))

@@ -5,16 +5,7 @@ solver whose runs stopped before their N (a timeout, a kill) is labelled
 
 from benchopt import BasePlot
 
-from benchmark_utils.plotting import (
-    METRIC_LABELS,
-    X_AXES,
-    X_LABELS,
-    curve,
-    metric_columns,
-    select,
-    short_labels,
-    title,
-)
+from benchmark_utils import plotting
 
 
 def unfinished(rows):
@@ -32,41 +23,29 @@ def unfinished(rows):
     return f" ({runs} unfinished at step {steps} of N={n_steps})"
 
 
-def dataset_labels(df):
-    return list(short_labels(df["dataset_name"].unique()).values())
-
-
-def objective_labels(df):
-    return list(short_labels(df["objective_name"].unique()).values())
-
-
 class Plot(BasePlot):
     name = "training_curves"
     type = "scatter"
     options = {
-        "dataset": dataset_labels,
-        "objective": objective_labels,
-        "metric": metric_columns,
-        "x_axis": list(X_AXES),
+        "dataset": plotting.dataset_labels,
+        "objective": plotting.objective_labels,
+        "metric": plotting.metric_columns,
+        "x_axis": list(plotting.X_AXES),
     }
 
     def plot(self, df, dataset, objective, metric, x_axis):
-        df = select(df, dataset, objective)
-        legend = short_labels(df["solver_name"].unique(), safe=False)
         curves = []
-        for name, rows in df.groupby("solver_name"):
-            solver = legend[name]
-            points = curve(rows, metric, x_axis)
+        for solver, rows in plotting.solvers(df, dataset, objective):
+            points = plotting.curve(rows, metric, x_axis)
             if points is not None:
                 style = self.get_style(solver)  # by solver: the same colour
-                label = solver + unfinished(rows)
-                curves.append({**points, "label": label, **style})
+                curves.append({**points, "label": solver + unfinished(rows), **style})
         return curves
 
     def get_metadata(self, df, dataset, objective, metric, x_axis):
         return {
-            "title": title(df, dataset, objective),
-            "xlabel": X_LABELS[x_axis],
-            "ylabel": METRIC_LABELS.get(metric, metric),
+            "title": plotting.title(df, dataset, objective),
+            "xlabel": plotting.X_LABELS[x_axis],
+            "ylabel": plotting.METRIC_LABELS.get(metric, metric),
             "scale": "linear",
         }
