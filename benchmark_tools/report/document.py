@@ -1,10 +1,7 @@
-"""The report as a list of blocks, written as Markdown and as one
-self-contained HTML page (figures as base64 PNG, CSS inline, no external
-resource).
-
-Blocks: ``Heading``, ``Para`` (text with `code` and **bold** spans),
-``Bullets``, ``Table`` and ``FigureBlock``. The Track 3 tables are the
-results package's Markdown rendering, parsed into ``Table`` blocks.
+"""The report as a list of blocks (heading, paragraph, bullets, table, figure),
+each written as Markdown and as HTML: one self-contained page, its figures as
+base64 PNG and its CSS inline. Text may hold `code` and **bold** spans; the
+Track 3 tables are the results package's Markdown, parsed into ``Table``.
 """
 
 import base64
@@ -15,10 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from ..results import THRESHOLD, render
 from ..results.render import LEGEND
-from . import figures as figs
+from .figures import BAND
 from .metadata import (
     device_rows,
     device_summary,
@@ -35,21 +33,54 @@ MESSAGE_CHARS = 300
 NUMBER = re.compile(r"[-+]?[\d,]*\.?\d+(e[-+]?\d+)?%?")
 
 
+def _inline(text):
+    """``text`` escaped for HTML, its `code` and **bold** spans as tags."""
+    parts = html.escape(str(text)).split("`")
+    parts[1::2] = [f"<code>{part}</code>" for part in parts[1::2]]
+    parts[::2] = [
+        re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", p) for p in parts[::2]
+    ]
+    return "".join(parts)
+
+
+def _md_cell(text):
+    return " ".join(str(text).split()).replace("|", "\\|")
+
+
 @dataclass
 class Heading:
     level: int
     text: str
-    anchor: str = ""
+    anchor: str = ""  # set on sections: linked from the HTML contents
+
+    def markdown(self):
+        return "#" * self.level + " " + self.text
+
+    def html(self):
+        anchor = f' id="{html.escape(self.anchor)}"' if self.anchor else ""
+        return f"<h{self.level}{anchor}>{html.escape(self.text)}</h{self.level}>"
 
 
 @dataclass
 class Para:
     text: str
 
+    def markdown(self):
+        return self.text
+
+    def html(self):
+        return f"<p>{_inline(self.text)}</p>"
+
 
 @dataclass
 class Bullets:
     items: list
+
+    def markdown(self):
+        return "\n".join(f"- {' '.join(str(item).split())}" for item in self.items)
+
+    def html(self):
+        return "<ul>" + "".join(f"<li>{_inline(i)}</li>" for i in self.items) + "</ul>"
 
 
 @dataclass
@@ -58,6 +89,25 @@ class Table:
     rows: list
     verdicts: bool = False  # colour PASS / FAIL cells in HTML
 
+    def markdown(self):
+        lines = ["| " + " | ".join(map(_md_cell, r)) + " |" for r in self.rows]
+        header = "| " + " | ".join(map(_md_cell, self.header)) + " |"
+        return "\n".join([header, "|---" * len(self.header) + "|", *lines])
+
+    def _cell(self, text):
+        text = str(text)
+        if self.verdicts and text in ("PASS", "FAIL"):
+            return f'<td class="{text.lower()}">{text}</td>'
+        css = ' class="num"' if NUMBER.fullmatch(text) else ""
+        return f"<td{css}>{html.escape(text)}</td>"
+
+    def html(self):
+        head = "".join(f"<th>{_inline(h)}</th>" for h in self.header)
+        body = "".join(
+            "<tr>" + "".join(map(self._cell, row)) + "</tr>\n" for row in self.rows
+        )
+        return f"<table><thead><tr>{head}</tr></thead>\n<tbody>\n{body}</tbody></table>"
+
 
 @dataclass
 class FigureBlock:
@@ -65,17 +115,38 @@ class FigureBlock:
     number: str
     folder: str  # the figures folder, relative to the report
 
+    def markdown(self):
+        fig = self.figure
+        paths = {fmt: f"{self.folder}/{path.name}" for fmt, path in fig.files.items()}
+        links = " · ".join(f"[{fmt.upper()}]({path})" for fmt, path in paths.items())
+        text = f"*Figure {self.number}.* {fig.caption} Files: {links}."
+        return f"![{fig.title}]({paths['png']})\n\n{text}" if "png" in paths else text
+
+    def html(self):
+        fig, number = self.figure, html.escape(self.number)
+        png = base64.b64encode(fig.png).decode("ascii")
+        return (
+            f'<figure id="figure-{number}"><img alt="{html.escape(fig.title)}" '
+            f'width="{fig.size[0]}" height="{fig.size[1]}" '
+            f'src="data:image/png;base64,{png}"><figcaption><strong>Figure '
+            f"{number}.</strong> {_inline(fig.caption)}</figcaption></figure>"
+        )
+
 
 @dataclass
 class Document:
     title: str
     blocks: list = field(default_factory=list)
 
-    def add(self, *blocks):
-        self.blocks.extend(blocks)
+
+# -- the report's content ------------------------------------------------------
 
 
-# -- building -----------------------------------------------------------------
+def _fmt(value, digits):
+    """A number with ``digits`` decimals; "-" for None or a non-finite one."""
+    if value is None or not math.isfinite(value):
+        return "-"
+    return f"{value:.{digits}f}"
 
 
 def parse_grid(text):
@@ -83,27 +154,7 @@ def parse_grid(text):
     lines = [line for line in text.splitlines() if line.startswith("|")]
     cells = [[c.strip() for c in line.strip().strip("|").split("|")] for line in lines]
     cells = [row for row in cells if not all(set(c) <= set("-: ") for c in row)]
-    return (cells[0], cells[1:]) if cells else ([], [])
-
-
-def _fmt(value, digits):
-    if value is None:
-        return "-"
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        return str(value)
-    return f"{value:.{digits}f}" if math.isfinite(value) else "-"
-
-
-def _last_values(curve, quantity):
-    values = []
-    for frame in curve.completed:
-        if quantity in frame:
-            finite = frame[quantity][np.isfinite(frame[quantity])]
-            if len(finite):
-                values.append(float(finite.iloc[-1]))
-    return values
+    return cells[0], cells[1:]
 
 
 def ms_per_step(runs):
@@ -117,35 +168,39 @@ def ms_per_step(runs):
     return float(np.mean(values)) if values else math.nan
 
 
+#: Throughput columns, shown when the files record them: (quantity, header,
+#: the text of the runs' last values).
+THROUGHPUT = (
+    ("tokens_per_second", "tokens/s", lambda v: f"{np.mean(v):,.0f}"),
+    ("mfu", "MFU", lambda v: f"{100 * np.mean(v):.1f}%"),
+    ("peak_memory_gb", "peak memory (GB)", lambda v: f"{max(v):.1f}"),
+    ("peak_memory_gib", "peak memory (GiB)", lambda v: f"{max(v):.1f}"),
+    (
+        "world_size",
+        "world size",
+        lambda v: ", ".join(f"{x:.0f}" for x in sorted(set(v))),
+    ),
+)
+
+
 def throughput_table(problem):
-    """Speed per row: seconds per step from the training time to N, and the
-    throughput columns when the files have them (None: nothing to show)."""
-    optional = [
-        ("tokens_per_second", "tokens/s", lambda v: f"{np.mean(v):,.0f}"),
-        ("mfu", "MFU", lambda v: f"{100 * np.mean(v):.1f}%"),
-        ("peak_memory_gb", "peak memory (GB)", lambda v: f"{max(v):.1f}"),
-        ("peak_memory_gib", "peak memory (GiB)", lambda v: f"{max(v):.1f}"),
-        (
-            "world_size",
-            "world size",
-            lambda v: ", ".join(str(int(x)) for x in sorted(set(v))),
-        ),
-    ]
-    present = [spec for spec in optional if problem.has(spec[0])]
+    """Speed per row: the training time to N, ms per step, and the
+    throughput columns the files have."""
+    present = [spec for spec in THROUGHPUT if problem.has(spec[0])]
     header = ["solver", "N", "time to N (s)", "ms/step", *[s[1] for s in present]]
     rows = []
     for curve in problem.curves:
         row = curve.row
-        per_step = ms_per_step(row.runs)
         cells = [
             curve.label,
             "-" if row.train_steps is None else str(row.train_steps),
             _fmt(row.time_mean, 1),
-            _fmt(per_step, 1),
+            _fmt(ms_per_step(row.runs), 1),
         ]
-        for quantity, _, fmt in present:
-            values = [v for v in _last_values(curve, quantity) if math.isfinite(v)]
-            cells.append(fmt(values) if values else "-")
+        for quantity, _, text in present:
+            series = [f[quantity] for f in curve.completed if quantity in f]
+            last = [s[np.isfinite(s)].iloc[-1] for s in series if np.isfinite(s).any()]
+            cells.append(text(last) if last else "-")
         rows.append(cells)
     return Table(header, rows)
 
@@ -165,23 +220,22 @@ def failed_runs_table(problems):
     for problem in problems:
         for curve in problem.curves:
             for run in curve.row.runs:
-                if not run.failed:
-                    continue
-                message = " ".join(run.message.split())
-                if len(message) > MESSAGE_CHARS:
-                    message = message[: MESSAGE_CHARS - 3] + "..."
-                rows.append(
-                    [
-                        str(problem.index),
-                        curve.label,
-                        "-" if run.train_steps is None else str(run.train_steps),
-                        str(run.idx_rep),
-                        run.status,
-                        _fmt(run.last_step, 0),
-                        Path(run.source_file).name,
-                        message or "-",
-                    ]
-                )
+                if run.failed:
+                    message = " ".join(run.message.split())
+                    if len(message) > MESSAGE_CHARS:
+                        message = message[: MESSAGE_CHARS - 3] + "..."
+                    rows.append(
+                        [
+                            str(problem.index),
+                            curve.label,
+                            "-" if run.train_steps is None else str(run.train_steps),
+                            str(run.idx_rep),
+                            run.status,
+                            _fmt(run.last_step, 0),
+                            Path(run.source_file).name,
+                            message or "-",
+                        ]
+                    )
     return Table(header, rows)
 
 
@@ -193,26 +247,27 @@ def summary_line(problem):
     if not passing:
         return head + f"no configuration passes ({len(table.rows)} tried)."
     best = min(passing, key=lambda r: (r.train_steps or math.inf, r.val_loss_mean))
-    earliest = (
-        f", mean first passing at step {best.earliest_pass_step}"
-        if best.earliest_pass_step is not None
-        and best.earliest_pass_step != best.train_steps
-        else ""
-    )
+    earliest = best.earliest_pass_step
     return (
         head + f"fewest steps among the {len(passing)} passing configuration(s): "
         f"**{best.label}** at N={best.train_steps} (mean final loss "
         f"{best.val_loss_mean:.4f} over {best.n_runs} run(s), margin "
-        f"{best.rule_margin:.4f}{earliest})."
+        f"{best.rule_margin:.4f}"
+        + (
+            f", mean first passing at step {earliest}"
+            if earliest not in (None, best.train_steps)
+            else ""
+        )
+        + ")."
     )
 
 
-def _problem_section(doc, problem, figures, several_files, figures_folder):
+def _problem_section(problem, figures, several_files, folder):
     table = problem.table
-    doc.add(Heading(2, f"Problem {problem.index}: {problem.title}", problem.slug))
     files = sorted({Path(run.source_file).name for run in problem.runs})
     n_failed = sum(run.failed for run in problem.runs)
-    doc.add(
+    blocks = [
+        Heading(2, f"Problem {problem.index}: {problem.title}", problem.slug),
         Bullets(
             [
                 f"objective: `{table.objective_name}`",
@@ -222,56 +277,48 @@ def _problem_section(doc, problem, figures, several_files, figures_folder):
                 f"{len(table.rows)} configuration(s)"
                 + (", from file(s) " + ", ".join(files) if several_files else ""),
             ]
-        )
-    )
-    doc.add(Heading(3, "Track 3 table"))
-    header, rows = parse_grid(render([table], "markdown"))
-    doc.add(Table(header, rows, verdicts=True))
-    if table.notes:
-        doc.add(Bullets(list(table.notes)))
-    doc.add(Heading(3, "Speed"))
-    doc.add(
+        ),
+        Heading(3, "Track 3 table"),
+        Table(*parse_grid(render([table], "markdown")), verdicts=True),
+        *([Bullets(list(table.notes))] if table.notes else []),
+        Heading(3, "Speed"),
         Para(
             "Training time excludes evaluation; time to N is over the runs "
             "that reached N. ms/step: each run's training time / the steps it "
             "trained (an unfinished run trained fewer than N), averaged. "
             "Throughput columns appear when the result files record them."
-        )
-    )
-    doc.add(throughput_table(problem))
-    doc.add(Heading(3, "Figures"))
+        ),
+        throughput_table(problem),
+        Heading(3, "Figures"),
+    ]
     if not figures:
-        doc.add(Para("No figure: no run of this problem has evaluations."))
+        blocks.append(Para("No figure: no run of this problem has evaluations."))
     for number, figure in enumerate(figures, start=1):
-        doc.add(FigureBlock(figure, f"{problem.index}.{number}", figures_folder))
+        blocks.append(FigureBlock(figure, f"{problem.index}.{number}", folder))
+    return blocks
 
 
-def _differences(doc, data):
-    problems = data.problems
-    files = file_summaries(data)
+def _differences(data, files):
+    """How the problems differ and which file holds which."""
+    problems, blocks = data.problems, []
     if len(problems) > 1:
         diffs = problem_differences(problems)
-        doc.add(
+        items = [
+            f"{component} {key}: "
+            + "; ".join(f"problem {p.index}: `{v}`" for p, v in zip(problems, values))
+            + (" (a hardware setting: it changes speed, not the problem)" if hw else "")
+            for component, key, values, hw in diffs
+        ]
+        blocks += [
             Para(
                 f"**The runs hold {len(problems)} different problems.** Each has "
                 "its own table and figures; no table or figure mixes problems. "
                 "They differ in:"
-            )
-        )
-        items = []
-        for component, key, values, hardware in diffs:
-            shown = "; ".join(
-                f"problem {p.index}: `{v}`" for p, v in zip(problems, values)
-            )
-            note = (
-                " (a hardware setting: it changes speed, not the problem)"
-                if hardware
-                else ""
-            )
-            items.append(f"{component} {key}: {shown}{note}")
-        doc.add(Bullets(items or ["(their names differ only in formatting)"]))
-        if diffs and all(hardware for *_, hardware in diffs):
-            doc.add(
+            ),
+            Bullets(items or ["(their names differ only in formatting)"]),
+        ]
+        if diffs and all(hw for *_, hw in diffs):
+            blocks.append(
                 Para(
                     "These problems differ only in hardware settings: their "
                     "losses are comparable, but the results package keeps "
@@ -279,81 +326,36 @@ def _differences(doc, data):
                 )
             )
     if len(files) > 1:
-        doc.add(Para("Input files and their problems:"))
-        doc.add(
-            Bullets(
-                [
-                    f"`{f['name']}`: problem(s) "
-                    + ", ".join(str(i) for i in f["problems"])
-                    for f in files
-                ]
-            )
-        )
+        items = [f"`{Path(f['file']).name}`: problem(s) {f['problems']}" for f in files]
+        blocks += [Para("Input files and their problems:"), Bullets(items)]
+    return blocks
 
 
-def _metadata_section(doc, data, root, command):
-    doc.add(Heading(2, "Run metadata", "metadata"))
-    doc.add(Heading(3, "Software versions"))
-    doc.add(
-        Table(["component", "version", "source"], [list(v) for v in versions(data.df)])
-    )
-    doc.add(Heading(3, "Device"))
-    doc.add(
-        Bullets(
-            [f"`{name}`: {line}" for name, line in device_summary(data.df, data.paths)]
-        )
-    )
-    rows = device_rows(data.df, data.paths)
-    if rows:
-        doc.add(Table(["file", "setting", "value(s)"], [list(r) for r in rows]))
-    doc.add(Heading(3, "Benchmark and input files"))
-    tags = sorted(
-        {
-            str(v)
-            for v in data.df.get("benchmark-git-tag", [])
-            if v is not None and not (isinstance(v, float) and math.isnan(v))
-        }
-    )
-    doc.add(
+def _metadata_section(data, files, root, command):
+    tags = sorted({str(v) for v in data.df.get("benchmark-git-tag", []) if pd.notna(v)})
+    devices = [
+        f"`{name}`: {line}" for name, line in device_summary(data.df, data.paths)
+    ]
+    rows = [list(r) for r in device_rows(data.df, data.paths)]
+    return [
+        Heading(2, "Run metadata", "metadata"),
+        Heading(3, "Software versions"),
+        Table(["component", "version", "source"], [list(v) for v in versions(data.df)]),
+        Heading(3, "Device"),
+        Bullets(devices),
+        *([Table(["file", "setting", "value(s)"], rows)] if rows else []),
+        Heading(3, "Benchmark and input files"),
         Bullets(
             [
-                f"benchmark commit (at report time, `git rev-parse HEAD`): "
+                "benchmark commit (at report time, `git rev-parse HEAD`): "
                 f"`{git_commit(root)}`",
                 "benchmark-git-tag recorded by benchopt: "
                 + (", ".join(f"`{t}`" for t in tags) if tags else "none"),
                 f"report generated {now_utc()} by `{command}`",
             ]
-        )
-    )
-    doc.add(
-        Table(
-            [
-                "file",
-                "size (bytes)",
-                "sha256 (16)",
-                "rows",
-                "runs",
-                "failed",
-                "problems",
-                "date of the runs",
-                "date from",
-            ],
-            [
-                [
-                    f["path"],
-                    f"{f['bytes']:,}",
-                    f["sha256"],
-                    str(f["rows"]),
-                    str(f["runs"]),
-                    str(f["failed"]),
-                    ", ".join(str(i) for i in f["problems"]) or "-",
-                    f["date"],
-                    f["date_source"],
-                ]
-                for f in file_summaries(data)
-            ],
-        )
-    )
+        ),
+        Table(list(files[0]), [list(f.values()) for f in files]),
+    ]
 
 
 def build_document(
@@ -368,97 +370,63 @@ def build_document(
     """The whole report. ``figures``: {problem index: [FigureFile]};
     ``root``: the benchmark folder (for its git commit); ``command``: the
     command line that made the report."""
-    doc = Document(title)
     names = ", ".join(f"`{Path(p).name}`" for p in data.paths)
-    n_failed = sum(run.failed for run in data.runs)
-    doc.add(
+    files = file_summaries(data)
+    failed = failed_runs_table(data.problems)
+    blocks = [
         Para(
-            f"{len(data.runs)} run(s) ({n_failed} failed) in "
-            f"{len(data.problems)} problem(s), from {len(data.paths)} result "
+            f"{len(data.runs)} run(s) ({sum(r.failed for r in data.runs)} failed) "
+            f"in {len(data.problems)} problem(s), from {len(data.paths)} result "
             f"file(s): {names}. Generated {now_utc()}."
         )
-    )
+    ]
     if not data.problems:
-        doc.add(Para("No runs in the result files."))
+        blocks.append(Para("No runs in the result files."))
     if figure_errors:
-        doc.add(Para("**Figures that failed** (left out of this report):"))
-        doc.add(Bullets([f"`{stem}`: {message}" for stem, message in figure_errors]))
-    _differences(doc, data)
+        blocks += [
+            Para("**Figures that failed** (left out of this report):"),
+            Bullets([f"`{stem}`: {message}" for stem, message in figure_errors]),
+        ]
+    blocks += _differences(data, files)
     if data.problems:
-        doc.add(Heading(2, "Summary", "summary"))
-        doc.add(Bullets([summary_line(p) for p in data.problems]))
-    several_files = len(data.paths) > 1
+        blocks += [
+            Heading(2, "Summary", "summary"),
+            Bullets([summary_line(p) for p in data.problems]),
+        ]
     for problem in data.problems:
-        _problem_section(
-            doc, problem, figures.get(problem.index, []), several_files, figures_folder
+        blocks += _problem_section(
+            problem, figures.get(problem.index, []), len(files) > 1, figures_folder
         )
-    doc.add(Heading(2, "Failed runs", "failed-runs"))
-    failed = failed_runs_table(data.problems)
+    blocks.append(Heading(2, "Failed runs", "failed-runs"))
     if failed.rows:
-        doc.add(
+        blocks += [
             Para(
                 "Every run that diverged, crashed or stopped before its N. A "
                 "failed run makes its row FAIL whatever its margin (dropping "
                 "seeds would be cherry-picking)."
-            )
-        )
-        doc.add(failed)
+            ),
+            failed,
+        ]
     else:
-        doc.add(Para("None: every run completed."))
-    _metadata_section(doc, data, root, command)
-    doc.add(Heading(2, "Definitions", "definitions"))
-    doc.add(
+        blocks.append(Para("None: every run completed."))
+    blocks += _metadata_section(data, files, root, command)
+    blocks += [
+        Heading(2, "Definitions", "definitions"),
         Bullets(
             [
                 LEGEND,
-                f"Figures: lines are the mean over the completed seeds at the "
-                f"steps every seed evaluated; the shaded band is the "
-                f"{figs.BAND}. Pass level for the mean of n seeds: "
-                f"target - {THRESHOLD}/sqrt(n).",
+                "Figures: lines are the mean over the completed seeds at the "
+                f"steps every seed evaluated; the shaded band is the {BAND}. "
+                f"Pass level for the mean of n seeds: target - {THRESHOLD}/sqrt(n).",
             ]
-        )
-    )
-    return doc
-
-
-# -- Markdown -----------------------------------------------------------------
-
-
-def _md_cell(text):
-    return " ".join(str(text).split()).replace("|", "\\|")
+        ),
+    ]
+    return Document(title, blocks)
 
 
 def to_markdown(doc):
-    out = [f"# {doc.title}", ""]
-    for block in doc.blocks:
-        if isinstance(block, Heading):
-            out += ["#" * block.level + " " + block.text, ""]
-        elif isinstance(block, Para):
-            out += [block.text, ""]
-        elif isinstance(block, Bullets):
-            out += [f"- {' '.join(str(item).split())}" for item in block.items] + [""]
-        elif isinstance(block, Table):
-            out.append("| " + " | ".join(map(_md_cell, block.header)) + " |")
-            out.append("|" + "|".join("---" for _ in block.header) + "|")
-            out += ["| " + " | ".join(map(_md_cell, row)) + " |" for row in block.rows]
-            out.append("")
-        elif isinstance(block, FigureBlock):
-            fig = block.figure
-            links = " · ".join(
-                f"[{fmt.upper()}]({block.folder}/{path.name})"
-                for fmt, path in fig.files.items()
-            )
-            if "png" in fig.files:
-                out += [f"![{fig.title}]({block.folder}/{fig.files['png'].name})", ""]
-            out += [
-                f"*Figure {block.number}.* {fig.caption}"
-                + (f" Files: {links}." if links else ""),
-                "",
-            ]
-    return "\n".join(out).rstrip() + "\n"
+    return "\n\n".join([f"# {doc.title}", *(b.markdown() for b in doc.blocks)]) + "\n"
 
-
-# -- HTML -----------------------------------------------------------------------
 
 CSS = """
 body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif;
@@ -478,83 +446,25 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 td.pass { background: #e3f4e3; color: #185c18; font-weight: 600; }
 td.fail { background: #fbe4e1; color: #8a1c10; font-weight: 600; }
 figure { margin: 1.2rem 0; }
-figure img { width: 36rem; max-width: 100%; height: auto;
-  border: 1px solid #eee; }
+figure img { width: 36rem; max-width: 100%; height: auto; border: 1px solid #eee; }
 figcaption { font-size: .88rem; color: #333; max-width: 44rem; }
 nav ul { columns: 2; }
 """
 
 
-def _inline(text):
-    """Escape ``text`` and turn `code` and **bold** spans into HTML."""
-    parts = str(text).split("`")
-    out = []
-    for i, part in enumerate(parts):
-        escaped = html.escape(part)
-        if i % 2:
-            out.append(f"<code>{escaped}</code>")
-        else:
-            out.append(re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", escaped))
-    return "".join(out)
-
-
-def _html_table(block):
-    out = ["<table>", "<thead><tr>"]
-    out += [f"<th>{_inline(h)}</th>" for h in block.header]
-    out += ["</tr></thead>", "<tbody>"]
-    for row in block.rows:
-        cells = []
-        for cell in row:
-            css = ""
-            if block.verdicts and cell in ("PASS", "FAIL"):
-                css = f' class="{cell.lower()}"'
-            elif NUMBER.fullmatch(str(cell)):
-                css = ' class="num"'
-            cells.append(f"<td{css}>{html.escape(str(cell))}</td>")
-        out.append("<tr>" + "".join(cells) + "</tr>")
-    out += ["</tbody>", "</table>"]
-    return "\n".join(out)
-
-
 def to_html(doc):
-    body = [f"<h1>{html.escape(doc.title)}</h1>"]
-    toc = [
-        f'<li><a href="#{b.anchor}">{html.escape(b.text)}</a></li>'
-        for b in doc.blocks
-        if isinstance(b, Heading) and b.level == 2 and b.anchor
-    ]
-    if toc:
-        body.append("<nav><ul>" + "".join(toc) + "</ul></nav>")
-    for block in doc.blocks:
-        if isinstance(block, Heading):
-            anchor = f' id="{html.escape(block.anchor)}"' if block.anchor else ""
-            level = block.level
-            body.append(f"<h{level}{anchor}>{html.escape(block.text)}</h{level}>")
-        elif isinstance(block, Para):
-            body.append(f"<p>{_inline(block.text)}</p>")
-        elif isinstance(block, Bullets):
-            items = "".join(f"<li>{_inline(item)}</li>" for item in block.items)
-            body.append(f"<ul>{items}</ul>")
-        elif isinstance(block, Table):
-            body.append(_html_table(block))
-        elif isinstance(block, FigureBlock):
-            fig = block.figure
-            data = base64.b64encode(fig.png).decode("ascii")
-            body.append(
-                f'<figure id="figure-{html.escape(block.number)}">'
-                f'<img alt="{html.escape(fig.title)}" '
-                f'width="{fig.size[0]}" height="{fig.size[1]}" '
-                f'src="data:image/png;base64,{data}">'
-                f"<figcaption><strong>Figure {html.escape(block.number)}."
-                f"</strong> {_inline(fig.caption)}"
-                "</figcaption></figure>"
-            )
+    """One self-contained page, with the sections' contents at the top."""
+    sections = [b for b in doc.blocks if isinstance(b, Heading) and b.anchor]
+    toc = "".join(
+        f'<li><a href="#{b.anchor}">{html.escape(b.text)}</a></li>' for b in sections
+    )
+    title = html.escape(doc.title)
     return (
-        "<!DOCTYPE html>\n"
-        '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>{html.escape(doc.title)}</title>\n"
-        f"<style>{CSS}</style>\n</head>\n<body>\n"
-        + "\n".join(body)
+        f"<title>{title}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
+        f"<h1>{title}</h1>\n"
+        + (f"<nav><ul>{toc}</ul></nav>\n" if toc else "")
+        + "\n".join(block.html() for block in doc.blocks)
         + "\n</body>\n</html>\n"
     )
