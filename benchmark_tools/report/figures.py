@@ -15,7 +15,6 @@ from pathlib import Path
 import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullLocator
 from PIL import Image
@@ -69,9 +68,31 @@ ZOOM_MAX_ABOVE = 0.1
 ROUND_STEPS = (1, 2, 2.5, 5, 10)  # tick spacings (times a power of 10)
 NICE = (1, 1.2, 1.5, 2, 2.5, 3, 3.5, 4, 5, 6, 7, 8)  # log-axis tick mantissas
 TARGET_STYLE = dict(color="0.15", ls="--", lw=0.9)
+#: The rule's pass levels for 1, 2 and 3 values of n seeds (zoom figure).
+LEVEL_STYLES = ((0, (1, 1.5)), (0, (3, 1, 1, 1)), (0, (1, 3)))
 LEVEL_STYLE = dict(color="0.35", ls=(0, (1, 1.2)), lw=1.2)
 PUBLISHED_STYLE = dict(color="0.4", ls=(0, (4, 2)), lw=0.8)
 DIAMOND = dict(marker="D", ms=5, mec="black", mew=0.8, ls="none")
+BAND_STYLE = dict(alpha=0.2, lw=0, zorder=2)
+BAR = dict(height=0.6, lw=1.0, zorder=3)
+UNFINISHED_NOTE = dict(
+    xytext=(-3, 5), textcoords="offset points", ha="right", fontsize=6, zorder=5
+)
+VERDICT_NOTE = dict(
+    xytext=(7, 0),
+    textcoords="offset points",
+    va="center",
+    fontsize=6.5,
+    linespacing=1.1,
+)
+PUBLISHED_NOTE = dict(
+    xycoords=("data", "axes fraction"),
+    textcoords="offset points",
+    fontsize=6,
+    color="0.3",
+    ha="center",
+    va="bottom",
+)
 #: The end of a failed run: cut short (unfinished) or not.
 RUN_END = {
     True: dict(marker="|", ms=9, mew=1.6),
@@ -91,9 +112,9 @@ class FigureFile:
     size: tuple = (0, 0)  # PNG pixels (width, height)
 
 
-def _key(label, **style):
-    """A legend entry drawn with ``style`` (no data)."""
-    return Line2D([], [], label=label, **style)
+def _key(ax, label, **style):
+    """A legend entry drawn with ``style``, without data."""
+    ax.plot([], [], label=label, **style)
 
 
 def _style(colours, curve):
@@ -122,12 +143,10 @@ def log_ticks(lo, hi, max_ticks=6):
     log axis."""
     exponents = range(math.floor(math.log10(lo)) - 1, math.ceil(math.log10(hi)) + 2)
     candidates = sorted(m * 10.0**e for e in exponents for m in NICE)
+    gap = 0.75 * math.log(hi / lo) / max_ticks
     ticks = []
     for value in (v for v in candidates if lo <= v <= hi):
-        if (
-            not ticks
-            or math.log(value / ticks[-1]) >= 0.75 * math.log(hi / lo) / max_ticks
-        ):
+        if not ticks or math.log(value / ticks[-1]) >= gap:
             ticks.append(value)
     if len(ticks) < 3:  # a narrow range: plain round values
         ticks = [t for t in MaxNLocator(5).tick_values(lo, hi) if lo <= t <= hi]
@@ -149,11 +168,13 @@ def _format_x(ax, x):
     ax.set_xlabel(X_AXES[x][0])
 
 
-def _legend(fig, ax, handles, inside=True):
-    """Inside the axes when short, else below them in as many columns as fit;
-    the figure grows by the legend's height, so that the axes keep theirs."""
+def _legend(fig, ax, first=(), inside=True):
+    """The axes' labelled artists, after ``first``: inside the axes when
+    short, else below them in as many columns as fit; the figure grows by
+    the legend's height, so that the axes keep theirs."""
+    handles = [*first, *ax.get_legend_handles_labels()[0]]
     labels = [handle.get_label() for handle in handles]
-    if inside and len(labels) <= 5 and max(map(len, labels), default=0) <= 30:
+    if inside and len(labels) <= 5 and max(map(len, labels)) <= 30:
         ax.legend(handles=handles, framealpha=0.9, edgecolor="0.8")
         return
     for handle, label in zip(handles, labels):
@@ -166,30 +187,6 @@ def _legend(fig, ax, handles, inside=True):
             break
         legend.remove()
     fig.set_figheight(fig.get_figheight() + legend.get_window_extent().height / fig.dpi)
-
-
-def _target_lines(ax, problem, levels):
-    """The target line and, with ``levels``, the rule's pass level for the
-    mean of each number of seeds n (up to 3 of them)."""
-    target = problem.target_line
-    if target is None:
-        return []
-    handles = [ax.axhline(target, label=f"target {target:g}", **TARGET_STYLE)]
-    if levels and len(problem.seeds) <= 3:
-        styles = ((0, (1, 1.5)), (0, (3, 1, 1, 1)), (0, (1, 3)))
-        for n, style in zip(problem.seeds, styles):
-            level = target - THRESHOLD / math.sqrt(n)
-            label = f"pass if mean < {level:.4f} (n={n})"
-            handles.append(
-                ax.axhline(level, color="0.45", ls=style, lw=0.9, label=label)
-            )
-    return handles
-
-
-def _failed_key(cut):
-    what = "x: last value, |: stopped" if cut else "x: last value"
-    style = dict(color="0.35", ls=":", lw=0.9, marker="|" if cut else "x", ms=5)
-    return _key(f"failed run ({what})", **style)
 
 
 def unfinished_note(curve):
@@ -205,9 +202,9 @@ def unfinished_note(curve):
 
 def _plot_curves(ax, problem, colours, x, y):
     """Each row's mean over its completed seeds with the band, and its failed
-    runs. Returns the rows' legend handles, their means, and the points of
-    the failed runs drawn: (x, y, unfinished) arrays."""
-    handles, means, failed = [], [], []
+    runs. Returns the rows' lines, their means, and the points of the failed
+    runs drawn: (x, y, unfinished) arrays."""
+    lines, means, failed = [], [], []
     for curve in problem.curves:
         colour, style = _style(colours, curve)
         mean = curve.mean(x, y)
@@ -216,22 +213,15 @@ def _plot_curves(ax, problem, colours, x, y):
             label += " (no completed run)"
         elif mean.empty:
             label += " (not recorded)"
-        marker = "o" if 0 < len(mean) <= 12 else None
-        (line,) = ax.plot(
-            mean["x"],
-            mean["y"],
-            color=colour,
-            ls=style,
-            marker=marker,
-            ms=2.5,
-            label=label + unfinished_note(curve),
-            zorder=3,
-        )
+        label += unfinished_note(curve)
+        marker = "o" if 0 < len(mean) <= 12 else ""
+        (line,) = ax.plot(mean["x"], mean["y"], color=colour, ls=style, label=label)
+        line.set(marker=marker, markersize=2.5, zorder=3)
         if (mean["n"] > 1).any():
             ax.fill_between(
-                mean["x"], mean["lo"], mean["hi"], color=colour, alpha=0.2, lw=0
+                mean["x"], mean["lo"], mean["hi"], color=colour, **BAND_STYLE
             )
-        handles.append(line)
+        lines.append(line)
         means.append(mean)
         for run, frame in curve.failed:
             if frame is None or x not in frame or y not in frame:
@@ -245,47 +235,17 @@ def _plot_curves(ax, problem, colours, x, y):
             end = (points[x].iloc[-1], points[y].iloc[-1])
             ax.plot(*end, color=colour, ls="none", zorder=4, **RUN_END[cut])
             if cut:
-                ax.annotate(
-                    f"unfinished at step {run.last_step:.0f}",
-                    end,
-                    xytext=(-3, 5),
-                    textcoords="offset points",
-                    ha="right",
-                    fontsize=6,
-                    color=colour,
-                )
-    return handles, means, failed
+                text = f"unfinished at step {run.last_step:.0f}"
+                ax.annotate(text, end, color=colour, **UNFINISHED_NOTE)
+    return lines, means, failed
 
 
-def curve_figure(problem, colours, x, y):
-    """``y`` (a loss) against ``x`` (steps, tokens, time or FLOPs): the mean
-    over seeds with a min-max band; log y axis when the range is wide."""
-    fig, ax = _new_axes()
-    handles, means, failed = _plot_curves(ax, problem, colours, x, y)
-    if y == "val_loss":
-        handles += _target_lines(ax, problem, levels=False)
-    if failed:
-        handles.append(_failed_key(any(cut for *_, cut in failed)))
-    shown = [m[m["step"] > 0] for m in means]  # the loss at step 0 dwarfs the rest
-    if any(len(m) for m in shown):
-        lo = min(m["lo"].min() for m in shown if len(m))
-        hi = max(m["y"].max() for m in shown if len(m))
-        if y == "val_loss" and problem.target_line is not None:
-            lo = min(lo, problem.target_line)
-        if lo > 0 and hi / lo > 1.5:
-            lo, hi = lo * 0.98, hi * 1.04
-            ax.set_yscale("log")
-            ax.set_ylim(lo, hi)
-            ax.yaxis.set_major_locator(FixedLocator(log_ticks(lo, hi)))
-            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-            ax.yaxis.set_minor_locator(NullLocator())
-        else:
-            pad = 0.05 * (hi - lo) or 0.01 * abs(hi) or 0.01
-            ax.set_ylim(lo - pad, hi + pad)
-    ax.set_ylabel(Y_LABELS[y])
-    _format_x(ax, x)
-    _legend(fig, ax, handles)
-    return fig
+def _log_y(ax, lo, hi):
+    ax.set_yscale("log")
+    ax.set_ylim(lo, hi)
+    ax.yaxis.set_major_locator(FixedLocator(log_ticks(lo, hi)))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.yaxis.set_minor_locator(NullLocator())
 
 
 def zoom_limits(problem, means):
@@ -295,57 +255,82 @@ def zoom_limits(problem, means):
     target (or, without one, the best final loss)."""
     finals = [m["y"].iloc[-1] for m in means if len(m)]
     lows = [m["y"].min() for m in means if len(m)]
-    anchor = (
-        problem.target_line
-        if problem.target_line is not None
-        else min(finals, default=None)
-    )
-    if anchor is None:
+    anchor = problem.target_line
+    if anchor is None and not finals:
         return None
+    anchor = min(finals) if anchor is None else anchor
     lo = min([anchor, *lows])
     hi = max([anchor, *(f for f in finals if f <= anchor + ZOOM_MAX_ABOVE)])
     span = max(hi - lo, ZOOM_MIN_SPAN)
     return lo - 0.15 * span, hi + 0.6 * span
 
 
-def zoom_figure(problem, colours):
-    """Validation loss against steps, zoomed near the target, with the rule's
-    pass levels and each row's earliest passing step."""
-    fig, ax = _new_axes()
-    handles, means, failed = _plot_curves(ax, problem, colours, "step", "val_loss")
-    passed = False
-    for curve, mean, line in zip(problem.curves, means, handles):
-        at = mean[mean["step"] == curve.row.earliest_pass_step]
-        if len(at):
-            ax.plot(at["x"], at["y"], color=line.get_color(), zorder=5, **DIAMOND)
-            passed = True
+def _zoom(ax, problem, lines, means):
+    """Limits near the target; a row never inside them says so."""
+    ax.yaxis.set_major_locator(MaxNLocator(6))
     limits = zoom_limits(problem, means)
-    if limits is not None:
-        ax.set_ylim(*limits)
-        inside = [m[m["y"] <= limits[1]] for m in means]
-        starts = [m["x"].min() for m in inside if len(m)]
-        ends = [m["x"].max() for m in means if len(m)]
-        if starts:
-            pad = 0.04 * (max(ends) - min(starts)) or 1
-            ax.set_xlim(max(0.0, min(starts) - pad), max(ends) + pad)
-        for line, mean, shown in zip(handles, means, inside):
-            if len(mean) and shown.empty:
-                line.set_label(line.get_label() + " (above the range)")
-    handles += _target_lines(ax, problem, levels=True)
+    if limits is None:
+        return
+    ax.set_ylim(*limits)
+    inside = [m[m["y"] <= limits[1]] for m in means]
+    starts = [m["x"].min() for m in inside if len(m)]
+    ends = [m["x"].max() for m in means if len(m)]
+    if starts:
+        pad = 0.04 * (max(ends) - min(starts)) or 1
+        ax.set_xlim(max(0.0, min(starts) - pad), max(ends) + pad)
+    for line, mean, shown in zip(lines, means, inside):
+        if len(mean) and shown.empty:
+            line.set_label(line.get_label() + " (above the range)")
+
+
+def curve_figure(problem, colours, x, y, zoom=False):
+    """``y`` (a loss) against ``x`` (steps, tokens, time or FLOPs): the mean
+    over seeds with a min-max band, log y axis when the range is wide. With
+    ``zoom``: the validation loss near the target, with the rule's pass levels
+    and each row's earliest passing step."""
+    fig, ax = _new_axes()
+    lines, means, failed = _plot_curves(ax, problem, colours, x, y)
+    target = problem.target_line if y == "val_loss" else None
+    # The y range leaves out step 0, whose loss dwarfs the rest.
+    shown = [m[m["step"] > 0] for m in means if (m["step"] > 0).any()]
+    passed = False
+    if zoom:
+        _zoom(ax, problem, lines, means)
+        for curve, mean, line in zip(problem.curves, means, lines):
+            at = mean[mean["step"] == curve.row.earliest_pass_step]
+            ax.plot(at["x"], at["y"], color=line.get_color(), zorder=5, **DIAMOND)
+            passed = passed or len(at) > 0
+    elif shown:
+        lo = min(m["lo"].min() for m in shown)
+        hi = max(m["y"].max() for m in shown)
+        lo = lo if target is None else min(lo, target)
+        if lo > 0 and hi / lo > 1.5:
+            _log_y(ax, lo * 0.98, hi * 1.04)
+        else:
+            pad = 0.05 * (hi - lo) or 0.01 * abs(hi) or 0.01
+            ax.set_ylim(lo - pad, hi + pad)
+    if target is not None:
+        ax.axhline(target, label=f"target {target:g}", **TARGET_STYLE)
+        seeds = problem.seeds if zoom and len(problem.seeds) <= 3 else []
+        for n, style in zip(seeds, LEVEL_STYLES):
+            level = target - THRESHOLD / math.sqrt(n)
+            label = f"pass if mean < {level:.4f} (n={n})"
+            ax.axhline(level, color="0.45", ls=style, lw=0.9, label=label)
     if passed:
-        handles.append(_key("earliest passing step", color="white", **DIAMOND))
+        _key(ax, "earliest passing step", color="white", **DIAMOND)
     (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
-    cuts = [
+    shown = [
         cut
         for xs, ys, cut in failed
         if any((xs >= x0) & (xs <= x1) & (ys >= y0) & (ys <= y1))
     ]
-    if cuts:
-        handles.append(_failed_key(any(cuts)))
-    ax.set_ylabel(Y_LABELS["val_loss"])
-    ax.yaxis.set_major_locator(MaxNLocator(6))
-    _format_x(ax, "step")
-    _legend(fig, ax, handles)
+    if shown:
+        what = "x: last value, |: stopped" if any(shown) else "x: last value"
+        style = dict(marker="|" if any(shown) else "x", ms=5)
+        _key(ax, f"failed run ({what})", color="0.35", ls=":", lw=0.9, **style)
+    ax.set_ylabel(Y_LABELS[y])
+    _format_x(ax, x)
+    _legend(fig, ax)
     return fig
 
 
@@ -360,14 +345,15 @@ def _row_axis(ax, curves):
 
 def _verdict_text(row, baseline):
     if row.n_failed:
-        text = f"{row.verdict}: " + ", ".join(
-            f"{n} {s}" for s, n in row.failures.items()
-        )
+        failures = ", ".join(f"{n} {status}" for status, n in row.failures.items())
+        text = f"{row.verdict}: {failures}"
     elif math.isfinite(row.rule_margin):
         text = f"{row.verdict}, margin {row.rule_margin:.4f}"
     else:
         text = row.verdict
     text += f" (n={row.n_runs})"
+    if row.train_steps is None:
+        text = "N unknown; " + text
     if baseline is None:
         return text
     if row.pairwise_verdict == "baseline":
@@ -402,59 +388,35 @@ def steps_figure(problem, colours):
     for i, curve in enumerate(curves):
         row, (colour, _) = curve.row, _style(colours, curve)
         ok = row.verdict == "PASS"
+        fill = (
+            dict(color=colour, hatch=None) if ok else dict(color="white", hatch="////")
+        )
         if row.train_steps is not None:
-            ax.barh(
-                i,
-                row.train_steps,
-                height=0.6,
-                color=colour if ok else "white",
-                edgecolor=colour,
-                hatch=None if ok else "////",
-                lw=1.0,
-                zorder=3,
-            )
+            ax.barh(i, row.train_steps, edgecolor=colour, **fill, **BAR)
         if row.earliest_pass_step is not None:
             ax.plot(row.earliest_pass_step, i, color="white", zorder=4, **DIAMOND)
         text = _verdict_text(row, baseline)
-        notes.append(
-            ax.annotate(
-                text if row.train_steps is not None else "N unknown; " + text,
-                xy=(row.train_steps or 0, i),
-                xytext=(7, 0),
-                textcoords="offset points",
-                va="center",
-                fontsize=6.5,
-                linespacing=1.1,
-            )
-        )
+        notes.append(ax.annotate(text, (row.train_steps or 0, i), **VERDICT_NOTE))
     _row_axis(ax, curves)
     published = sorted(problem.published, key=lambda r: r.train_steps)
     for k, row in enumerate(published):
         ax.axvline(row.train_steps, zorder=2, **PUBLISHED_STYLE)
-        ax.annotate(
-            f"#{row.published.number}",
-            xy=(row.train_steps, 1),
-            xycoords=("data", "axes fraction"),
-            textcoords="offset points",
-            xytext=(0, 2 + 7 * (k % 2)),  # close N values: labels alternate
-            fontsize=6,
-            color="0.3",
-            ha="center",
-            va="bottom",
-        )
+        # Close N values: the labels alternate in height.
+        at = dict(xy=(row.train_steps, 1), xytext=(0, 2 + 7 * (k % 2)))
+        ax.annotate(f"#{row.published.number}", **at, **PUBLISHED_NOTE)
     longest = max(r.train_steps or 1 for r in [c.row for c in curves] + published)
     ax.set_xlim(0, _fit_notes(fig, ax, notes, longest * 1.75))
     ax.xaxis.set_major_locator(MaxNLocator(4, steps=ROUND_STEPS))
     ax.set_xlabel("optimizer steps N (bar)")
-    handles = [
+    if any(c.row.earliest_pass_step is not None for c in curves):
+        _key(ax, "earliest passing step", color="white", **DIAMOND)
+    if published:
+        _key(ax, "published N (#K)", **PUBLISHED_STYLE)
+    verdicts = [
         Patch(facecolor="0.5", edgecolor="0.5", label="PASS"),
         Patch(facecolor="white", edgecolor="0.5", hatch="////", label="FAIL"),
     ]
-    if any(c.row.earliest_pass_step is not None for c in curves):
-        handles.append(_key("earliest passing step", color="white", **DIAMOND))
-    if published:
-        handles.append(_key("published N (#K)", **PUBLISHED_STYLE))
-    _legend(fig, ax, handles, inside=False)
+    _legend(fig, ax, verdicts, inside=False)
     return fig
 
 
@@ -463,14 +425,8 @@ def final_loss_figure(problem, colours):
     completed seeds (bar), failed seeds (x at the right), the target and the
     rule's pass level of each row."""
     curves, target = problem.curves, problem.target_line
-    done = [
-        [
-            r.final_val_loss
-            for r in c.row.runs
-            if not r.failed and math.isfinite(r.final_val_loss)
-        ]
-        for c in curves
-    ]
+    done = [[r.final_val_loss for r in c.row.runs if not r.failed] for c in curves]
+    done = [[v for v in seeds if math.isfinite(v)] for seeds in done]
     reference = sum(done, []) + ([target] if target is not None else [])
     if not reference:
         return None
@@ -481,6 +437,15 @@ def final_loss_figure(problem, colours):
     lo, hi = lo - 0.08 * span, hi + 0.08 * span
     failed_x = hi + 0.06 * span
     fig, ax = _new_axes(max(1.6, 0.85 + 0.3 * len(curves)))
+    _key(ax, "seed", color="0.3", marker="o", ls="none", ms=3.5)
+    _key(ax, "mean of completed seeds", color="black", lw=1.6)
+    if target is not None:
+        ax.axvline(target, label=f"target {target:g}", **TARGET_STYLE)
+        if any(c.row.n_completed for c in curves):
+            _key(ax, f"pass level: target - {THRESHOLD}/sqrt(n)", **LEVEL_STYLE)
+    if any(c.row.n_failed for c in curves):
+        _key(ax, "failed", color="0.3", marker="x", ls="none", ms=5)
+        hi = failed_x + 0.06 * span
     rng = np.random.default_rng(0)
     for i, (curve, seeds) in enumerate(zip(curves, done)):
         row, (colour, _) = curve.row, _style(colours, curve)
@@ -495,23 +460,11 @@ def final_loss_figure(problem, colours):
             ax.plot(failed_x, i, "x", color=colour, ms=6, mew=1.5, zorder=3)
             failures = ", ".join(f"{n} {why}" for why, n in row.failures.items())
             ax.text(failed_x, i - 0.32, failures, fontsize=6, ha="center", va="bottom")
-    handles = [
-        _key("seed", color="0.3", marker="o", ls="none", ms=3.5),
-        _key("mean of completed seeds", color="black", lw=1.6),
-    ]
-    if target is not None:
-        handles.append(ax.axvline(target, label=f"target {target:g}", **TARGET_STYLE))
-        if any(c.row.n_completed for c in curves):
-            label = f"pass level: target - {THRESHOLD}/sqrt(n)"
-            handles.append(_key(label, **LEVEL_STYLE))
-    any_failed = any(c.row.n_failed for c in curves)
-    if any_failed:
-        handles.append(_key("failed", color="0.3", marker="x", ls="none", ms=5))
-    ax.set_xlim(lo, failed_x + 0.06 * span if any_failed else hi)
+    ax.set_xlim(lo, hi)
     _row_axis(ax, curves)
     ax.xaxis.set_major_locator(MaxNLocator(5, steps=ROUND_STEPS))
     ax.set_xlabel("final validation loss (at N)")
-    _legend(fig, ax, handles, inside=False)
+    _legend(fig, ax, inside=False)
     return fig
 
 
@@ -608,7 +561,9 @@ def _figure_specs(problem, colours):
                     f"pass level for the mean of n seeds, target - {THRESHOLD}/"
                     "sqrt(n); diamonds: the earliest step evaluated in every "
                     "seed at which the mean passes.",
-                    lambda: zoom_figure(problem, colours),
+                    lambda: curve_figure(
+                        problem, colours, "step", "val_loss", zoom=True
+                    ),
                 )
             )
     specs.append(
