@@ -1,7 +1,8 @@
-"""The report as a list of blocks (heading, paragraph, bullets, table, figure),
-each written as Markdown and as HTML: one self-contained page, its figures as
-base64 PNG and its CSS inline. Text may hold `code` and **bold** spans; the
-Track 3 tables are the results package's Markdown, parsed into ``Table``.
+"""The report as Markdown blocks: written as they are (``report.md``) and as
+one self-contained HTML page (``report.html``: each block converted, figures
+embedded as base64 PNG, CSS inline, nothing external). A block is a heading,
+a paragraph (with `code` and **bold** spans), a bullet list, a table, or a
+:class:`FigureBlock`.
 """
 
 import base64
@@ -33,80 +34,24 @@ MESSAGE_CHARS = 300
 NUMBER = re.compile(r"[-+]?[\d,]*\.?\d+(e[-+]?\d+)?%?")
 
 
-def _inline(text):
-    """``text`` escaped for HTML, its `code` and **bold** spans as tags."""
-    parts = html.escape(str(text)).split("`")
-    parts[1::2] = [f"<code>{part}</code>" for part in parts[1::2]]
-    parts[::2] = [
-        re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", p) for p in parts[::2]
-    ]
-    return "".join(parts)
-
-
-def _md_cell(text):
-    return " ".join(str(text).split()).replace("|", "\\|")
-
-
-@dataclass
-class Heading:
-    level: int
-    text: str
-    anchor: str = ""  # set on sections: linked from the HTML contents
-
-    def markdown(self):
-        return "#" * self.level + " " + self.text
-
-    def html(self):
-        anchor = f' id="{html.escape(self.anchor)}"' if self.anchor else ""
-        return f"<h{self.level}{anchor}>{html.escape(self.text)}</h{self.level}>"
-
-
-@dataclass
-class Para:
-    text: str
-
-    def markdown(self):
-        return self.text
-
-    def html(self):
-        return f"<p>{_inline(self.text)}</p>"
-
-
-@dataclass
-class Bullets:
-    items: list
-
-    def markdown(self):
-        return "\n".join(f"- {' '.join(str(item).split())}" for item in self.items)
-
-    def html(self):
-        return "<ul>" + "".join(f"<li>{_inline(i)}</li>" for i in self.items) + "</ul>"
+def bullets(items):
+    return "\n".join(f"- {' '.join(str(item).split())}" for item in items)
 
 
 @dataclass
 class Table:
     header: list
     rows: list
-    verdicts: bool = False  # colour PASS / FAIL cells in HTML
 
     def markdown(self):
-        lines = ["| " + " | ".join(map(_md_cell, r)) + " |" for r in self.rows]
-        header = "| " + " | ".join(map(_md_cell, self.header)) + " |"
-        return "\n".join([header, "|---" * len(self.header) + "|", *lines])
+        def line(cells):
+            cells = (" ".join(str(c).split()).replace("|", "\\|") for c in cells)
+            return "| " + " | ".join(cells) + " |"
 
-    def _cell(self, text):
-        text = str(text)
-        if self.verdicts and text in ("PASS", "FAIL"):
-            return f'<td class="{text.lower()}">{text}</td>'
-        css = ' class="num"' if NUMBER.fullmatch(text) else ""
-        return f"<td{css}>{html.escape(text)}</td>"
-
-    def html(self):
-        head = "".join(f"<th>{_inline(h)}</th>" for h in self.header)
-        body = "".join(
-            "<tr>" + "".join(map(self._cell, row)) + "</tr>\n" for row in self.rows
+        return "\n".join(
+            [line(self.header), "|---" * len(self.header) + "|"]
+            + [line(row) for row in self.rows]
         )
-        return f"<table><thead><tr>{head}</tr></thead>\n<tbody>\n{body}</tbody></table>"
 
 
 @dataclass
@@ -136,7 +81,7 @@ class FigureBlock:
 @dataclass
 class Document:
     title: str
-    blocks: list = field(default_factory=list)
+    blocks: list = field(default_factory=list)  # Markdown text or FigureBlock
 
 
 # -- the report's content ------------------------------------------------------
@@ -147,14 +92,6 @@ def _fmt(value, digits):
     if value is None or not math.isfinite(value):
         return "-"
     return f"{value:.{digits}f}"
-
-
-def parse_grid(text):
-    """The header and rows of the first Markdown table in ``text``."""
-    lines = [line for line in text.splitlines() if line.startswith("|")]
-    cells = [[c.strip() for c in line.strip().strip("|").split("|")] for line in lines]
-    cells = [row for row in cells if not all(set(c) <= set("-: ") for c in row)]
-    return cells[0], cells[1:]
 
 
 def ms_per_step(runs):
@@ -266,9 +203,10 @@ def _problem_section(problem, figures, several_files, folder):
     table = problem.table
     files = sorted({Path(run.source_file).name for run in problem.runs})
     n_failed = sum(run.failed for run in problem.runs)
+    grid = render([table], "markdown")
     blocks = [
-        Heading(2, f"Problem {problem.index}: {problem.title}", problem.slug),
-        Bullets(
+        f"## Problem {problem.index}: {problem.title}",
+        bullets(
             [
                 f"objective: `{table.objective_name}`",
                 f"dataset: `{table.dataset_name}`",
@@ -278,21 +216,20 @@ def _problem_section(problem, figures, several_files, folder):
                 + (", from file(s) " + ", ".join(files) if several_files else ""),
             ]
         ),
-        Heading(3, "Track 3 table"),
-        Table(*parse_grid(render([table], "markdown")), verdicts=True),
-        *([Bullets(list(table.notes))] if table.notes else []),
-        Heading(3, "Speed"),
-        Para(
-            "Training time excludes evaluation; time to N is over the runs "
-            "that reached N. ms/step: each run's training time / the steps it "
-            "trained (an unfinished run trained fewer than N), averaged. "
-            "Throughput columns appear when the result files record them."
-        ),
-        throughput_table(problem),
-        Heading(3, "Figures"),
+        "### Track 3 table",
+        # The results package's Markdown, without its header line and legend.
+        "\n".join(line for line in grid.splitlines() if line.startswith("|")),
+        *([bullets(table.notes)] if table.notes else []),
+        "### Speed",
+        "Training time excludes evaluation; time to N is over the runs that "
+        "reached N. ms/step: each run's training time / the steps it trained (an "
+        "unfinished run trained fewer than N), averaged. Throughput columns "
+        "appear when the result files record them.",
+        throughput_table(problem).markdown(),
+        "### Figures",
     ]
     if not figures:
-        blocks.append(Para("No figure: no run of this problem has evaluations."))
+        blocks.append("No figure: no run of this problem has evaluations.")
     for number, figure in enumerate(figures, start=1):
         blocks.append(FigureBlock(figure, f"{problem.index}.{number}", folder))
     return blocks
@@ -310,42 +247,36 @@ def _differences(data, files):
             for component, key, values, hw in diffs
         ]
         blocks += [
-            Para(
-                f"**The runs hold {len(problems)} different problems.** Each has "
-                "its own table and figures; no table or figure mixes problems. "
-                "They differ in:"
-            ),
-            Bullets(items or ["(their names differ only in formatting)"]),
+            f"**The runs hold {len(problems)} different problems.** Each has its "
+            "own table and figures; no table or figure mixes problems. They "
+            "differ in:",
+            bullets(items or ["(their names differ only in formatting)"]),
         ]
         if diffs and all(hw for *_, hw in diffs):
             blocks.append(
-                Para(
-                    "These problems differ only in hardware settings: their "
-                    "losses are comparable, but the results package keeps "
-                    "them apart."
-                )
+                "These problems differ only in hardware settings: their losses "
+                "are comparable, but the results package keeps them apart."
             )
     if len(files) > 1:
         items = [f"`{Path(f['file']).name}`: problem(s) {f['problems']}" for f in files]
-        blocks += [Para("Input files and their problems:"), Bullets(items)]
+        blocks += ["Input files and their problems:", bullets(items)]
     return blocks
 
 
 def _metadata_section(data, files, root, command):
     tags = sorted({str(v) for v in data.df.get("benchmark-git-tag", []) if pd.notna(v)})
-    devices = [
-        f"`{name}`: {line}" for name, line in device_summary(data.df, data.paths)
-    ]
+    devices = device_summary(data.df, data.paths)
     rows = [list(r) for r in device_rows(data.df, data.paths)]
+    versions_table = Table(["component", "version", "source"], versions(data.df))
     return [
-        Heading(2, "Run metadata", "metadata"),
-        Heading(3, "Software versions"),
-        Table(["component", "version", "source"], [list(v) for v in versions(data.df)]),
-        Heading(3, "Device"),
-        Bullets(devices),
-        *([Table(["file", "setting", "value(s)"], rows)] if rows else []),
-        Heading(3, "Benchmark and input files"),
-        Bullets(
+        "## Run metadata",
+        "### Software versions",
+        versions_table.markdown(),
+        "### Device",
+        bullets(f"`{name}`: {line}" for name, line in devices),
+        *([Table(["file", "setting", "value(s)"], rows).markdown()] if rows else []),
+        "### Benchmark and input files",
+        bullets(
             [
                 "benchmark commit (at report time, `git rev-parse HEAD`): "
                 f"`{git_commit(root)}`",
@@ -354,7 +285,7 @@ def _metadata_section(data, files, root, command):
                 f"report generated {now_utc()} by `{command}`",
             ]
         ),
-        Table(list(files[0]), [list(f.values()) for f in files]),
+        Table(list(files[0]), [list(f.values()) for f in files]).markdown(),
     ]
 
 
@@ -374,58 +305,95 @@ def build_document(
     files = file_summaries(data)
     failed = failed_runs_table(data.problems)
     blocks = [
-        Para(
-            f"{len(data.runs)} run(s) ({sum(r.failed for r in data.runs)} failed) "
-            f"in {len(data.problems)} problem(s), from {len(data.paths)} result "
-            f"file(s): {names}. Generated {now_utc()}."
-        )
+        f"{len(data.runs)} run(s) ({sum(r.failed for r in data.runs)} failed) in "
+        f"{len(data.problems)} problem(s), from {len(data.paths)} result file(s): "
+        f"{names}. Generated {now_utc()}."
     ]
     if not data.problems:
-        blocks.append(Para("No runs in the result files."))
+        blocks.append("No runs in the result files.")
     if figure_errors:
         blocks += [
-            Para("**Figures that failed** (left out of this report):"),
-            Bullets([f"`{stem}`: {message}" for stem, message in figure_errors]),
+            "**Figures that failed** (left out of this report):",
+            bullets(f"`{stem}`: {message}" for stem, message in figure_errors),
         ]
     blocks += _differences(data, files)
     if data.problems:
-        blocks += [
-            Heading(2, "Summary", "summary"),
-            Bullets([summary_line(p) for p in data.problems]),
-        ]
+        blocks += ["## Summary", bullets(summary_line(p) for p in data.problems)]
     for problem in data.problems:
-        blocks += _problem_section(
-            problem, figures.get(problem.index, []), len(files) > 1, figures_folder
-        )
-    blocks.append(Heading(2, "Failed runs", "failed-runs"))
+        figs = figures.get(problem.index, [])
+        blocks += _problem_section(problem, figs, len(files) > 1, figures_folder)
+    blocks.append("## Failed runs")
     if failed.rows:
         blocks += [
-            Para(
-                "Every run that diverged, crashed or stopped before its N. A "
-                "failed run makes its row FAIL whatever its margin (dropping "
-                "seeds would be cherry-picking)."
-            ),
-            failed,
+            "Every run that diverged, crashed or stopped before its N. A failed "
+            "run makes its row FAIL whatever its margin (dropping seeds would be "
+            "cherry-picking).",
+            failed.markdown(),
         ]
     else:
-        blocks.append(Para("None: every run completed."))
+        blocks.append("None: every run completed.")
     blocks += _metadata_section(data, files, root, command)
-    blocks += [
-        Heading(2, "Definitions", "definitions"),
-        Bullets(
-            [
-                LEGEND,
-                "Figures: lines are the mean over the completed seeds at the "
-                f"steps every seed evaluated; the shaded band is the {BAND}. "
-                f"Pass level for the mean of n seeds: target - {THRESHOLD}/sqrt(n).",
-            ]
-        ),
-    ]
+    definition = (
+        "Figures: lines are the mean over the completed seeds at the steps every "
+        f"seed evaluated; the shaded band is the {BAND}. Pass level for the mean "
+        f"of n seeds: target - {THRESHOLD}/sqrt(n)."
+    )
+    blocks += ["## Definitions", bullets([LEGEND, definition])]
     return Document(title, blocks)
 
 
+def _markdown(block):
+    return block if isinstance(block, str) else block.markdown()
+
+
 def to_markdown(doc):
-    return "\n\n".join([f"# {doc.title}", *(b.markdown() for b in doc.blocks)]) + "\n"
+    return "\n\n".join([f"# {doc.title}", *map(_markdown, doc.blocks)]) + "\n"
+
+
+def _inline(text):
+    """``text`` escaped for HTML, its `code` and **bold** spans as tags."""
+    parts = html.escape(str(text)).split("`")
+    parts[1::2] = [f"<code>{part}</code>" for part in parts[1::2]]
+    parts[::2] = [
+        re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", p) for p in parts[::2]
+    ]
+    return "".join(parts)
+
+
+def _anchor(heading):
+    return re.sub(r"[^a-z0-9]+", "-", heading.lower()).strip("-")
+
+
+def _td(cell):
+    cell = cell.strip().replace("\\|", "|")
+    if cell in ("PASS", "FAIL"):
+        return f'<td class="{cell.lower()}">{cell}</td>'
+    css = ' class="num"' if NUMBER.fullmatch(cell) else ""
+    return f"<td{css}>{html.escape(cell)}</td>"
+
+
+def _html(block):
+    """One block as HTML: the Markdown that this module writes, or a figure."""
+    if not isinstance(block, str):
+        return block.html()
+    if block.startswith("## "):
+        return f'<h2 id="{_anchor(block[3:])}">{html.escape(block[3:])}</h2>'
+    if block.startswith("### "):
+        return f"<h3>{html.escape(block[4:])}</h3>"
+    lines = block.splitlines()
+    if block.startswith("- "):
+        return (
+            "<ul>"
+            + "".join(f"<li>{_inline(line[2:])}</li>" for line in lines)
+            + "</ul>"
+        )
+    if block.startswith("|"):
+        # Cells split at the pipes that Markdown does not escape.
+        header, _, *rows = [re.split(r"(?<!\\)\|", line)[1:-1] for line in lines]
+        head = "".join(f"<th>{_inline(h.strip())}</th>" for h in header)
+        body = "".join("<tr>" + "".join(map(_td, row)) + "</tr>\n" for row in rows)
+        return f"<table><thead><tr>{head}</tr></thead>\n<tbody>\n{body}</tbody></table>"
+    return f"<p>{_inline(block)}</p>"
 
 
 CSS = """
@@ -454,17 +422,16 @@ nav ul { columns: 2; }
 
 def to_html(doc):
     """One self-contained page, with the sections' contents at the top."""
-    sections = [b for b in doc.blocks if isinstance(b, Heading) and b.anchor]
+    sections = [b[3:] for b in doc.blocks if isinstance(b, str) and b.startswith("## ")]
     toc = "".join(
-        f'<li><a href="#{b.anchor}">{html.escape(b.text)}</a></li>' for b in sections
+        f'<li><a href="#{_anchor(s)}">{html.escape(s)}</a></li>' for s in sections
     )
     title = html.escape(doc.title)
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f"<title>{title}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
-        f"<h1>{title}</h1>\n"
-        + (f"<nav><ul>{toc}</ul></nav>\n" if toc else "")
-        + "\n".join(block.html() for block in doc.blocks)
+        f"<h1>{title}</h1>\n<nav><ul>{toc}</ul></nav>\n"
+        + "\n".join(map(_html, doc.blocks))
         + "\n</body>\n</html>\n"
     )
