@@ -19,8 +19,7 @@ from ..results import THRESHOLD, render
 from ..results.render import LEGEND
 from .figures import BAND
 from .metadata import (
-    device_rows,
-    device_summary,
+    devices,
     file_summaries,
     git_commit,
     now_utc,
@@ -265,15 +264,15 @@ def _differences(data, files):
 
 def _metadata_section(data, files, root, command):
     tags = sorted({str(v) for v in data.df.get("benchmark-git-tag", []) if pd.notna(v)})
-    devices = device_summary(data.df, data.paths)
-    rows = [list(r) for r in device_rows(data.df, data.paths)]
+    machines = devices(data.df, data.paths)
+    rows = [[name, *setting] for name, _, settings in machines for setting in settings]
     versions_table = Table(["component", "version", "source"], versions(data.df))
     return [
         "## Run metadata",
         "### Software versions",
         versions_table.markdown(),
         "### Device",
-        bullets(f"`{name}`: {line}" for name, line in devices),
+        bullets(f"`{name}`: {line}" for name, line, _ in machines),
         *([Table(["file", "setting", "value(s)"], rows).markdown()] if rows else []),
         "### Benchmark and input files",
         bullets(

@@ -30,24 +30,16 @@ SYSTEM_PREFIXES = ("env-", "system-", "platform", "benchmark-git-tag")
 SOFTWARE = ("python", "torch", "benchopt", "numpy", "scipy", "pandas", "matplotlib")
 
 
-def values_of(df, column):
-    """The distinct recorded values of ``column`` as text, in order of
-    appearance (no nulls, no benchopt-pickled bytes; 8.0 as 8)."""
-    texts = []
-    for value in df[column].dropna() if column in df else []:
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
-        if not isinstance(value, bytes):
-            texts.append(str(value).strip())
-    return list(dict.fromkeys(text for text in texts if text))
-
-
-def joined(values, default="-"):
-    return ", ".join(values) if values else default
-
-
-def _rows_of(df, source):
-    return df[df["source_file"] == source]
+def recorded(rows, column, default=""):
+    """The distinct values of ``column`` in ``rows``, in order, joined by
+    commas (no nulls, no benchopt-pickled bytes; 8.0 as 8), else ``default``."""
+    values = rows[column].dropna() if column in rows else []
+    texts = [
+        str(int(v) if isinstance(v, float) and v.is_integer() else v).strip()
+        for v in values
+        if not isinstance(v, bytes)
+    ]
+    return ", ".join(dict.fromkeys(text for text in texts if text)) or default
 
 
 def file_summaries(data):
@@ -59,8 +51,8 @@ def file_summaries(data):
         # A result folder without parquet (every run failed): its ledgers.
         files = ledger_paths(path) if path.is_dir() else [path]
         runs = [run for run in data.runs if run.source_file == source]
-        rows = _rows_of(data.df, source)
-        dates = pd.Series(values_of(rows, "run_date"), dtype=object)
+        rows = data.df[data.df["source_file"] == source]
+        dates = rows["run_date"] if "run_date" in rows else pd.Series()
         dates = pd.to_datetime(dates, errors="coerce").dropna()
         if len(dates):
             first, last = (f"{d:%Y-%m-%d %H:%M}" for d in (dates.min(), dates.max()))
@@ -99,9 +91,8 @@ def versions(df):
     out = []
     for name in (*SOFTWARE, "CUDA"):
         column = f"version-{name.lower()}"
-        recorded = values_of(df, column)
-        if recorded:
-            out.append((name, joined(recorded), "result files"))
+        if recorded(df, column):
+            out.append((name, recorded(df, column), "result files"))
         elif name == "CUDA":
             if column in df and len(df):  # recorded as null: no CUDA
                 out.append((name, "none", "result files"))
@@ -119,52 +110,39 @@ def _installed(distribution):
         return None
 
 
-def device_rows(df, paths):
-    """(file name, setting, value(s)) describing the machine of each file:
-    the objective's hardware parameters, world size and benchopt's system
-    columns."""
-    out = []
-    for source in paths:
-        rows = _rows_of(df, source)
-        name = Path(source).name
-        for column, label in DEVICE_COLUMNS.items():
-            if values_of(rows, column):
-                out.append((name, label, joined(values_of(rows, column))))
-        for column in rows.columns:
-            if column.startswith(SYSTEM_PREFIXES):
-                values = joined(values_of(rows, column), "(not recorded)")
-                out.append((name, column, values))
-    return out
+def _part(rows, column, label, default=""):
+    value = recorded(rows, column, default)
+    return f"{label} {value}" if value else ""
 
 
-def device_summary(df, paths):
-    """(file name, one line): device, world size, CUDA, processor, CPUs, RAM
-    and system of each file."""
+def devices(df, paths):
+    """Per file of ``paths``: its name, a line saying its device, world size,
+    CUDA, processor, CPUs, RAM and system, and (setting, value) rows: the
+    objective's hardware parameters, world size and benchopt's system columns.
+    """
     out = []
     for source in paths:
-        rows = _rows_of(df, source)
-        if rows.empty:
-            out.append((Path(source).name, "no rows"))
-            continue
-        device = values_of(rows, "p_obj_device")
-        world = values_of(rows, "objective_world_size")
-        parts = [f"device {joined(device)}"] if device else []
-        parts.append(
-            f"world size {joined(world)}" if world else "world size not recorded"
-        )
-        if "version-cuda" in rows:
-            parts.append(f"CUDA {joined(values_of(rows, 'version-cuda'), 'none')}")
-        for column, label in (
-            ("system-processor", "processor"),
-            ("system-cpus", "CPUs"),
-            ("system-ram (GB)", "RAM (GB)"),
-        ):
-            if values_of(rows, column):
-                parts.append(f"{label} {joined(values_of(rows, column))}")
-        system = values_of(rows, "platform") + values_of(rows, "platform-release")
-        if system:
-            parts.append(" ".join(system))
-        out.append((Path(source).name, "; ".join(parts)))
+        rows = df[df["source_file"] == source]
+        parts = [
+            _part(rows, "p_obj_device", "device"),
+            _part(rows, "objective_world_size", "world size", "not recorded"),
+            _part(
+                rows, "version-cuda", "CUDA", "none" if "version-cuda" in rows else ""
+            ),
+            _part(rows, "system-processor", "processor"),
+            _part(rows, "system-cpus", "CPUs"),
+            _part(rows, "system-ram (GB)", "RAM (GB)"),
+            f"{recorded(rows, 'platform')} {recorded(rows, 'platform-release')}",
+        ]
+        line = "; ".join(part.strip() for part in parts if part.strip())
+        settings = [(label, recorded(rows, c)) for c, label in DEVICE_COLUMNS.items()]
+        settings += [
+            (c, recorded(rows, c, "(not recorded)"))
+            for c in rows.columns
+            if c.startswith(SYSTEM_PREFIXES)
+        ]
+        settings = [(setting, value) for setting, value in settings if value]
+        out.append((Path(source).name, line if len(rows) else "no rows", settings))
     return out
 
 
