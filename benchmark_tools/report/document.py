@@ -9,6 +9,7 @@ import base64
 import html
 import math
 import re
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -129,7 +130,7 @@ def throughput_table(problem):
         row = curve.row
         cells = [
             curve.label,
-            "-" if row.train_steps is None else str(row.train_steps),
+            _fmt(row.train_steps, 0),
             _fmt(row.time_mean, 1),
             _fmt(ms_per_step(row.runs), 1),
         ]
@@ -142,36 +143,24 @@ def throughput_table(problem):
 
 
 def failed_runs_table(problems):
-    header = [
-        "problem",
-        "solver",
-        "N",
-        "seed",
-        "status",
-        "last step",
-        "file",
-        "message",
+    """Every failed run, its message shortened to :data:`MESSAGE_CHARS`."""
+    header = "problem,solver,N,seed,status,last step,file,message".split(",")
+    rows = [
+        [
+            str(problem.index),
+            curve.label,
+            _fmt(run.train_steps, 0),
+            str(run.idx_rep),
+            run.status,
+            _fmt(run.last_step, 0),
+            Path(run.source_file).name,
+            textwrap.shorten(run.message, MESSAGE_CHARS, placeholder="...") or "-",
+        ]
+        for problem in problems
+        for curve in problem.curves
+        for run in curve.row.runs
+        if run.failed
     ]
-    rows = []
-    for problem in problems:
-        for curve in problem.curves:
-            for run in curve.row.runs:
-                if run.failed:
-                    message = " ".join(run.message.split())
-                    if len(message) > MESSAGE_CHARS:
-                        message = message[: MESSAGE_CHARS - 3] + "..."
-                    rows.append(
-                        [
-                            str(problem.index),
-                            curve.label,
-                            "-" if run.train_steps is None else str(run.train_steps),
-                            str(run.idx_rep),
-                            run.status,
-                            _fmt(run.last_step, 0),
-                            Path(run.source_file).name,
-                            message or "-",
-                        ]
-                    )
     return Table(header, rows)
 
 

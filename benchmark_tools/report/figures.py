@@ -47,6 +47,7 @@ STYLE = {
     "pdf.fonttype": 42,  # TrueType in PDF: text stays text in papers
     "svg.fonttype": "none",
     "svg.hashsalt": "benchmark-nanogpt-report",  # the same SVG for the same data
+    "text.parse_math": False,  # labels shown as written: a "$" starts no math
 }
 #: x quantity -> (axis label, what captions call it).
 X_AXES = {
@@ -125,11 +126,6 @@ def _style(colours, curve):
     return COLOURS[index % len(COLOURS)], LINESTYLES[style]
 
 
-def _plain(text):
-    """``text`` shown as is by matplotlib (a ``$`` would start math)."""
-    return str(text).replace("$", r"\$")
-
-
 def _si(value, _pos=None):
     """1500000000 -> '1.5B' (tokens)."""
     for div, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k")):
@@ -162,7 +158,7 @@ def _format_x(ax, x):
     if x == "tokens":
         ax.xaxis.set_major_formatter(FuncFormatter(_si))
     elif x == "flops":
-        ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 0), useMathText=True)
+        ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 0))
     integer = x in ("step", "tokens")
     ax.xaxis.set_major_locator(MaxNLocator(7, steps=ROUND_STEPS, integer=integer))
     ax.set_xlabel(X_AXES[x][0])
@@ -208,7 +204,7 @@ def _plot_curves(ax, problem, colours, x, y):
     for curve in problem.curves:
         colour, style = _style(colours, curve)
         mean = curve.mean(x, y)
-        label = _plain(curve.label)
+        label = curve.label
         if not curve.completed:
             label += " (no completed run)"
         elif mean.empty:
@@ -336,7 +332,7 @@ def curve_figure(problem, colours, x, y, zoom=False):
 
 def _row_axis(ax, curves):
     """One labelled row per configuration, top down, no y grid."""
-    labels = ["\n".join(textwrap.wrap(_plain(c.label), 22)) for c in curves]
+    labels = ["\n".join(textwrap.wrap(c.label, 22)) for c in curves]
     ax.set_yticks(range(len(curves)), labels)
     ax.set_ylim(len(curves) - 0.5, -0.5)
     ax.grid(axis="y", visible=False)
