@@ -94,11 +94,14 @@ class Problem:
     curves: list
     target_line: float | None  # the target drawn in figures (None: none)
     target_note: str  # where the target comes from
-    runs: list  # every results.Run of the problem
 
     @property
     def slug(self):
         return f"problem{self.index}"
+
+    @property
+    def runs(self):
+        return [run for row in self.table.rows for run in row.runs]
 
     @property
     def published(self):
@@ -185,10 +188,7 @@ def load_report_data(paths, target=None, baseline=None, full_names=False, publis
             for row in table.rows
             if row.published is None  # no runs: marked in the steps figure
         ]
-        problem_runs = [run for row in table.rows for run in row.runs]
-        problems.append(
-            Problem(index, table, title, curves, *_target_line(table), problem_runs)
-        )
+        problems.append(Problem(index, table, title, curves, *_target_line(table)))
     configs = sorted(
         {curve.colour_key for p in problems for curve in p.curves},
         key=lambda config: (split_name(config)[0], config),

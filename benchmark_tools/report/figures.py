@@ -236,14 +236,6 @@ def _plot_curves(ax, problem, colours, x, y):
     return lines, means, failed
 
 
-def _log_y(ax, lo, hi):
-    ax.set_yscale("log")
-    ax.set_ylim(lo, hi)
-    ax.yaxis.set_major_locator(FixedLocator(log_ticks(lo, hi)))
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-    ax.yaxis.set_minor_locator(NullLocator())
-
-
 def zoom_limits(problem, means):
     """y range of the zoom near the target: from a little below the lowest of
     the target and the mean curves to some way above the target and the final
@@ -301,7 +293,12 @@ def curve_figure(problem, colours, x, y, zoom=False):
         hi = max(m["y"].max() for m in shown)
         lo = lo if target is None else min(lo, target)
         if lo > 0 and hi / lo > 1.5:
-            _log_y(ax, lo * 0.98, hi * 1.04)
+            lo, hi = lo * 0.98, hi * 1.04
+            ax.set_yscale("log")
+            ax.set_ylim(lo, hi)
+            ax.yaxis.set_major_locator(FixedLocator(log_ticks(lo, hi)))
+            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+            ax.yaxis.set_minor_locator(NullLocator())
         else:
             pad = 0.05 * (hi - lo) or 0.01 * abs(hi) or 0.01
             ax.set_ylim(lo - pad, hi + pad)
@@ -315,14 +312,14 @@ def curve_figure(problem, colours, x, y, zoom=False):
     if passed:
         _key(ax, "earliest passing step", color="white", **DIAMOND)
     (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
-    shown = [
+    visible = [
         cut
         for xs, ys, cut in failed
         if any((xs >= x0) & (xs <= x1) & (ys >= y0) & (ys <= y1))
     ]
-    if shown:
-        what = "x: last value, |: stopped" if any(shown) else "x: last value"
-        style = dict(marker="|" if any(shown) else "x", ms=5)
+    if visible:  # failed runs in view: unfinished ones (cut) or not
+        what = "x: last value, |: stopped" if any(visible) else "x: last value"
+        style = dict(marker="|" if any(visible) else "x", ms=5)
         _key(ax, f"failed run ({what})", color="0.35", ls=":", lw=0.9, **style)
     ax.set_ylabel(Y_LABELS[y])
     _format_x(ax, x)
