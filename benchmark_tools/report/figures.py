@@ -9,7 +9,8 @@ they stopped before N, in a bar labelled with the step they reached.
 import io
 import math
 import textwrap
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import matplotlib
@@ -108,9 +109,9 @@ class FigureFile:
     stem: str
     title: str
     caption: str
-    files: dict = field(default_factory=dict)  # format -> Path
-    png: bytes = b""
-    size: tuple = (0, 0)  # PNG pixels (width, height)
+    files: dict  # format -> Path
+    png: bytes
+    size: tuple  # PNG pixels (width, height)
 
 
 def _key(ax, label, **style):
@@ -170,7 +171,7 @@ def _legend(fig, ax, first=(), inside=True):
     the legend's height, so that the axes keep theirs."""
     handles = [*first, *ax.get_legend_handles_labels()[0]]
     labels = [handle.get_label() for handle in handles]
-    if inside and len(labels) <= 5 and max(map(len, labels)) <= 30:
+    if inside and len(labels) <= 5 and max(map(len, labels), default=0) <= 30:
         ax.legend(handles=handles, framealpha=0.9, edgecolor="0.8")
         return
     for handle, label in zip(handles, labels):
@@ -461,9 +462,9 @@ def final_loss_figure(problem, colours):
     return fig
 
 
-def save_figure(fig, folder, stem, formats):
+def save_figure(fig, folder, formats, stem, title, caption):
     """Write ``fig`` in each format (PNG at :data:`DPI`, no date in any
-    file); return the files by format, the PNG bytes and its pixel size."""
+    file) and return its :class:`FigureFile`."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
     files = {fmt: Path(folder) / f"{stem}.{fmt}" for fmt in formats}
@@ -471,12 +472,10 @@ def save_figure(fig, folder, stem, formats):
         if fmt == "png":
             path.write_bytes(buffer.getvalue())
         else:
-            fig.savefig(
-                path,
-                metadata={"pdf": {"CreationDate": None}, "svg": {"Date": None}}[fmt],
-            )
-    size = Image.open(buffer).size
-    return files, buffer.getvalue(), size
+            dateless = {"pdf": {"CreationDate": None}, "svg": {"Date": None}}[fmt]
+            fig.savefig(path, metadata=dateless)
+    png = buffer.getvalue()
+    return FigureFile(stem, title, caption, files, png, Image.open(buffer).size)
 
 
 #: Other losses against steps: quantity -> (title, what the caption says).
@@ -530,66 +529,42 @@ def _figure_specs(problem, colours):
         if problem.target_line is None
         else f"; dashed: the target {problem.target_line:g}"
     )
-    specs = []
+    plot = partial(curve_figure, problem, colours)
     for x, (label, what) in X_AXES.items():
         if not (problem.has(x) and problem.has("val_loss")):
             continue
-        specs.append(
-            (
-                f"val_loss_{x}",
-                f"Validation loss against {label}",
-                f"Validation loss against {what}. {band}{target}. Log y axis "
-                "when the range is wide; the loss at step 0 is left out of the "
-                "y range.",
-                lambda x=x: curve_figure(problem, colours, x, "val_loss"),
-            )
+        title = f"Validation loss against {label}"
+        caption = (
+            f"Validation loss against {what}. {band}{target}. Log y axis when "
+            "the range is wide; the loss at step 0 is left out of the y range."
         )
+        yield f"val_loss_{x}", title, caption, partial(plot, x, "val_loss")
         if x == "step":
-            specs.append(
-                (
-                    "val_loss_zoom",
-                    "Validation loss near the target",
-                    "Validation loss against optimizer steps, zoomed near the "
-                    f"target. {band}{target}; dotted grey: the Track 3 rule's "
-                    f"pass level for the mean of n seeds, target - {THRESHOLD}/"
-                    "sqrt(n); diamonds: the earliest step evaluated in every "
-                    "seed at which the mean passes.",
-                    lambda: curve_figure(
-                        problem, colours, "step", "val_loss", zoom=True
-                    ),
-                )
+            caption = (
+                "Validation loss against optimizer steps, zoomed near the target. "
+                f"{band}{target}; dotted grey: the Track 3 rule's pass level for "
+                f"the mean of n seeds, target - {THRESHOLD}/sqrt(n); diamonds: "
+                "the earliest step evaluated in every seed at which the mean "
+                "passes."
             )
-    specs.append(
-        (
-            "steps_to_target",
-            "Steps to target and significance",
-            _steps_caption(problem),
-            lambda: steps_figure(problem, colours),
-        )
+            zoom = partial(plot, "step", "val_loss", zoom=True)
+            yield "val_loss_zoom", "Validation loss near the target", caption, zoom
+    steps = partial(steps_figure, problem, colours)
+    title = "Steps to target and significance"
+    yield "steps_to_target", title, _steps_caption(problem), steps
+    caption = (
+        "Final validation loss (at N) of every seed (dots, jittered vertically), "
+        "the mean of the completed seeds (black bar), failed seeds (x at the "
+        "right), the target (dashed) and, per row, the level its mean must beat "
+        "for the rule to pass with its n completed seeds, target - "
+        f"{THRESHOLD}/sqrt(n) (dotted)."
     )
-    specs.append(
-        (
-            "final_loss",
-            "Final validation loss per seed",
-            "Final validation loss (at N) of every seed (dots, jittered "
-            "vertically), the mean of the completed seeds (black bar), failed "
-            "seeds (x at the right), the target (dashed) and, per row, the level "
-            "its mean must beat for the rule to pass with its n completed seeds, "
-            f"target - {THRESHOLD}/sqrt(n) (dotted).",
-            lambda: final_loss_figure(problem, colours),
-        )
-    )
+    final_loss = partial(final_loss_figure, problem, colours)
+    yield "final_loss", "Final validation loss per seed", caption, final_loss
     for y, (title, what) in STEP_CURVES.items():
         if problem.has(y):
-            specs.append(
-                (
-                    f"{y}_step",
-                    title,
-                    f"{what} against optimizer steps. {band}.",
-                    lambda y=y: curve_figure(problem, colours, "step", y),
-                )
-            )
-    return specs
+            caption = f"{what} against optimizer steps. {band}."
+            yield f"{y}_step", title, caption, partial(plot, "step", y)
 
 
 def all_figures(data, folder, formats, errors=None):
@@ -600,19 +575,15 @@ def all_figures(data, folder, formats, errors=None):
     out = {}
     with matplotlib.rc_context(STYLE):
         for problem in data.problems:
-            out[problem.index] = []
+            done = out[problem.index] = []
             for name, title, caption, build in _figure_specs(problem, data.colours):
                 stem = f"{problem.slug}_{name}"
                 try:
                     fig = build()
                     if fig is not None:
-                        figure = FigureFile(
-                            stem,
-                            title,
-                            caption,
-                            *save_figure(fig, folder, stem, formats),
+                        done.append(
+                            save_figure(fig, folder, formats, stem, title, caption)
                         )
-                        out[problem.index].append(figure)
                 except Exception as error:
                     if errors is None:
                         raise
