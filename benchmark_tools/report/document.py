@@ -10,7 +10,7 @@ import html
 import math
 import re
 import textwrap
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -18,15 +18,8 @@ import pandas as pd
 
 from ..results import THRESHOLD, render
 from ..results.render import LEGEND
+from . import metadata
 from .figures import BAND
-from .metadata import (
-    devices,
-    file_summaries,
-    git_commit,
-    now_utc,
-    problem_differences,
-    versions,
-)
 
 TITLE = "Track 3 optimizer benchmark report"
 MESSAGE_CHARS = 300
@@ -81,7 +74,7 @@ class FigureBlock:
 @dataclass
 class Document:
     title: str
-    blocks: list = field(default_factory=list)  # Markdown text or FigureBlock
+    blocks: list  # Markdown text or FigureBlock
 
 
 # -- the report's content ------------------------------------------------------
@@ -227,7 +220,7 @@ def _differences(data, files):
     """How the problems differ and which file holds which."""
     problems, blocks = data.problems, []
     if len(problems) > 1:
-        diffs = problem_differences(problems)
+        diffs = metadata.problem_differences(problems)
         items = [
             f"{component} {key}: "
             + "; ".join(f"problem {p.index}: `{v}`" for p, v in zip(problems, values))
@@ -253,9 +246,11 @@ def _differences(data, files):
 
 def _metadata_section(data, files, root, command):
     tags = sorted({str(v) for v in data.df.get("benchmark-git-tag", []) if pd.notna(v)})
-    machines = devices(data.df, data.paths)
+    machines = metadata.devices(data.df, data.paths)
     rows = [[name, *setting] for name, _, settings in machines for setting in settings]
-    versions_table = Table(["component", "version", "source"], versions(data.df))
+    versions_table = Table(
+        ["component", "version", "source"], metadata.versions(data.df)
+    )
     return [
         "## Run metadata",
         "### Software versions",
@@ -267,10 +262,10 @@ def _metadata_section(data, files, root, command):
         bullets(
             [
                 "benchmark commit (at report time, `git rev-parse HEAD`): "
-                f"`{git_commit(root)}`",
+                f"`{metadata.git_commit(root)}`",
                 "benchmark-git-tag recorded by benchopt: "
                 + (", ".join(f"`{t}`" for t in tags) if tags else "none"),
-                f"report generated {now_utc()} by `{command}`",
+                f"report generated {metadata.now_utc()} by `{command}`",
             ]
         ),
         Table(list(files[0]), [list(f.values()) for f in files]).markdown(),
@@ -290,12 +285,12 @@ def build_document(
     ``root``: the benchmark folder (for its git commit); ``command``: the
     command line that made the report."""
     names = ", ".join(f"`{Path(p).name}`" for p in data.paths)
-    files = file_summaries(data)
+    files = metadata.file_summaries(data)
     failed = failed_runs_table(data.problems)
     blocks = [
         f"{len(data.runs)} run(s) ({sum(r.failed for r in data.runs)} failed) in "
         f"{len(data.problems)} problem(s), from {len(data.paths)} result file(s): "
-        f"{names}. Generated {now_utc()}."
+        f"{names}. Generated {metadata.now_utc()}."
     ]
     if not data.problems:
         blocks.append("No runs in the result files.")
