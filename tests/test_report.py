@@ -617,7 +617,7 @@ def test_report_of_an_unfinished_run(tmp_path):
     from matplotlib.figure import Figure
 
     from benchmark_tools.report.document import build_document, to_markdown
-    from benchmark_tools.report.figures import curve_figure, zoom_figure
+    from benchmark_tools.report.figures import curve_figure
 
     data = load_report_data([cut_short(tmp_path / "cut.parquet")])
     [problem] = data.problems
@@ -640,7 +640,7 @@ def test_report_of_an_unfinished_run(tmp_path):
     # the legend says so.
     for fig in (
         curve_figure(problem, data.colours, "step", "val_loss"),
-        zoom_figure(problem, data.colours),
+        curve_figure(problem, data.colours, "step", "val_loss", zoom=True),
     ):
         assert isinstance(fig, Figure)
         [ax] = fig.axes

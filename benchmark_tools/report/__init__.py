@@ -13,18 +13,5 @@ writes Markdown and HTML, ``cli`` is the command line.
 """
 
 from .cli import main
-from .data import Curve, Problem, ReportData, load_report_data
-from .document import build_document, to_html, to_markdown
-from .figures import all_figures
 
-__all__ = [
-    "Curve",
-    "Problem",
-    "ReportData",
-    "all_figures",
-    "build_document",
-    "load_report_data",
-    "main",
-    "to_html",
-    "to_markdown",
-]
+__all__ = ["main"]

@@ -1,33 +1,25 @@
-"""The report as a list of blocks, written as Markdown and as one
-self-contained HTML page (figures as base64 PNG, CSS inline, no external
-resource).
-
-Blocks: ``Heading``, ``Para`` (text with `code` and **bold** spans),
-``Bullets``, ``Table`` and ``FigureBlock``. The Track 3 tables are the
-results package's Markdown rendering, parsed into ``Table`` blocks.
+"""The report as Markdown blocks: written as they are (``report.md``) and as
+one self-contained HTML page (``report.html``: each block converted, figures
+embedded as base64 PNG, CSS inline, nothing external). A block is a heading,
+a paragraph (with `code` and **bold** spans), a bullet list, a table, or a
+:class:`FigureBlock`.
 """
 
 import base64
 import html
 import math
 import re
-from dataclasses import dataclass, field
+import textwrap
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from ..results import THRESHOLD, render
 from ..results.render import LEGEND
-from . import figures as figs
-from .metadata import (
-    device_rows,
-    device_summary,
-    file_summaries,
-    git_commit,
-    now_utc,
-    problem_differences,
-    versions,
-)
+from . import metadata
+from .figures import BAND
 
 TITLE = "Track 3 optimizer benchmark report"
 MESSAGE_CHARS = 300
@@ -35,28 +27,24 @@ MESSAGE_CHARS = 300
 NUMBER = re.compile(r"[-+]?[\d,]*\.?\d+(e[-+]?\d+)?%?")
 
 
-@dataclass
-class Heading:
-    level: int
-    text: str
-    anchor: str = ""
-
-
-@dataclass
-class Para:
-    text: str
-
-
-@dataclass
-class Bullets:
-    items: list
+def bullets(items):
+    return "\n".join(f"- {' '.join(str(item).split())}" for item in items)
 
 
 @dataclass
 class Table:
     header: list
     rows: list
-    verdicts: bool = False  # colour PASS / FAIL cells in HTML
+
+    def markdown(self):
+        def line(cells):
+            cells = (" ".join(str(c).split()).replace("|", "\\|") for c in cells)
+            return "| " + " | ".join(cells) + " |"
+
+        return "\n".join(
+            [line(self.header), "|---" * len(self.header) + "|"]
+            + [line(row) for row in self.rows]
+        )
 
 
 @dataclass
@@ -65,45 +53,38 @@ class FigureBlock:
     number: str
     folder: str  # the figures folder, relative to the report
 
+    def markdown(self):
+        fig = self.figure
+        paths = {fmt: f"{self.folder}/{path.name}" for fmt, path in fig.files.items()}
+        links = " · ".join(f"[{fmt.upper()}]({path})" for fmt, path in paths.items())
+        text = f"*Figure {self.number}.* {fig.caption} Files: {links}."
+        return f"![{fig.title}]({paths['png']})\n\n{text}" if "png" in paths else text
+
+    def html(self):
+        fig, number = self.figure, html.escape(self.number)
+        png = base64.b64encode(fig.png).decode("ascii")
+        return (
+            f'<figure id="figure-{number}"><img alt="{html.escape(fig.title)}" '
+            f'width="{fig.size[0]}" height="{fig.size[1]}" '
+            f'src="data:image/png;base64,{png}"><figcaption><strong>Figure '
+            f"{number}.</strong> {_inline(fig.caption)}</figcaption></figure>"
+        )
+
 
 @dataclass
 class Document:
     title: str
-    blocks: list = field(default_factory=list)
-
-    def add(self, *blocks):
-        self.blocks.extend(blocks)
+    blocks: list  # Markdown text or FigureBlock
 
 
-# -- building -----------------------------------------------------------------
-
-
-def parse_grid(text):
-    """The header and rows of the first Markdown table in ``text``."""
-    lines = [line for line in text.splitlines() if line.startswith("|")]
-    cells = [[c.strip() for c in line.strip().strip("|").split("|")] for line in lines]
-    cells = [row for row in cells if not all(set(c) <= set("-: ") for c in row)]
-    return (cells[0], cells[1:]) if cells else ([], [])
+# -- the report's content ------------------------------------------------------
 
 
 def _fmt(value, digits):
-    if value is None:
+    """A number with ``digits`` decimals; "-" for None or a non-finite one."""
+    if value is None or not math.isfinite(value):
         return "-"
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        return str(value)
-    return f"{value:.{digits}f}" if math.isfinite(value) else "-"
-
-
-def _last_values(curve, quantity):
-    values = []
-    for frame in curve.completed:
-        if quantity in frame:
-            finite = frame[quantity][np.isfinite(frame[quantity])]
-            if len(finite):
-                values.append(float(finite.iloc[-1]))
-    return values
+    return f"{value:.{digits}f}"
 
 
 def ms_per_step(runs):
@@ -117,71 +98,62 @@ def ms_per_step(runs):
     return float(np.mean(values)) if values else math.nan
 
 
+#: Throughput columns, shown when the files record them: (quantity, header,
+#: the text of the runs' last values).
+THROUGHPUT = (
+    ("tokens_per_second", "tokens/s", lambda v: f"{np.mean(v):,.0f}"),
+    ("mfu", "MFU", lambda v: f"{100 * np.mean(v):.1f}%"),
+    ("peak_memory_gb", "peak memory (GB)", lambda v: f"{max(v):.1f}"),
+    ("peak_memory_gib", "peak memory (GiB)", lambda v: f"{max(v):.1f}"),
+    (
+        "world_size",
+        "world size",
+        lambda v: ", ".join(f"{x:.0f}" for x in sorted(set(v))),
+    ),
+)
+
+
 def throughput_table(problem):
-    """Speed per row: seconds per step from the training time to N, and the
-    throughput columns when the files have them (None: nothing to show)."""
-    optional = [
-        ("tokens_per_second", "tokens/s", lambda v: f"{np.mean(v):,.0f}"),
-        ("mfu", "MFU", lambda v: f"{100 * np.mean(v):.1f}%"),
-        ("peak_memory_gb", "peak memory (GB)", lambda v: f"{max(v):.1f}"),
-        ("peak_memory_gib", "peak memory (GiB)", lambda v: f"{max(v):.1f}"),
-        (
-            "world_size",
-            "world size",
-            lambda v: ", ".join(str(int(x)) for x in sorted(set(v))),
-        ),
-    ]
-    present = [spec for spec in optional if problem.has(spec[0])]
+    """Speed per row: the training time to N, ms per step, and the
+    throughput columns the files have."""
+    present = [spec for spec in THROUGHPUT if problem.has(spec[0])]
     header = ["solver", "N", "time to N (s)", "ms/step", *[s[1] for s in present]]
     rows = []
     for curve in problem.curves:
         row = curve.row
-        per_step = ms_per_step(row.runs)
         cells = [
             curve.label,
-            "-" if row.train_steps is None else str(row.train_steps),
+            _fmt(row.train_steps, 0),
             _fmt(row.time_mean, 1),
-            _fmt(per_step, 1),
+            _fmt(ms_per_step(row.runs), 1),
         ]
-        for quantity, _, fmt in present:
-            values = [v for v in _last_values(curve, quantity) if math.isfinite(v)]
-            cells.append(fmt(values) if values else "-")
+        for quantity, _, text in present:
+            series = [f[quantity] for f in curve.completed if quantity in f]
+            last = [s[np.isfinite(s)].iloc[-1] for s in series if np.isfinite(s).any()]
+            cells.append(text(last) if last else "-")
         rows.append(cells)
     return Table(header, rows)
 
 
 def failed_runs_table(problems):
-    header = [
-        "problem",
-        "solver",
-        "N",
-        "seed",
-        "status",
-        "last step",
-        "file",
-        "message",
+    """Every failed run, its message shortened to :data:`MESSAGE_CHARS`."""
+    header = "problem,solver,N,seed,status,last step,file,message".split(",")
+    rows = [
+        [
+            str(problem.index),
+            curve.label,
+            _fmt(run.train_steps, 0),
+            str(run.idx_rep),
+            run.status,
+            _fmt(run.last_step, 0),
+            Path(run.source_file).name,
+            textwrap.shorten(run.message, MESSAGE_CHARS, placeholder="...") or "-",
+        ]
+        for problem in problems
+        for curve in problem.curves
+        for run in curve.row.runs
+        if run.failed
     ]
-    rows = []
-    for problem in problems:
-        for curve in problem.curves:
-            for run in curve.row.runs:
-                if not run.failed:
-                    continue
-                message = " ".join(run.message.split())
-                if len(message) > MESSAGE_CHARS:
-                    message = message[: MESSAGE_CHARS - 3] + "..."
-                rows.append(
-                    [
-                        str(problem.index),
-                        curve.label,
-                        "-" if run.train_steps is None else str(run.train_steps),
-                        str(run.idx_rep),
-                        run.status,
-                        _fmt(run.last_step, 0),
-                        Path(run.source_file).name,
-                        message or "-",
-                    ]
-                )
     return Table(header, rows)
 
 
@@ -193,27 +165,29 @@ def summary_line(problem):
     if not passing:
         return head + f"no configuration passes ({len(table.rows)} tried)."
     best = min(passing, key=lambda r: (r.train_steps or math.inf, r.val_loss_mean))
-    earliest = (
-        f", mean first passing at step {best.earliest_pass_step}"
-        if best.earliest_pass_step is not None
-        and best.earliest_pass_step != best.train_steps
-        else ""
-    )
+    earliest = best.earliest_pass_step
     return (
         head + f"fewest steps among the {len(passing)} passing configuration(s): "
         f"**{best.label}** at N={best.train_steps} (mean final loss "
         f"{best.val_loss_mean:.4f} over {best.n_runs} run(s), margin "
-        f"{best.rule_margin:.4f}{earliest})."
+        f"{best.rule_margin:.4f}"
+        + (
+            f", mean first passing at step {earliest}"
+            if earliest not in (None, best.train_steps)
+            else ""
+        )
+        + ")."
     )
 
 
-def _problem_section(doc, problem, figures, several_files, figures_folder):
+def _problem_section(problem, figures, several_files, folder):
     table = problem.table
-    doc.add(Heading(2, f"Problem {problem.index}: {problem.title}", problem.slug))
     files = sorted({Path(run.source_file).name for run in problem.runs})
     n_failed = sum(run.failed for run in problem.runs)
-    doc.add(
-        Bullets(
+    grid = render([table], "markdown")
+    blocks = [
+        f"## Problem {problem.index}: {problem.title}",
+        bullets(
             [
                 f"objective: `{table.objective_name}`",
                 f"dataset: `{table.dataset_name}`",
@@ -222,138 +196,80 @@ def _problem_section(doc, problem, figures, several_files, figures_folder):
                 f"{len(table.rows)} configuration(s)"
                 + (", from file(s) " + ", ".join(files) if several_files else ""),
             ]
-        )
-    )
-    doc.add(Heading(3, "Track 3 table"))
-    header, rows = parse_grid(render([table], "markdown"))
-    doc.add(Table(header, rows, verdicts=True))
-    if table.notes:
-        doc.add(Bullets(list(table.notes)))
-    doc.add(Heading(3, "Speed"))
-    doc.add(
-        Para(
-            "Training time excludes evaluation; time to N is over the runs "
-            "that reached N. ms/step: each run's training time / the steps it "
-            "trained (an unfinished run trained fewer than N), averaged. "
-            "Throughput columns appear when the result files record them."
-        )
-    )
-    doc.add(throughput_table(problem))
-    doc.add(Heading(3, "Figures"))
+        ),
+        "### Track 3 table",
+        # The results package's Markdown, without its header line and legend.
+        "\n".join(line for line in grid.splitlines() if line.startswith("|")),
+        *([bullets(table.notes)] if table.notes else []),
+        "### Speed",
+        "Training time excludes evaluation; time to N is over the runs that "
+        "reached N. ms/step: each run's training time / the steps it trained (an "
+        "unfinished run trained fewer than N), averaged. Throughput columns "
+        "appear when the result files record them.",
+        throughput_table(problem).markdown(),
+        "### Figures",
+    ]
     if not figures:
-        doc.add(Para("No figure: no run of this problem has evaluations."))
+        blocks.append("No figure: no run of this problem has evaluations.")
     for number, figure in enumerate(figures, start=1):
-        doc.add(FigureBlock(figure, f"{problem.index}.{number}", figures_folder))
+        blocks.append(FigureBlock(figure, f"{problem.index}.{number}", folder))
+    return blocks
 
 
-def _differences(doc, data):
-    problems = data.problems
-    files = file_summaries(data)
+def _differences(data, files):
+    """How the problems differ and which file holds which."""
+    problems, blocks = data.problems, []
     if len(problems) > 1:
-        diffs = problem_differences(problems)
-        doc.add(
-            Para(
-                f"**The runs hold {len(problems)} different problems.** Each has "
-                "its own table and figures; no table or figure mixes problems. "
-                "They differ in:"
-            )
-        )
-        items = []
-        for component, key, values, hardware in diffs:
-            shown = "; ".join(
-                f"problem {p.index}: `{v}`" for p, v in zip(problems, values)
-            )
-            note = (
-                " (a hardware setting: it changes speed, not the problem)"
-                if hardware
-                else ""
-            )
-            items.append(f"{component} {key}: {shown}{note}")
-        doc.add(Bullets(items or ["(their names differ only in formatting)"]))
-        if diffs and all(hardware for *_, hardware in diffs):
-            doc.add(
-                Para(
-                    "These problems differ only in hardware settings: their "
-                    "losses are comparable, but the results package keeps "
-                    "them apart."
-                )
+        diffs = metadata.problem_differences(problems)
+        items = [
+            f"{component} {key}: "
+            + "; ".join(f"problem {p.index}: `{v}`" for p, v in zip(problems, values))
+            + (" (a hardware setting: it changes speed, not the problem)" if hw else "")
+            for component, key, values, hw in diffs
+        ]
+        blocks += [
+            f"**The runs hold {len(problems)} different problems.** Each has its "
+            "own table and figures; no table or figure mixes problems. They "
+            "differ in:",
+            bullets(items or ["(their names differ only in formatting)"]),
+        ]
+        if diffs and all(hw for *_, hw in diffs):
+            blocks.append(
+                "These problems differ only in hardware settings: their losses "
+                "are comparable, but the results package keeps them apart."
             )
     if len(files) > 1:
-        doc.add(Para("Input files and their problems:"))
-        doc.add(
-            Bullets(
-                [
-                    f"`{f['name']}`: problem(s) "
-                    + ", ".join(str(i) for i in f["problems"])
-                    for f in files
-                ]
-            )
-        )
+        items = [f"`{Path(f['file']).name}`: problem(s) {f['problems']}" for f in files]
+        blocks += ["Input files and their problems:", bullets(items)]
+    return blocks
 
 
-def _metadata_section(doc, data, root, command):
-    doc.add(Heading(2, "Run metadata", "metadata"))
-    doc.add(Heading(3, "Software versions"))
-    doc.add(
-        Table(["component", "version", "source"], [list(v) for v in versions(data.df)])
+def _metadata_section(data, files, root, command):
+    tags = sorted({str(v) for v in data.df.get("benchmark-git-tag", []) if pd.notna(v)})
+    machines = metadata.devices(data.df, data.paths)
+    rows = [[name, *setting] for name, _, settings in machines for setting in settings]
+    versions_table = Table(
+        ["component", "version", "source"], metadata.versions(data.df)
     )
-    doc.add(Heading(3, "Device"))
-    doc.add(
-        Bullets(
-            [f"`{name}`: {line}" for name, line in device_summary(data.df, data.paths)]
-        )
-    )
-    rows = device_rows(data.df, data.paths)
-    if rows:
-        doc.add(Table(["file", "setting", "value(s)"], [list(r) for r in rows]))
-    doc.add(Heading(3, "Benchmark and input files"))
-    tags = sorted(
-        {
-            str(v)
-            for v in data.df.get("benchmark-git-tag", [])
-            if v is not None and not (isinstance(v, float) and math.isnan(v))
-        }
-    )
-    doc.add(
-        Bullets(
+    return [
+        "## Run metadata",
+        "### Software versions",
+        versions_table.markdown(),
+        "### Device",
+        bullets(f"`{name}`: {line}" for name, line, _ in machines),
+        *([Table(["file", "setting", "value(s)"], rows).markdown()] if rows else []),
+        "### Benchmark and input files",
+        bullets(
             [
-                f"benchmark commit (at report time, `git rev-parse HEAD`): "
-                f"`{git_commit(root)}`",
+                "benchmark commit (at report time, `git rev-parse HEAD`): "
+                f"`{metadata.git_commit(root)}`",
                 "benchmark-git-tag recorded by benchopt: "
                 + (", ".join(f"`{t}`" for t in tags) if tags else "none"),
-                f"report generated {now_utc()} by `{command}`",
+                f"report generated {metadata.now_utc()} by `{command}`",
             ]
-        )
-    )
-    doc.add(
-        Table(
-            [
-                "file",
-                "size (bytes)",
-                "sha256 (16)",
-                "rows",
-                "runs",
-                "failed",
-                "problems",
-                "date of the runs",
-                "date from",
-            ],
-            [
-                [
-                    f["path"],
-                    f"{f['bytes']:,}",
-                    f["sha256"],
-                    str(f["rows"]),
-                    str(f["runs"]),
-                    str(f["failed"]),
-                    ", ".join(str(i) for i in f["problems"]) or "-",
-                    f["date"],
-                    f["date_source"],
-                ]
-                for f in file_summaries(data)
-            ],
-        )
-    )
+        ),
+        Table(list(files[0]), [list(f.values()) for f in files]).markdown(),
+    ]
 
 
 def build_document(
@@ -368,97 +284,100 @@ def build_document(
     """The whole report. ``figures``: {problem index: [FigureFile]};
     ``root``: the benchmark folder (for its git commit); ``command``: the
     command line that made the report."""
-    doc = Document(title)
     names = ", ".join(f"`{Path(p).name}`" for p in data.paths)
-    n_failed = sum(run.failed for run in data.runs)
-    doc.add(
-        Para(
-            f"{len(data.runs)} run(s) ({n_failed} failed) in "
-            f"{len(data.problems)} problem(s), from {len(data.paths)} result "
-            f"file(s): {names}. Generated {now_utc()}."
-        )
-    )
-    if not data.problems:
-        doc.add(Para("No runs in the result files."))
-    if figure_errors:
-        doc.add(Para("**Figures that failed** (left out of this report):"))
-        doc.add(Bullets([f"`{stem}`: {message}" for stem, message in figure_errors]))
-    _differences(doc, data)
-    if data.problems:
-        doc.add(Heading(2, "Summary", "summary"))
-        doc.add(Bullets([summary_line(p) for p in data.problems]))
-    several_files = len(data.paths) > 1
-    for problem in data.problems:
-        _problem_section(
-            doc, problem, figures.get(problem.index, []), several_files, figures_folder
-        )
-    doc.add(Heading(2, "Failed runs", "failed-runs"))
+    files = metadata.file_summaries(data)
     failed = failed_runs_table(data.problems)
+    blocks = [
+        f"{len(data.runs)} run(s) ({sum(r.failed for r in data.runs)} failed) in "
+        f"{len(data.problems)} problem(s), from {len(data.paths)} result file(s): "
+        f"{names}. Generated {metadata.now_utc()}."
+    ]
+    if not data.problems:
+        blocks.append("No runs in the result files.")
+    if figure_errors:
+        blocks += [
+            "**Figures that failed** (left out of this report):",
+            bullets(f"`{stem}`: {message}" for stem, message in figure_errors),
+        ]
+    blocks += _differences(data, files)
+    if data.problems:
+        blocks += ["## Summary", bullets(summary_line(p) for p in data.problems)]
+    for problem in data.problems:
+        figs = figures.get(problem.index, [])
+        blocks += _problem_section(problem, figs, len(files) > 1, figures_folder)
+    blocks.append("## Failed runs")
     if failed.rows:
-        doc.add(
-            Para(
-                "Every run that diverged, crashed or stopped before its N. A "
-                "failed run makes its row FAIL whatever its margin (dropping "
-                "seeds would be cherry-picking)."
-            )
-        )
-        doc.add(failed)
+        blocks += [
+            "Every run that diverged, crashed or stopped before its N. A failed "
+            "run makes its row FAIL whatever its margin (dropping seeds would be "
+            "cherry-picking).",
+            failed.markdown(),
+        ]
     else:
-        doc.add(Para("None: every run completed."))
-    _metadata_section(doc, data, root, command)
-    doc.add(Heading(2, "Definitions", "definitions"))
-    doc.add(
-        Bullets(
-            [
-                LEGEND,
-                f"Figures: lines are the mean over the completed seeds at the "
-                f"steps every seed evaluated; the shaded band is the "
-                f"{figs.BAND}. Pass level for the mean of n seeds: "
-                f"target - {THRESHOLD}/sqrt(n).",
-            ]
-        )
+        blocks.append("None: every run completed.")
+    blocks += _metadata_section(data, files, root, command)
+    definition = (
+        "Figures: lines are the mean over the completed seeds at the steps every "
+        f"seed evaluated; the shaded band is the {BAND}. Pass level for the mean "
+        f"of n seeds: target - {THRESHOLD}/sqrt(n)."
     )
-    return doc
+    blocks += ["## Definitions", bullets([LEGEND, definition])]
+    return Document(title, blocks)
 
 
-# -- Markdown -----------------------------------------------------------------
-
-
-def _md_cell(text):
-    return " ".join(str(text).split()).replace("|", "\\|")
+def _markdown(block):
+    return block if isinstance(block, str) else block.markdown()
 
 
 def to_markdown(doc):
-    out = [f"# {doc.title}", ""]
-    for block in doc.blocks:
-        if isinstance(block, Heading):
-            out += ["#" * block.level + " " + block.text, ""]
-        elif isinstance(block, Para):
-            out += [block.text, ""]
-        elif isinstance(block, Bullets):
-            out += [f"- {' '.join(str(item).split())}" for item in block.items] + [""]
-        elif isinstance(block, Table):
-            out.append("| " + " | ".join(map(_md_cell, block.header)) + " |")
-            out.append("|" + "|".join("---" for _ in block.header) + "|")
-            out += ["| " + " | ".join(map(_md_cell, row)) + " |" for row in block.rows]
-            out.append("")
-        elif isinstance(block, FigureBlock):
-            fig = block.figure
-            links = " · ".join(
-                f"[{fmt.upper()}]({block.folder}/{path.name})"
-                for fmt, path in fig.files.items()
-            )
-            if "png" in fig.files:
-                out += [f"![{fig.title}]({block.folder}/{fig.files['png'].name})", ""]
-            out += [
-                f"*Figure {block.number}.* {fig.caption}"
-                + (f" Files: {links}." if links else ""),
-                "",
-            ]
-    return "\n".join(out).rstrip() + "\n"
+    return "\n\n".join([f"# {doc.title}", *map(_markdown, doc.blocks)]) + "\n"
 
 
-# -- HTML -----------------------------------------------------------------------
+def _inline(text):
+    """``text`` escaped for HTML, its `code` and **bold** spans as tags."""
+    parts = html.escape(str(text)).split("`")
+    parts[1::2] = [f"<code>{part}</code>" for part in parts[1::2]]
+    parts[::2] = [
+        re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", p) for p in parts[::2]
+    ]
+    return "".join(parts)
+
+
+def _anchor(heading):
+    return re.sub(r"[^a-z0-9]+", "-", heading.lower()).strip("-")
+
+
+def _td(cell):
+    cell = cell.strip().replace("\\|", "|")
+    if cell in ("PASS", "FAIL"):
+        return f'<td class="{cell.lower()}">{cell}</td>'
+    css = ' class="num"' if NUMBER.fullmatch(cell) else ""
+    return f"<td{css}>{html.escape(cell)}</td>"
+
+
+def _html(block):
+    """One block as HTML: the Markdown that this module writes, or a figure."""
+    if not isinstance(block, str):
+        return block.html()
+    if block.startswith("## "):
+        return f'<h2 id="{_anchor(block[3:])}">{html.escape(block[3:])}</h2>'
+    if block.startswith("### "):
+        return f"<h3>{html.escape(block[4:])}</h3>"
+    lines = block.splitlines()
+    if block.startswith("- "):
+        return (
+            "<ul>"
+            + "".join(f"<li>{_inline(line[2:])}</li>" for line in lines)
+            + "</ul>"
+        )
+    if block.startswith("|"):
+        # Cells split at the pipes that Markdown does not escape.
+        header, _, *rows = [re.split(r"(?<!\\)\|", line)[1:-1] for line in lines]
+        head = "".join(f"<th>{_inline(h.strip())}</th>" for h in header)
+        body = "".join("<tr>" + "".join(map(_td, row)) + "</tr>\n" for row in rows)
+        return f"<table><thead><tr>{head}</tr></thead>\n<tbody>\n{body}</tbody></table>"
+    return f"<p>{_inline(block)}</p>"
+
 
 CSS = """
 body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif;
@@ -478,83 +397,24 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 td.pass { background: #e3f4e3; color: #185c18; font-weight: 600; }
 td.fail { background: #fbe4e1; color: #8a1c10; font-weight: 600; }
 figure { margin: 1.2rem 0; }
-figure img { width: 36rem; max-width: 100%; height: auto;
-  border: 1px solid #eee; }
+figure img { width: 36rem; max-width: 100%; height: auto; border: 1px solid #eee; }
 figcaption { font-size: .88rem; color: #333; max-width: 44rem; }
 nav ul { columns: 2; }
 """
 
 
-def _inline(text):
-    """Escape ``text`` and turn `code` and **bold** spans into HTML."""
-    parts = str(text).split("`")
-    out = []
-    for i, part in enumerate(parts):
-        escaped = html.escape(part)
-        if i % 2:
-            out.append(f"<code>{escaped}</code>")
-        else:
-            out.append(re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", escaped))
-    return "".join(out)
-
-
-def _html_table(block):
-    out = ["<table>", "<thead><tr>"]
-    out += [f"<th>{_inline(h)}</th>" for h in block.header]
-    out += ["</tr></thead>", "<tbody>"]
-    for row in block.rows:
-        cells = []
-        for cell in row:
-            css = ""
-            if block.verdicts and cell in ("PASS", "FAIL"):
-                css = f' class="{cell.lower()}"'
-            elif NUMBER.fullmatch(str(cell)):
-                css = ' class="num"'
-            cells.append(f"<td{css}>{html.escape(str(cell))}</td>")
-        out.append("<tr>" + "".join(cells) + "</tr>")
-    out += ["</tbody>", "</table>"]
-    return "\n".join(out)
-
-
 def to_html(doc):
-    body = [f"<h1>{html.escape(doc.title)}</h1>"]
-    toc = [
-        f'<li><a href="#{b.anchor}">{html.escape(b.text)}</a></li>'
-        for b in doc.blocks
-        if isinstance(b, Heading) and b.level == 2 and b.anchor
-    ]
-    if toc:
-        body.append("<nav><ul>" + "".join(toc) + "</ul></nav>")
-    for block in doc.blocks:
-        if isinstance(block, Heading):
-            anchor = f' id="{html.escape(block.anchor)}"' if block.anchor else ""
-            level = block.level
-            body.append(f"<h{level}{anchor}>{html.escape(block.text)}</h{level}>")
-        elif isinstance(block, Para):
-            body.append(f"<p>{_inline(block.text)}</p>")
-        elif isinstance(block, Bullets):
-            items = "".join(f"<li>{_inline(item)}</li>" for item in block.items)
-            body.append(f"<ul>{items}</ul>")
-        elif isinstance(block, Table):
-            body.append(_html_table(block))
-        elif isinstance(block, FigureBlock):
-            fig = block.figure
-            data = base64.b64encode(fig.png).decode("ascii")
-            body.append(
-                f'<figure id="figure-{html.escape(block.number)}">'
-                f'<img alt="{html.escape(fig.title)}" '
-                f'width="{fig.size[0]}" height="{fig.size[1]}" '
-                f'src="data:image/png;base64,{data}">'
-                f"<figcaption><strong>Figure {html.escape(block.number)}."
-                f"</strong> {_inline(fig.caption)}"
-                "</figcaption></figure>"
-            )
+    """One self-contained page, with the sections' contents at the top."""
+    sections = [b[3:] for b in doc.blocks if isinstance(b, str) and b.startswith("## ")]
+    toc = "".join(
+        f'<li><a href="#{_anchor(s)}">{html.escape(s)}</a></li>' for s in sections
+    )
+    title = html.escape(doc.title)
     return (
-        "<!DOCTYPE html>\n"
-        '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>{html.escape(doc.title)}</title>\n"
-        f"<style>{CSS}</style>\n</head>\n<body>\n"
-        + "\n".join(body)
+        f"<title>{title}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
+        f"<h1>{title}</h1>\n<nav><ul>{toc}</ul></nav>\n"
+        + "\n".join(map(_html, doc.blocks))
         + "\n</body>\n</html>\n"
     )

@@ -1,271 +1,183 @@
 """Run metadata: versions, device, dates, the benchmark's commit, the input
-files, and how the problems of the files differ.
+files, and how the problems differ.
 
-benchopt records system information in columns of every result row
-(``version-*``, ``env-*``, ``system-*``, ``platform*``, ``benchmark-git-tag``,
-``run_date``); what a file does not record is taken from the environment
-that writes the report, and the report says which.
+benchopt records system information in every result row (``version-*``,
+``env-*``, ``system-*``, ``platform*``, ``benchmark-git-tag``, ``run_date``);
+what a file lacks is taken from the environment writing the report, and the
+report says so.
 """
 
 import hashlib
-import math
 import platform
 import subprocess
 from datetime import datetime, timezone
-from importlib import metadata as importlib_metadata
+from importlib import metadata
 from pathlib import Path
 
 import pandas as pd
 
-from benchmark_utils.tracking import split_name
-
+from ..results import split_name
 from ..results.runs import ledger_paths
 from .data import HARDWARE_PARAMETERS
 
-SYSTEM_PREFIXES = ("version-", "env-", "system-", "platform")
-#: Objective parameters that describe the machine, not the problem.
-DEVICE_PARAMETERS = tuple(f"p_obj_{name}" for name in HARDWARE_PARAMETERS)
-#: Per-evaluation columns of the objective that describe the machine.
-DEVICE_METRICS = {
+#: Columns that describe the machine, beside benchopt's system columns.
+DEVICE_COLUMNS = {f"p_obj_{name}": name for name in HARDWARE_PARAMETERS} | {
     "objective_world_size": "world size",
     "objective_micro_batch_size": "micro-batch size (sequences)",
 }
-#: component -> (benchopt's column, Python distribution or None).
-VERSIONS = {
-    "python": ("version-python", None),
-    "torch": ("version-torch", "torch"),
-    "benchopt": ("version-benchopt", "benchopt"),
-    "numpy": ("version-numpy", "numpy"),
-    "scipy": ("version-scipy", "scipy"),
-    "pandas": ("version-pandas", "pandas"),
-    "matplotlib": ("version-matplotlib", "matplotlib"),
-    "CUDA": ("version-cuda", None),
-}
+SYSTEM_PREFIXES = ("env-", "system-", "platform", "benchmark-git-tag")
+#: Versions given: benchopt records ``version-<name in lower case>``.
+SOFTWARE = ("python", "torch", "benchopt", "numpy", "scipy", "pandas", "matplotlib")
 
 
-def values_of(df, column):
-    """The distinct recorded values of ``column`` as strings (no nulls, no
-    NaN, no benchopt-pickled bytes), in order of appearance."""
-    if column not in df.columns:
-        return []
-    out = []
-    for value in df[column].tolist():
-        if value is None or isinstance(value, bytes | bytearray):
-            continue
-        if isinstance(value, float) and not math.isfinite(value):
-            continue
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
-        text = str(value).strip()
-        if text and text not in out:
-            out.append(text)
-    return out
-
-
-def _joined(values, default="-"):
-    return ", ".join(values) if values else default
-
-
-def system_columns(df):
-    return [
-        c
-        for c in df.columns
-        if c.startswith(SYSTEM_PREFIXES) or c == "benchmark-git-tag"
+def recorded(rows, column, default=""):
+    """The distinct values of ``column`` in ``rows``, in order, joined by
+    commas (no nulls, no benchopt-pickled bytes; 8.0 as 8), else ``default``."""
+    values = rows[column].dropna() if column in rows else []
+    texts = [
+        str(int(v) if isinstance(v, float) and v.is_integer() else v).strip()
+        for v in values
+        if not isinstance(v, bytes)
     ]
-
-
-def run_dates(df):
-    """(first, last) ``run_date`` of the rows, as ``YYYY-MM-DD HH:MM``."""
-    dates = pd.to_datetime(
-        pd.Series(values_of(df, "run_date"), dtype=object), errors="coerce"
-    ).dropna()
-    if dates.empty:
-        return None
-    fmt = "%Y-%m-%d %H:%M"
-    return dates.min().strftime(fmt), dates.max().strftime(fmt)
-
-
-def _sha256(path, limit=None):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:limit]
+    return ", ".join(dict.fromkeys(text for text in texts if text)) or default
 
 
 def file_summaries(data):
-    """One dict per input file: path, size, sha256, rows, runs, problems,
-    dates (from ``run_date``, else the file's modification time)."""
-    problem_of = {}
-    for problem in data.problems:
-        for run in problem.runs:
-            problem_of.setdefault(run.source_file, set()).add(problem.index)
+    """One dict per input file: the cells of the report's files table (the
+    dates from ``run_date``, else the file's modification time)."""
     out = []
     for source in data.paths:
         path = Path(source)
         # A result folder without parquet (every run failed): its ledgers.
         files = ledger_paths(path) if path.is_dir() else [path]
-        rows = data.df[data.df["source_file"] == source]
         runs = [run for run in data.runs if run.source_file == source]
-        dates = run_dates(rows)
-        if dates is not None:
-            when, when_source = (
-                (dates[0] if dates[0] == dates[1] else f"{dates[0]} to {dates[1]}"),
-                "run_date",
-            )
+        rows = data.df[data.df["source_file"] == source]
+        dates = rows["run_date"] if "run_date" in rows else pd.Series()
+        dates = pd.to_datetime(dates, errors="coerce").dropna()
+        if len(dates):
+            first, last = (f"{d:%Y-%m-%d %H:%M}" for d in (dates.min(), dates.max()))
+            when = first if first == last else f"{first} to {last}"
         else:
             mtime = max(f.stat().st_mtime for f in files)
-            stamp = datetime.fromtimestamp(mtime, timezone.utc)
-            when, when_source = stamp.strftime("%Y-%m-%d %H:%M UTC"), "file modified"
+            when = f"{datetime.fromtimestamp(mtime, timezone.utc):%Y-%m-%d %H:%M UTC}"
+        problems = [
+            p.index
+            for p in data.problems
+            if any(r.source_file == source for r in p.runs)
+        ]
         out.append(
-            dict(
-                path=str(path),
-                name=path.name,
-                bytes=sum(f.stat().st_size for f in files),
-                sha256=_sha256(path, 16) if path.is_file() else "- (no parquet)",
-                rows=len(rows),
-                runs=len(runs),
-                failed=sum(run.failed for run in runs),
-                problems=sorted(problem_of.get(source, ())),
-                date=when,
-                date_source=when_source,
-            )
+            {
+                "file": str(path),
+                "size (bytes)": f"{sum(f.stat().st_size for f in files):,}",
+                "sha256 (16)": (
+                    hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+                    if path.is_file()
+                    else "- (no parquet)"
+                ),
+                "rows": str(len(rows)),
+                "runs": str(len(runs)),
+                "failed": str(sum(run.failed for run in runs)),
+                "problems": ", ".join(map(str, problems)) or "-",
+                "date of the runs": when,
+                "date from": "run_date" if len(dates) else "file modified",
+            }
         )
+    return out
+
+
+def versions(df):
+    """(component, version(s), source) of the main software: the files'
+    ``version-*`` columns when they record it, else this environment."""
+    out = []
+    for name in (*SOFTWARE, "CUDA"):
+        column = f"version-{name.lower()}"
+        if recorded(df, column):
+            out.append((name, recorded(df, column), "result files"))
+        elif name == "CUDA":
+            if column in df and len(df):  # recorded as null: no CUDA
+                out.append((name, "none", "result files"))
+        else:
+            here = platform.python_version() if name == "python" else _installed(name)
+            if here is not None:
+                out.append((name, here, "report environment (not in the files)"))
     return out
 
 
 def _installed(distribution):
     try:
-        return importlib_metadata.version(distribution)
-    except importlib_metadata.PackageNotFoundError:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
         return None
 
 
-def versions(df):
-    """(component, version(s), source) for the main software: the files'
-    system-info columns when they record it, else this environment."""
-    out = []
-    for component, (column, distribution) in VERSIONS.items():
-        recorded = values_of(df, column)
-        if recorded:
-            out.append((component, _joined(recorded), "result files"))
-            continue
-        if component == "python":
-            here = platform.python_version()
-        elif component == "CUDA":
-            if column in df.columns and len(df):  # recorded as null: no CUDA
-                out.append((component, "none", "result files"))
-            continue
-        else:
-            here = _installed(distribution)
-        if here is not None:
-            out.append((component, here, "report environment (not in the files)"))
-    return out
+def _part(rows, column, label, default=""):
+    value = recorded(rows, column, default)
+    return f"{label} {value}" if value else ""
 
 
-def device_rows(df, paths):
-    """(file name, setting, value(s)) describing the machine of each file of
-    ``paths``: the objective's hardware parameters, world size and
-    benchopt's system-info columns."""
+def devices(df, paths):
+    """Per file of ``paths``: its name, a line saying its device, world size,
+    CUDA, processor, CPUs, RAM and system, and (setting, value) rows: the
+    objective's hardware parameters, world size and benchopt's system columns.
+    """
     out = []
     for source in paths:
         rows = df[df["source_file"] == source]
-        name = Path(source).name
-        for column in DEVICE_PARAMETERS:
-            values = values_of(rows, column)
-            if values:
-                out.append((name, column.removeprefix("p_obj_"), _joined(values)))
-        for column, label in DEVICE_METRICS.items():
-            values = values_of(rows, column)
-            if values:
-                out.append((name, label, _joined(values)))
-        for column in system_columns(rows):
-            if column.startswith("version-"):
-                continue  # in the versions table
-            values = values_of(rows, column)
-            out.append((name, column, _joined(values, "(not recorded)")))
-    return out
-
-
-def device_summary(df, paths):
-    """One line per file of ``paths``: device, world size, CUDA, processor,
-    CPUs, RAM, system."""
-    out = []
-    for source in paths:
-        rows = df[df["source_file"] == source]
-        if rows.empty:
-            out.append((Path(source).name, "no rows"))
-            continue
-        parts = []
-        device = values_of(rows, "p_obj_device")
-        if device:
-            parts.append(f"device {_joined(device)}")
-        world = values_of(rows, "objective_world_size")
-        parts.append(
-            f"world size {_joined(world)}" if world else "world size not recorded"
-        )
-        cuda = values_of(rows, "version-cuda")
-        if "version-cuda" in rows.columns:
-            parts.append(f"CUDA {_joined(cuda, 'none')}")
-        for column, label in (
-            ("system-processor", "processor"),
-            ("system-cpus", "CPUs"),
-            ("system-ram (GB)", "RAM (GB)"),
-        ):
-            values = values_of(rows, column)
-            if values:
-                parts.append(f"{label} {_joined(values)}")
-        system = values_of(rows, "platform") + values_of(rows, "platform-release")
-        if system:
-            parts.append(" ".join(system))
-        out.append((Path(source).name, "; ".join(parts)))
+        parts = [
+            _part(rows, "p_obj_device", "device"),
+            _part(rows, "objective_world_size", "world size", "not recorded"),
+            _part(
+                rows, "version-cuda", "CUDA", "none" if "version-cuda" in rows else ""
+            ),
+            _part(rows, "system-processor", "processor"),
+            _part(rows, "system-cpus", "CPUs"),
+            _part(rows, "system-ram (GB)", "RAM (GB)"),
+            f"{recorded(rows, 'platform')} {recorded(rows, 'platform-release')}",
+        ]
+        line = "; ".join(part.strip() for part in parts if part.strip())
+        settings = [(label, recorded(rows, c)) for c, label in DEVICE_COLUMNS.items()]
+        settings += [
+            (c, recorded(rows, c, "(not recorded)"))
+            for c in rows.columns
+            if c.startswith(SYSTEM_PREFIXES)
+        ]
+        settings = [(setting, value) for setting, value in settings if value]
+        out.append((Path(source).name, line if len(rows) else "no rows", settings))
     return out
 
 
 def git_commit(folder):
     """``git rev-parse HEAD`` of ``folder`` (with "+ uncommitted changes"
     when its work tree differs), or "unknown"."""
+
+    def git(*args):
+        command = ["git", "-C", str(folder), *args]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=20)
+        return done.stdout.strip() if done.returncode == 0 else None
+
     try:
-        head = subprocess.run(
-            ["git", "-C", str(folder), "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=20,
-        )
-        if head.returncode != 0:
-            return "unknown"
-        commit = head.stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(folder), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            timeout=20,
-        )
-        if dirty.returncode == 0 and dirty.stdout.strip():
-            commit += " + uncommitted changes"
-        return commit
+        commit = git("rev-parse", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
+    if commit is None:
+        return "unknown"
+    return commit + (" + uncommitted changes" if dirty else "")
 
 
 def problem_differences(problems):
-    """How the problems differ: a list of (component, parameter, values
-    per problem, hardware-only flag), where component is "objective" or
-    "dataset" and values are in the order of ``problems`` ("-": absent)."""
+    """How the problems differ: (component, parameter, values per problem,
+    hardware-only flag) tuples, component "objective" or "dataset", values
+    in the order of ``problems`` ("(absent)": not set)."""
     if len(problems) < 2:
         return []
     out = []
-    for component, attr in (
-        ("objective", "objective_name"),
-        ("dataset", "dataset_name"),
-    ):
-        parsed = [split_name(getattr(p.table, attr)) for p in problems]
+    for component in ("objective", "dataset"):
+        parsed = [split_name(getattr(p.table, f"{component}_name")) for p in problems]
         bases = [base for base, _ in parsed]
         if len(set(bases)) > 1:
             out.append((component, "name", bases, False))
-        keys = []
-        for _, params in parsed:
-            keys += [k for k in params if k not in keys]
+        keys = dict.fromkeys(key for _, params in parsed for key in params)
         for key in keys:
             values = [params.get(key, "(absent)") for _, params in parsed]
             if len(set(values)) > 1:
