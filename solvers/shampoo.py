@@ -1,6 +1,4 @@
-import importlib.util
-
-from benchmark_utils.optim.shampoo import Shampoo
+from benchmark_utils.optim.shampoo import make_shampoo, unavailable
 from benchmark_utils.training.recipe import AUX_ADAMW_2, solver_aux_adamw
 from benchmark_utils.training.trainer import TRACK3_SCHEDULE, TrainerSolver
 
@@ -51,21 +49,13 @@ class Solver(TrainerSolver):
     }
 
     def skip(self, **objective_dict):
-        if (
-            self.implementation == "distributed_shampoo"
-            and importlib.util.find_spec("distributed_shampoo") is None
-        ):
-            return True, (
-                "distributed_shampoo is not installed: pip install "
-                "git+https://github.com/facebookresearch/optimizers"
-                " (Python >= 3.12)"
-            )
-        if self.implementation not in ("benchmark_utils", "distributed_shampoo"):
-            return True, f"unknown implementation {self.implementation!r}"
-        return False, None
+        reason = unavailable(self.implementation)
+        return reason is not None, reason
 
     def build_optimizers(self, groups):
-        options = dict(
+        shampoo = make_shampoo(
+            groups.hidden_matrices,
+            self.implementation,
             lr=self.lr,
             betas=self.betas,
             epsilon=self.epsilon,
@@ -73,43 +63,8 @@ class Solver(TrainerSolver):
             max_preconditioner_dim=self.max_preconditioner_dim,
             precondition_frequency=self.precondition_frequency,
             start_preconditioning_step=self.start_preconditioning_step,
+            inverse_exponent_override=self.inverse_exponent_override,
+            grafting_beta2=self.grafting_beta2,
+            grafting_epsilon=self.grafting_epsilon,
         )
-        if self.implementation == "distributed_shampoo":
-            shampoo = _distributed_shampoo(groups.hidden_matrices, self, options)
-        else:
-            shampoo = Shampoo(
-                groups.hidden_matrices,
-                inverse_exponent_override=self.inverse_exponent_override,
-                grafting_beta2=self.grafting_beta2,
-                grafting_epsilon=self.grafting_epsilon,
-                **options,
-            )
-        aux = solver_aux_adamw(self, groups)
-        return [shampoo, aux]
-
-
-def _distributed_shampoo(params, solver, options):
-    """Meta's DistributedShampoo with the same hyperparameters (its API has
-    changed across versions: the Adam grafting config was renamed)."""
-    import distributed_shampoo as ds
-
-    adam_config = getattr(ds, "AdamPreconditionerConfig", None) or ds.AdamGraftingConfig
-    extra = {}
-    if hasattr(ds, "WeightDecayType"):
-        extra["weight_decay_type"] = ds.WeightDecayType.DECOUPLED
-    else:  # older releases
-        extra["use_decoupled_weight_decay"] = True
-    if solver.inverse_exponent_override:
-        e = solver.inverse_exponent_override
-        extra["preconditioner_config"] = ds.RootInvShampooPreconditionerConfig(
-            inverse_exponent_override={1: e, 2: e}
-        )
-    return ds.DistributedShampoo(
-        params,
-        grafting_config=adam_config(
-            beta2=solver.grafting_beta2, epsilon=solver.grafting_epsilon
-        ),
-        use_bias_correction=True,
-        **options,
-        **extra,
-    )
+        return [shampoo, solver_aux_adamw(self, groups)]

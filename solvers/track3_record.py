@@ -1,15 +1,5 @@
-import torch
-
-from benchmark_utils.optim.soap_muon import BiasFreeAdam, SoapMuon, vector_family
-from benchmark_utils.optim.wrappers import EMANesterov, PowerCool, TailEMA
+from benchmark_utils.optim.soap_muon import RECORD_N, decay_start, record_46
 from benchmark_utils.training.trainer import TrainerSolver
-
-RECORD_N = 2690  # the published step landmarks below are for this N
-
-
-def decay_start(lr, power_c, t_end=2900, power=1.2):
-    """Where the entry's min(lr, power_c (t_end - step)^power) starts to decay."""
-    return t_end - (lr / power_c) ** (1 / power)
 
 
 class Solver(TrainerSolver):
@@ -62,67 +52,23 @@ class Solver(TrainerSolver):
     }
 
     def build_optimizers(self, groups):
-        k = self.n_steps / RECORD_N
         model = getattr(self, "model", None)  # names give the per-tensor roles
-        names = (
-            {id(p): n for n, p in model.named_parameters()} if model is not None else {}
-        )
-        start = [s * k for s in self.decay_starts]
-        steps = dict(mu_warmup=300 * k, mu_cooldown_start=2700 * k, mu_cooldown=200 * k)
-        trust = dict(trust_floor_end=1375 * k, trust_fade_end=1625 * k)
-        soap = SoapMuon(
-            [
-                dict(
-                    params=[p],
-                    trust_gate=names.get(id(p), "").endswith("attn.proj.weight"),
-                    decay_start=start[0],
-                )
-                for p in groups.hidden_matrices
-            ],
+        names = {} if model is None else {id(p): n for n, p in model.named_parameters()}
+        stack = record_46(
+            groups,
+            names,
+            self.n_steps,
             lr=self.lr,
+            embedding_lr=self.embedding_lr,
+            head_lr=self.head_lr,
+            scalar_lr=self.scalar_lr,
+            vector_beta2=self.vector_beta2,
             target_uw=self.target_uw,
             cwd=self.cwd,
-            **steps,
-            **trust,
+            decay_starts=self.decay_starts,
+            tail_ema=self.tail_ema,
         )
-        embed_head = torch.optim.AdamW(
-            [
-                dict(
-                    params=groups.embedding, lr=self.embedding_lr, decay_start=start[1]
-                ),
-                dict(params=groups.head, lr=self.head_lr, decay_start=start[2]),
-            ],
-            betas=(0.8, 0.99),
-            eps=1e-10,
-            weight_decay=0.0,
-        )
-        beta2 = dict(zip(("gains", "attn_proj_bias", "other"), self.vector_beta2))
-        vectors = BiasFreeAdam(
-            [
-                dict(
-                    params=[p],
-                    betas=(0.8, beta2[vector_family(names.get(id(p), ""))]),
-                    decay_start=start[3],
-                )
-                for p in groups.scalars
-            ],
-            lr=self.scalar_lr,
-        )
-        inner = PowerCool([embed_head, soap, vectors], t_end=2900 * k, power=1.2)
-        tau, t0, t1, blend = self.tail_ema
-        tail = [p for p in groups.all() if all(p is not e for e in groups.embedding)]
-        readout = TailEMA([inner], tail, tau * k, t0 * k, t1 * k, blend)
-        return [
-            EMANesterov(
-                [readout],
-                groups.all(),
-                embed_head.param_groups[0],
-                lookahead=0.3,
-                ema=0.99,
-                prefill=300 * k,
-                rest=1950 * k,
-            )
-        ]
+        return [stack]
 
     def before_evaluation(self):
         self.optimizers[0].begin_evaluation()  # Tail-EMA blend, no look-ahead

@@ -22,42 +22,39 @@ So ||W||_F never changes: no weight decay, and a zero matrix stays zero
 
 import torch
 
+from .base import TensorwiseOptimizer
 
-class AdamH(torch.optim.Optimizer):
+
+class AdamH(TensorwiseOptimizer):
     """Adam's direction, a step of ``lr`` times the matrix's Frobenius norm,
     then the projection back onto the sphere of that norm; see the module
-    docstring. Per-tensor, so the trainer may split the step across ranks."""
+    docstring."""
 
-    shard_across_ranks = True
+    matrices_only = False
 
     def __init__(self, params, lr, betas=(0.9, 0.95), eps=1e-8, norm_eps=1e-10):
         defaults = dict(lr=lr, betas=tuple(betas), eps=eps, norm_eps=norm_eps)
         super().__init__(params, defaults)
 
-    @torch.no_grad()
-    def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            beta1, beta2 = group["betas"]
-            eps, floor, lr = group["eps"], group["norm_eps"], group["lr"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                state = self.state[p]
-                if not state:
-                    state["step"] = 0
-                    state["exp_avg"] = torch.zeros_like(p)
-                    state["exp_avg_sq"] = torch.zeros_like(p)
-                state["step"] += 1
-                t = state["step"]
-                m, v = state["exp_avg"], state["exp_avg_sq"]
-                m.lerp_(p.grad, 1 - beta1)
-                v.mul_(beta2).addcmul_(p.grad, p.grad, value=1 - beta2)
-                update = (m / (1 - beta1**t)) / ((v / (1 - beta2**t)).sqrt() + eps)
-                radius = p.norm()
-                moved = p - update * (lr * radius / update.norm().clamp(min=floor))
-                p.copy_(moved * (radius / moved.norm().clamp(min=floor)))
-        return loss
+    def update(self, p, state, group):
+        beta1, beta2 = group["betas"]
+        eps, floor, lr = group["eps"], group["norm_eps"], group["lr"]
+        if not state:
+            state["step"] = 0
+            state["exp_avg"] = torch.zeros_like(p)
+            state["exp_avg_sq"] = torch.zeros_like(p)
+        state["step"] += 1
+        t = state["step"]
+        m, v = state["exp_avg"], state["exp_avg_sq"]
+        m.lerp_(p.grad, 1 - beta1)
+        v.mul_(beta2).addcmul_(p.grad, p.grad, value=1 - beta2)
+        update = (m / (1 - beta1**t)) / ((v / (1 - beta2**t)).sqrt() + eps)
+        radius = p.norm()
+        moved = p - update * (lr * radius / update.norm().clamp(min=floor))
+        p.copy_(moved * (radius / moved.norm().clamp(min=floor)))
+
+
+def warmup_then_linear(warmup):
+    """#4's learning-rate multiplier: ``step / warmup`` for the first
+    ``warmup`` steps, then ``1 - step / N`` (linear to 0 over the run)."""
+    return lambda step, n: step / warmup if step < warmup else 1 - step / n

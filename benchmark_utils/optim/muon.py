@@ -28,6 +28,8 @@ import math
 
 import torch
 
+from .base import TensorwiseOptimizer
+
 ADJUST_LR_FNS = (None, "original", "match_rms_adamw", "spectral_unclamped")
 
 
@@ -60,13 +62,9 @@ def newton_schulz(stack, coefficients, steps, eps):
     return x.mT if tall else x
 
 
-class BatchedMuon(torch.optim.Optimizer):
+class BatchedMuon(TensorwiseOptimizer):
     """``torch.optim.Muon`` with same-shape matrices updated as one batch
     (same arguments and defaults, ``foreach`` excepted)."""
-
-    # benchmark_utils.distributed splits the step across ranks (each matrix's
-    # update depends only on its own gradient and state).
-    shard_across_ranks = True
 
     def __init__(
         self,
@@ -102,25 +100,8 @@ class BatchedMuon(torch.optim.Optimizer):
             adjust_lr_fn=adjust_lr_fn,
         )
         super().__init__(params, defaults)
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.ndim != 2:
-                    raise ValueError(
-                        f"Muon updates 2D matrices only, got a parameter of "
-                        f"shape {tuple(p.shape)}"
-                    )
 
-    @torch.no_grad()
-    def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            self._step_group(group)
-        return loss
-
-    def _step_group(self, group):
+    def step_group(self, group):
         params = [p for p in group["params"] if p.grad is not None]
         if not params:
             return

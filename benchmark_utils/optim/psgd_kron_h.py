@@ -32,6 +32,8 @@ max|S| ||S x|| ("1.5 power iterations").
 
 import torch
 
+from .base import TensorwiseOptimizer
+
 
 def spectral_norm_estimate(s):
     """#33's cheap estimate of the largest eigenvalue of a symmetric PSD S."""
@@ -59,53 +61,47 @@ def update_preconditioner(q0, q1, update, probe, precond_lr):
     q1.sub_(precond_lr / spectral_norm_estimate(ata + btb) * torch.triu(ata - btb) @ q1)
 
 
-class PSGDKronH(torch.optim.Optimizer):
+class PSGDKronH(TensorwiseOptimizer):
     """PSGD-Kron + hyperball in Track 3 #33's form; see the module
     docstring. The probes come from torch's default generator of the
-    parameter's device (seed it to repeat a run). Every tensor's update
-    depends on that tensor only, so the trainer may split the step across
-    ranks."""
-
-    shard_across_ranks = True
+    parameter's device (seed it to repeat a run)."""
 
     def __init__(self, params, lr, precond_lr=1.0, beta=0.95):
         super().__init__(params, dict(lr=lr, precond_lr=precond_lr, beta=beta))
 
-    @torch.no_grad()
-    def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            beta, lr = group["beta"], group["lr"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                if p.ndim != 2:
-                    raise ValueError("PSGDKronH takes 2-D matrices only")
-                grad = p.grad.float()
-                state = self.state[p]
-                if not state:
-                    s = grad.abs().pow(4).mean().clamp(min=1e-24).pow(-1 / 32)
-                    eye = dict(dtype=torch.float32, device=p.device)
-                    state["Q0"] = torch.eye(p.shape[0], **eye) * s
-                    state["Q1"] = torch.eye(p.shape[1], **eye) * s
-                    state["step"] = 0
-                    state["exp_avg"] = torch.zeros_like(grad)
-                state["step"] += 1
-                state["exp_avg"].lerp_(grad, 1 - beta)
-                update = state["exp_avg"] / (1 - beta ** state["step"])
-                probe = torch.randn_like(update)
-                nu = torch.randn_like(update)
-                damping = torch.finfo(torch.float32).eps * update.abs()
-                q0, q1 = state["Q0"], state["Q1"]
-                update_preconditioner(
-                    q0, q1, update + damping * nu, probe, group["precond_lr"]
-                )
-                direction = (q0.mT @ q0) @ update @ (q1.mT @ q1)
-                w = p.float()
-                w_norm = w.norm()
-                new = w - lr * direction * (w_norm / (direction.norm() + 1e-10))
-                p.copy_(new * (w_norm / (new.norm() + 1e-10)))
-        return loss
+    def update(self, p, state, group):
+        beta, lr = group["beta"], group["lr"]
+        grad = p.grad.float()
+        if not state:
+            s = grad.abs().pow(4).mean().clamp(min=1e-24).pow(-1 / 32)
+            eye = dict(dtype=torch.float32, device=p.device)
+            state["Q0"] = torch.eye(p.shape[0], **eye) * s
+            state["Q1"] = torch.eye(p.shape[1], **eye) * s
+            state["step"] = 0
+            state["exp_avg"] = torch.zeros_like(grad)
+        state["step"] += 1
+        state["exp_avg"].lerp_(grad, 1 - beta)
+        update = state["exp_avg"] / (1 - beta ** state["step"])
+        probe = torch.randn_like(update)
+        nu = torch.randn_like(update)
+        damping = torch.finfo(torch.float32).eps * update.abs()
+        q0, q1 = state["Q0"], state["Q1"]
+        update_preconditioner(q0, q1, update + damping * nu, probe, group["precond_lr"])
+        direction = (q0.mT @ q0) @ update @ (q1.mT @ q1)
+        w = p.float()
+        w_norm = w.norm()
+        new = w - lr * direction * (w_norm / (direction.norm() + 1e-10))
+        p.copy_(new * (w_norm / (new.norm() + 1e-10)))
+
+
+def linear_to_zero(step, n):
+    """#33's multiplier of the PSGD learning rate: ``1 - step / N``."""
+    return 1 - step / n
+
+
+def aux_schedule(start, final):
+    """#33's multiplier of the aux AdamW: 1 until ``start`` N, then linear
+    down to ``final`` at N."""
+    return lambda step, n: (
+        1 - (1 - final) * max(0.0, (step - int(n * start)) / (n - int(n * start)))
+    )

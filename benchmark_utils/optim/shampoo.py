@@ -61,9 +61,12 @@ the learning rate. Differences that remain:
   block (there: a dict per order and dimension).
 """
 
+import importlib.util
 import itertools
 
 import torch
+
+from .base import TensorwiseOptimizer
 
 
 def _block_slices(shape, max_dim):
@@ -92,8 +95,11 @@ def _inverse_root(matrix, exponent, epsilon):
     return root.to(matrix.dtype)
 
 
-class Shampoo(torch.optim.Optimizer):
+class Shampoo(TensorwiseOptimizer):
     """Adam-grafted, blocked Shampoo; see the module docstring."""
+
+    shard_across_ranks = False
+    matrices_only = False
 
     def __init__(
         self,
@@ -138,90 +144,117 @@ class Shampoo(torch.optim.Optimizer):
         )
         super().__init__(params, defaults)
 
-    def _init_state(self, p, group):
-        state = self.state[p]
-        state["step"] = 0
-        dtype = torch.float64 if p.dtype == torch.float64 else torch.float32
-        state["filtered_grad"] = torch.zeros_like(p, dtype=dtype)
-        state["graft_sq"] = torch.zeros_like(p, dtype=dtype)
-        blocks = []
-        for index in _block_slices(p.shape, group["max_preconditioner_dim"]):
-            dims = [s.stop - s.start for s in index]
-            blocks.append(
+    def update(self, p, state, group):
+        lr, (beta1, beta2) = group["lr"], group["betas"]
+        graft_beta2 = group["grafting_beta2"]
+        if not state:
+            state["step"] = 0
+            dtype = torch.float64 if p.dtype == torch.float64 else torch.float32
+            state["filtered_grad"] = torch.zeros_like(p, dtype=dtype)
+            state["graft_sq"] = torch.zeros_like(p, dtype=dtype)
+            state["blocks"] = [
                 dict(
                     index=index,
                     factors=[
-                        torch.zeros(d, d, device=p.device, dtype=dtype) for d in dims
+                        p.new_zeros(s.stop - s.start, s.stop - s.start, dtype=dtype)
+                        for s in index
                     ],
                     roots=None,
                 )
-            )
-        state["blocks"] = blocks
-        return state
+                for index in _block_slices(p.shape, group["max_preconditioner_dim"])
+            ]
+        state["step"] += 1
+        t = state["step"]
+        grad = p.grad.to(state["filtered_grad"].dtype)
 
-    @torch.no_grad()
-    def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            lr, (beta1, beta2) = group["lr"], group["betas"]
-            graft_beta2 = group["grafting_beta2"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                state = self.state[p] or self._init_state(p, group)
-                state["step"] += 1
-                t = state["step"]
-                grad = p.grad.to(state["filtered_grad"].dtype)
+        m = state["filtered_grad"].lerp_(grad, 1 - beta1)
+        m_hat = m / (1 - beta1**t)
+        v = (
+            state["graft_sq"]
+            .mul_(graft_beta2)
+            .addcmul_(grad, grad, value=1 - graft_beta2)
+        )
+        adam = m_hat / (v / (1 - graft_beta2**t)).sqrt_().add_(
+            group["grafting_epsilon"]
+        )
 
-                m = state["filtered_grad"].lerp_(grad, 1 - beta1)
-                m_hat = m / (1 - beta1**t)
-                v = (
-                    state["graft_sq"]
-                    .mul_(graft_beta2)
-                    .addcmul_(grad, grad, value=1 - graft_beta2)
+        start = group["start_preconditioning_step"]
+        compute_roots = t == start or (
+            t > start and t % group["precondition_frequency"] == 0
+        )
+        use_shampoo = t >= start
+        direction = adam if not use_shampoo else torch.empty_like(adam)
+        for block in state["blocks"]:
+            g_block = grad[block["index"]]
+            order = g_block.ndim
+            exponent = group["inverse_exponent_override"] or 1 / (2 * order)
+            for k, factor in enumerate(block["factors"]):
+                others = [d for d in range(order) if d != k]
+                factor.mul_(beta2).add_(
+                    torch.tensordot(g_block, g_block, (others, others)),
+                    alpha=1 - beta2,
                 )
-                adam = m_hat / (v / (1 - graft_beta2**t)).sqrt_().add_(
-                    group["grafting_epsilon"]
+            if compute_roots:
+                block["roots"] = [
+                    _inverse_root(f / (1 - beta2**t), exponent, group["epsilon"])
+                    for f in block["factors"]
+                ]
+            if use_shampoo:
+                shampoo = m_hat[block["index"]]
+                for root in block["roots"]:
+                    # contracts the leading dim; after ``order``
+                    # contractions the dims are back in order
+                    shampoo = torch.tensordot(shampoo, root, ([0], [0]))
+                graft_norm = adam[block["index"]].norm()
+                direction[block["index"]] = shampoo * (
+                    graft_norm / (shampoo.norm() + 1e-16)
                 )
 
-                start = group["start_preconditioning_step"]
-                compute_roots = t == start or (
-                    t > start and t % group["precondition_frequency"] == 0
-                )
-                use_shampoo = t >= start
-                direction = adam if not use_shampoo else torch.empty_like(adam)
-                for block in state["blocks"]:
-                    g_block = grad[block["index"]]
-                    order = g_block.ndim
-                    exponent = group["inverse_exponent_override"] or 1 / (2 * order)
-                    for k, factor in enumerate(block["factors"]):
-                        others = [d for d in range(order) if d != k]
-                        factor.mul_(beta2).add_(
-                            torch.tensordot(g_block, g_block, (others, others)),
-                            alpha=1 - beta2,
-                        )
-                    if compute_roots:
-                        block["roots"] = [
-                            _inverse_root(
-                                f / (1 - beta2**t), exponent, group["epsilon"]
-                            )
-                            for f in block["factors"]
-                        ]
-                    if use_shampoo:
-                        shampoo = m_hat[block["index"]]
-                        for root in block["roots"]:
-                            # contracts the leading dim; after ``order``
-                            # contractions the dims are back in order
-                            shampoo = torch.tensordot(shampoo, root, ([0], [0]))
-                        graft_norm = adam[block["index"]].norm()
-                        direction[block["index"]] = shampoo * (
-                            graft_norm / (shampoo.norm() + 1e-16)
-                        )
+        if group["weight_decay"]:  # decoupled: not preconditioned
+            direction.add_(p, alpha=group["weight_decay"])
+        p.add_(direction.to(p.dtype), alpha=-lr)
 
-                if group["weight_decay"]:  # decoupled: not preconditioned
-                    direction.add_(p, alpha=group["weight_decay"])
-                p.add_(direction.to(p.dtype), alpha=-lr)
-        return loss
+
+IMPLEMENTATIONS = ("benchmark_utils", "distributed_shampoo")
+
+
+def unavailable(implementation):
+    """Why ``implementation`` cannot run here; None when it can."""
+    if implementation not in IMPLEMENTATIONS:
+        return f"unknown implementation {implementation!r}: one of {IMPLEMENTATIONS}"
+    if (
+        implementation == "distributed_shampoo"
+        and importlib.util.find_spec("distributed_shampoo") is None
+    ):
+        return (
+            "distributed_shampoo is not installed: pip install "
+            "git+https://github.com/facebookresearch/optimizers (Python >= 3.12)"
+        )
+    return None
+
+
+def make_shampoo(params, implementation, **options):
+    """Shampoo with :class:`Shampoo`'s options, computed by this module or
+    by Meta's DistributedShampoo with the same hyperparameters (its API has
+    changed across versions: the Adam grafting config was renamed)."""
+    if implementation == "benchmark_utils":
+        return Shampoo(params, **options)
+    import distributed_shampoo as ds
+
+    adam_config = getattr(ds, "AdamPreconditionerConfig", None) or ds.AdamGraftingConfig
+    graft = adam_config(
+        beta2=options.pop("grafting_beta2"), epsilon=options.pop("grafting_epsilon")
+    )
+    extra = {}
+    if hasattr(ds, "WeightDecayType"):
+        extra["weight_decay_type"] = ds.WeightDecayType.DECOUPLED
+    else:  # older releases
+        extra["use_decoupled_weight_decay"] = True
+    exponent = options.pop("inverse_exponent_override")
+    if exponent:
+        extra["preconditioner_config"] = ds.RootInvShampooPreconditionerConfig(
+            inverse_exponent_override={1: exponent, 2: exponent}
+        )
+    return ds.DistributedShampoo(
+        params, grafting_config=graft, use_bias_correction=True, **options, **extra
+    )

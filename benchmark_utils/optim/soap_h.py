@@ -34,6 +34,8 @@ least float32, as in the script.
 
 import torch
 
+from .base import TensorwiseOptimizer
+
 
 def _eigenbasis(matrix):
     """Eigenvectors of a symmetric matrix, largest eigenvalue first. Like
@@ -49,12 +51,9 @@ def _eigenbasis(matrix):
     return vectors.flip(1).contiguous()
 
 
-class SOAPH(torch.optim.Optimizer):
+class SOAPH(TensorwiseOptimizer):
     """SOAP with the hyperball step, in Track 3 #27's form; see the module
-    docstring. Every tensor's update depends on that tensor only, so the
-    trainer may split the step across ranks."""
-
-    shard_across_ranks = True
+    docstring."""
 
     def __init__(
         self,
@@ -76,22 +75,8 @@ class SOAPH(torch.optim.Optimizer):
         )
         super().__init__(params, defaults)
 
-    @torch.no_grad()
-    def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is not None:
-                    self._update(p, group)
-        return loss
-
-    def _update(self, p, group):
-        if p.ndim != 2:
-            raise ValueError("SOAPH takes 2-D matrices only")
-        grad, state = p.grad, self.state[p]
+    def update(self, p, state, group):
+        grad = p.grad
         basis_dtype = torch.promote_types(p.dtype, torch.float32)
         if not state:
             g = grad.to(basis_dtype)
@@ -127,3 +112,9 @@ class SOAPH(torch.optim.Optimizer):
         norm = p.norm()
         moved = p - group["lr"] * update * norm / update.norm().clamp_min(eps)
         p.copy_(moved * (norm / moved.norm().clamp_min(eps)))
+
+
+def power_decay(ratio, power):
+    """#27's multiplier of the SOAP-H learning rate: ``(1 - step / (ratio
+    N))^power``, floored at 0 (``ratio`` > 1: not 0 at N)."""
+    return lambda step, n: max(0.0, 1 - step / (ratio * n)) ** power
