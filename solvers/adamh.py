@@ -1,6 +1,5 @@
-import torch
-
-from benchmark_utils.optim.adamh import AdamH
+from benchmark_utils.models.track3 import init_adamh
+from benchmark_utils.optim.adamh import AdamH, warmup_then_linear
 from benchmark_utils.training.recipe import AUX_ADAMW_2, solver_aux_adamw
 from benchmark_utils.training.trainer import TRACK3_SCHEDULE, TrainerSolver
 
@@ -39,24 +38,17 @@ class Solver(TrainerSolver):
         **dict(TRACK3_SCHEDULE, decay_fraction=[0.4]),  # the aux AdamW's
     }
 
-    @torch.no_grad()
     def init_model(self, model):
         gains = {
             "attn.proj": self.attn_proj_gain,
             "mlp.proj": self.mlp_proj_gain,
             "mlp.fc": self.mlp_fc_gain,
         }
-        for name, module in model.named_modules():
-            gain = gains.get(name.split(".", 2)[-1])
-            if name.startswith("blocks.") and gain is not None:
-                module.weight.uniform_(-1.0, 1.0).mul_(gain / module.in_features**0.5)
+        init_adamh(model, gains)
 
     def build_optimizers(self, groups):
         adamh = AdamH(
             groups.hidden_matrices, lr=self.lr, betas=self.betas, eps=self.eps
         )
-        warmup = self.hidden_warmup
-        adamh.lr_multiplier = lambda step, n: (
-            step / warmup if step < warmup else 1 - step / n
-        )
+        adamh.lr_multiplier = warmup_then_linear(self.hidden_warmup)
         return [adamh, solver_aux_adamw(self, groups)]

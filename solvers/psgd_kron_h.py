@@ -1,11 +1,7 @@
-import torch
-
-from benchmark_utils.optim.psgd_kron_h import PSGDKronH
+from benchmark_utils.models.track3 import init_psgd_kron_h
+from benchmark_utils.optim.psgd_kron_h import PSGDKronH, aux_schedule, linear_to_zero
 from benchmark_utils.training.recipe import AUX_ADAMW_2, solver_aux_adamw
 from benchmark_utils.training.trainer import TrainerSolver
-
-# #33's per-module factors on 1 / sqrt(3 fan_in), first match wins
-INIT_FACTORS = (("mlp.proj", 3.0), ("fc", 1.5), ("attn.proj", 1.25))
 
 
 class Solver(TrainerSolver):
@@ -41,21 +37,11 @@ class Solver(TrainerSolver):
     }
 
     def init_model(self, model):
-        for module in model.modules():
-            if isinstance(module, torch.nn.Linear):
-                module.reset_parameters()  # undo the zeroed proj
-        for name, p in model.named_parameters():
-            if name.startswith("blocks.") and p.ndim == 2:
-                factor = next((f for key, f in INIT_FACTORS if key in name), 1.0)
-                with torch.no_grad():
-                    p.normal_(0.0, factor / (3 * p.size(1)) ** 0.5)
+        init_psgd_kron_h(model)
 
     def build_optimizers(self, groups):
         psgd = PSGDKronH(groups.hidden_matrices, self.lr, self.precond_lr, self.beta)
-        psgd.lr_multiplier = lambda step, n: 1 - step / n
+        psgd.lr_multiplier = linear_to_zero
         aux = solver_aux_adamw(self, groups)
-        start, final = self.aux_decay_start, self.aux_final_ratio
-        aux.lr_multiplier = lambda step, n: (
-            1 - (1 - final) * max(0.0, (step - int(n * start)) / (n - int(n * start)))
-        )
+        aux.lr_multiplier = aux_schedule(self.aux_decay_start, self.aux_final_ratio)
         return [psgd, aux]

@@ -1,16 +1,7 @@
-import torch
-
-from benchmark_utils.optim.soap_h import SOAPH
+from benchmark_utils.models.track3 import init_soap_h
+from benchmark_utils.optim.soap_h import SOAPH, power_decay
 from benchmark_utils.training.recipe import AUX_ADAMW_2, solver_aux_adamw
 from benchmark_utils.training.trainer import TRACK3_SCHEDULE, TrainerSolver
-
-# #27's init: PyTorch's default, then these weights scaled, other ``proj``
-# tensors (the head, every projection bias) zeroed, gains 1.
-INIT_SCALES = {
-    ".attn.proj.weight": 1.25,
-    ".mlp.proj.weight": 3.0,
-    ".mlp.fc.weight": 1.5,
-}
 
 
 class Solver(TrainerSolver):
@@ -47,19 +38,8 @@ class Solver(TrainerSolver):
         "decay_fraction": [0.4],  # linear to 0 over the last 40%
     }
 
-    @torch.no_grad()
     def init_model(self, model):
-        for module in model.modules():
-            if hasattr(module, "reset_parameters"):
-                module.reset_parameters()
-        for name, p in model.named_parameters():
-            scale = [s for end, s in INIT_SCALES.items() if name.endswith(end)]
-            if name.endswith("gains"):
-                p.fill_(1.0)
-            elif scale:
-                p.mul_(scale[0])
-            elif "proj" in name:
-                p.zero_()
+        init_soap_h(model)
 
     def build_optimizers(self, groups):
         soap = SOAPH(
@@ -70,6 +50,5 @@ class Solver(TrainerSolver):
             eps=self.eps,
             precondition_frequency=self.precondition_frequency,
         )
-        ratio, power = self.lr_steps_ratio, self.lr_power
-        soap.lr_multiplier = lambda step, n: max(0.0, 1 - step / (ratio * n)) ** power
+        soap.lr_multiplier = power_decay(self.lr_steps_ratio, self.lr_power)
         return [soap, solver_aux_adamw(self, groups)]
