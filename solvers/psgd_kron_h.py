@@ -40,7 +40,9 @@ class Solver(TrainerSolver):
         init_psgd_kron_h(model)
 
     def build_optimizers(self, groups):
-        psgd = PSGDKronH(groups.hidden_matrices, self.lr, self.precond_lr, self.beta)
+        psgd = PSGDKronH(
+            groups.hidden_matrices, self.lr, precond_lr=self.precond_lr, beta=self.beta
+        )
         psgd.lr_multiplier = linear_to_zero
         aux = solver_aux_adamw(self, groups)
         aux.lr_multiplier = aux_schedule(self.aux_decay_start, self.aux_final_ratio)

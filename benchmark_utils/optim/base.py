@@ -4,19 +4,28 @@ import torch
 
 
 class TensorwiseOptimizer(torch.optim.Optimizer):
-    """``step()`` calls ``update(p, state, group)`` for every parameter with
-    a gradient, group by group, without autograd; ``state`` is empty on the
-    first call. A parameter whose ``grad`` is None is skipped: the
-    distributed split step hides the gradients of the tensors another rank
-    updates (``benchmark_utils.distributed.ShardedStep``)."""
+    """A subclass lists its options (``lr`` excepted) and their defaults in
+    ``OPTIONS`` and implements ``update(p, state, group)``, which ``step()``
+    calls for every parameter with a gradient, group by group, without
+    autograd; ``state`` is empty on the first call. A parameter whose
+    ``grad`` is None is skipped: the distributed split step hides the
+    gradients of the tensors another rank updates
+    (``benchmark_utils.distributed.ShardedStep``)."""
 
+    OPTIONS = {}
     # Each tensor's update depends on that tensor only, so the trainer may
     # split the step across ranks.
     shard_across_ranks = True
     matrices_only = True
 
-    def __init__(self, params, defaults):
-        super().__init__(params, defaults)
+    def __init__(self, params, lr, **options):
+        unknown = sorted(set(options) - set(self.OPTIONS))
+        if unknown:
+            raise TypeError(
+                f"{type(self).__name__} has no option {', '.join(unknown)}; "
+                f"its options: lr, {', '.join(self.OPTIONS)}"
+            )
+        super().__init__(params, dict(self.OPTIONS, lr=lr, **options))
         for group in self.param_groups:
             for p in group["params"]:
                 if self.matrices_only and p.ndim != 2:

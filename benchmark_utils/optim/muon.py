@@ -66,10 +66,7 @@ class BatchedMuon(TensorwiseOptimizer):
     """``torch.optim.Muon`` with same-shape matrices updated as one batch
     (same arguments and defaults, ``foreach`` excepted)."""
 
-    def __init__(
-        self,
-        params,
-        lr=1e-3,
+    OPTIONS = dict(
         weight_decay=0.1,
         momentum=0.95,
         nesterov=True,
@@ -77,29 +74,17 @@ class BatchedMuon(TensorwiseOptimizer):
         eps=1e-7,
         ns_steps=5,
         adjust_lr_fn=None,
-    ):
-        if not lr >= 0 or not momentum >= 0 or not weight_decay >= 0:
-            raise ValueError(
-                f"lr, momentum and weight_decay must be >= 0, got {lr}, "
-                f"{momentum}, {weight_decay}"
-            )
-        if adjust_lr_fn not in ADJUST_LR_FNS:
-            raise ValueError(
-                f"adjust_lr_fn {adjust_lr_fn!r} is not one of {ADJUST_LR_FNS}"
-            )
-        if len(ns_coefficients) != 3:
-            raise ValueError("ns_coefficients must be three numbers (a, b, c)")
-        defaults = dict(
-            lr=lr,
-            weight_decay=weight_decay,
-            momentum=momentum,
-            nesterov=nesterov,
-            ns_coefficients=tuple(ns_coefficients),
-            eps=eps,
-            ns_steps=ns_steps,
-            adjust_lr_fn=adjust_lr_fn,
-        )
-        super().__init__(params, defaults)
+    )
+
+    def __init__(self, params, lr=1e-3, **options):
+        super().__init__(params, lr, **options)
+        for group in self.param_groups:
+            if not all(group[k] >= 0 for k in ("lr", "momentum", "weight_decay")):
+                raise ValueError("lr, momentum and weight_decay must be >= 0")
+            if group["adjust_lr_fn"] not in ADJUST_LR_FNS:
+                raise ValueError(f"adjust_lr_fn must be one of {ADJUST_LR_FNS}")
+            if len(group["ns_coefficients"]) != 3:
+                raise ValueError("ns_coefficients must be three numbers (a, b, c)")
 
     def step_group(self, group):
         params = [p for p in group["params"] if p.grad is not None]

@@ -48,25 +48,13 @@ class NorMuon(TensorwiseOptimizer):
     """NorMuon (Li et al. 2025, arXiv 2510.05491) in Track 3 #10's form; see
     the module docstring."""
 
-    def __init__(
-        self,
-        params,
-        lr,
+    OPTIONS = dict(
         weight_decay=0.0,
         momentum=0.95,
         beta2=0.95,
         ns_coefficients=(2.0, -1.5, 0.5),
         ns_steps=12,
-    ):
-        defaults = dict(
-            lr=lr,
-            weight_decay=weight_decay,
-            momentum=momentum,
-            beta2=beta2,
-            ns_coefficients=tuple(ns_coefficients),
-            ns_steps=ns_steps,
-        )
-        super().__init__(params, defaults)
+    )
 
     def update(self, p, state, group):
         mu, lr = group["momentum"], group["lr"]

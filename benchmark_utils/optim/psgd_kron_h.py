@@ -66,8 +66,7 @@ class PSGDKronH(TensorwiseOptimizer):
     docstring. The probes come from torch's default generator of the
     parameter's device (seed it to repeat a run)."""
 
-    def __init__(self, params, lr, precond_lr=1.0, beta=0.95):
-        super().__init__(params, dict(lr=lr, precond_lr=precond_lr, beta=beta))
+    OPTIONS = dict(precond_lr=1.0, beta=0.95)
 
     def update(self, p, state, group):
         beta, lr = group["beta"], group["lr"]

@@ -101,48 +101,35 @@ class Shampoo(TensorwiseOptimizer):
     shard_across_ranks = False
     matrices_only = False
 
-    def __init__(
-        self,
-        params,
-        lr=1.5e-3,
+    OPTIONS = dict(
         betas=(0.9, 0.95),
         epsilon=1e-12,
         weight_decay=0.0,
         max_preconditioner_dim=8192,
         precondition_frequency=5,
-        start_preconditioning_step=-1,
-        inverse_exponent_override=0.0,
+        start_preconditioning_step=-1,  # -1: = precondition_frequency
+        inverse_exponent_override=0.0,  # 0: 1 / (2 order)
         grafting_beta2=0.95,
         grafting_epsilon=1e-10,
-    ):
-        start = (
-            precondition_frequency
-            if start_preconditioning_step == -1
-            else start_preconditioning_step
-        )
-        if start < precondition_frequency:
-            raise ValueError(
-                f"start_preconditioning_step={start} must be >= "
-                f"precondition_frequency={precondition_frequency}: before "
-                "the first inverse root there is no Shampoo direction"
-            )
-        if max_preconditioner_dim < 1 or precondition_frequency < 1:
-            raise ValueError(
-                "max_preconditioner_dim and precondition_frequency must be >= 1"
-            )
-        defaults = dict(
-            lr=lr,
-            betas=tuple(betas),
-            epsilon=epsilon,
-            weight_decay=weight_decay,
-            max_preconditioner_dim=max_preconditioner_dim,
-            precondition_frequency=precondition_frequency,
-            start_preconditioning_step=start,
-            inverse_exponent_override=inverse_exponent_override,
-            grafting_beta2=grafting_beta2,
-            grafting_epsilon=grafting_epsilon,
-        )
-        super().__init__(params, defaults)
+    )
+
+    def __init__(self, params, lr=1.5e-3, **options):
+        super().__init__(params, lr, **options)
+        for group in self.param_groups:
+            frequency = group["precondition_frequency"]
+            if group["start_preconditioning_step"] == -1:
+                group["start_preconditioning_step"] = frequency
+            start = group["start_preconditioning_step"]
+            if start < frequency:
+                raise ValueError(
+                    f"start_preconditioning_step={start} must be >= "
+                    f"precondition_frequency={frequency}: before the first "
+                    "inverse root there is no Shampoo direction"
+                )
+            if group["max_preconditioner_dim"] < 1 or frequency < 1:
+                raise ValueError(
+                    "max_preconditioner_dim and precondition_frequency must be >= 1"
+                )
 
     def update(self, p, state, group):
         lr, (beta1, beta2) = group["lr"], group["betas"]

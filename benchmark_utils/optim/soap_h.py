@@ -55,25 +55,13 @@ class SOAPH(TensorwiseOptimizer):
     """SOAP with the hyperball step, in Track 3 #27's form; see the module
     docstring."""
 
-    def __init__(
-        self,
-        params,
-        lr,
+    OPTIONS = dict(
         momentum=0.95,
         ema_beta=0.9,
         eps=1e-8,
         precondition_frequency=1,
         hyperball_eps=1e-10,
-    ):
-        defaults = dict(
-            lr=lr,
-            momentum=momentum,
-            ema_beta=ema_beta,
-            eps=eps,
-            precondition_frequency=precondition_frequency,
-            hyperball_eps=hyperball_eps,
-        )
-        super().__init__(params, defaults)
+    )
 
     def update(self, p, state, group):
         grad = p.grad
