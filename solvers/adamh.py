@@ -6,21 +6,17 @@ from benchmark_utils.training.trainer import TRACK3_SCHEDULE, TrainerSolver
 
 class Solver(TrainerSolver):
     """AdamH (Adam's direction, a step of lr times the matrix's norm, then
-    the projection back onto the sphere of that norm) on the hidden
-    matrices, AdamW on the embedding, head and scalars.
+    back onto the sphere of that norm; ``benchmark_utils/optim/adamh.py``)
+    on the hidden matrices, #2's aux AdamW on the rest.
 
     Defaults: modded-nanogpt Track 3 result #4 (``records/
     track_3_optimization/results/20260430_adamh/``, 5 logs of one script,
     mean 3.2741 at step 4875 = N, the schedule's length): lr 0.018, betas
-    (0.9, 0.95), eps 1e-8, no weight decay; ``benchmark_utils/optim/
-    adamh.py`` says why no library is used. Its own schedule: step / 250 for
-    the first 250 steps, then 1 - step / N (linear to 0 over the whole run).
-    Aux AdamW as in #2 (embedding lr 0.3, head 1/320, scalars 0.01, betas
-    (0.8, 0.95), eps 1e-10, no decay), constant then linear to 0 over the
-    last 40%. Init: PyTorch's default (U(-b, b), b = 1 / sqrt(fan_in)) with
-    every ``proj`` tensor zeroed, then b multiplied by 1.25 for attn.proj,
-    3 for mlp.proj and 1.5 for mlp.fc (stds 0.026, 0.031, 0.031 at full
-    size; q, k, v keep the default).
+    (0.9, 0.95), eps 1e-8, no weight decay; lr x step / 250 for 250 steps,
+    then x (1 - step / N). The aux AdamW: constant, then linear to 0 over the
+    last 40%. Init: PyTorch's default with every ``proj`` zeroed, then the
+    bound of attn.proj, mlp.proj and mlp.fc times 1.25, 3 and 1.5 (stds
+    0.026, 0.031, 0.031 at full size; ``models.track3.init_adamh``).
     """
 
     name = "adamh"

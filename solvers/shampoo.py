@@ -4,28 +4,24 @@ from benchmark_utils.training.trainer import TRACK3_SCHEDULE, TrainerSolver
 
 
 class Solver(TrainerSolver):
-    """Shampoo (Adam-grafted, blocked) on the hidden matrices, AdamW on the
-    embedding, head and scalars.
+    """Shampoo (Adam-grafted, blocked) on the hidden matrices, #2's aux
+    AdamW on the rest.
 
     Defaults: modded-nanogpt Track 3 result #21 (``records/
     track_3_optimization/results/20260513_shampoo_1_4_power/
     train_gpt_shampoo.py``): DistributedShampoo with lr 0.0015, betas
     (0.9, 0.95), weight decay 0.2 (decoupled), max preconditioner dim 8192,
-    precondition frequency 5, inverse root 1/4 (its default 1/(2 order) for
-    matrices), Adam grafting with beta2 0.95 and eps 1e-10, and
-    DistributedShampoo's defaults for the rest: epsilon 1e-12, bias
-    correction, ``start_preconditioning_step=-1`` (= the frequency: Adam for
-    steps 1-4, Shampoo from step 5). Aux AdamW as in #2: embedding lr 0.3,
-    head lr 1/320, scalars lr 0.01, betas (0.8, 0.95), eps 1e-10, no weight
-    decay. Baseline init (#21 uses #36's), no warmup, no clipping, LR
-    constant then linear to 0 over the last 70%. N = 4150: #21 claims 4100
-    steps (3.2776, n=4) from runs whose schedule ended at train_steps = 4150;
-    N is the schedule's horizon, so 4150 reproduces the runs and their
-    step-4100 evaluation is the claimed result.
+    precondition frequency 5, inverse root 1/4, Adam grafting (beta2 0.95,
+    eps 1e-10) and DistributedShampoo's defaults for the rest (epsilon
+    1e-12, bias correction, Adam for steps 1-4). Baseline init (#36's, as
+    #21), Track 3's schedule. N = 4150: #21 claims 4100 steps (3.2776,
+    n=4) from runs whose schedule ended at 4150; N is the schedule's
+    horizon, so 4150 reproduces the runs and their step-4100 evaluation is
+    the claim.
 
-    ``implementation="benchmark_utils"``: benchmark_utils/optim/shampoo.py, which
-    follows DistributedShampoo's semantics (its docstring lists the
-    remaining differences; none applies to the full-size Track 3 matrices).
+    ``implementation="benchmark_utils"``: ``benchmark_utils/optim/
+    shampoo.py``, DistributedShampoo's semantics (its docstring lists the
+    differences left; none applies to the full-size Track 3 matrices).
     ``"distributed_shampoo"``: Meta's DistributedShampoo, when installed.
     """
 

@@ -6,21 +6,18 @@ from benchmark_utils.training.trainer import TRACK3_SCHEDULE, TrainerSolver
 
 class Solver(TrainerSolver):
     """SOAP-H (SOAP without bias correction, eigenbasis refreshed every step,
-    step on the hyperball; ``benchmark_utils/optim/soap_h.py``) on the hidden
-    matrices, AdamW on the embedding, head and scalars.
+    step on the hyperball; ``benchmark_utils/optim/soap_h.py``) on the
+    hidden matrices, #2's aux AdamW on the rest.
 
     Defaults: modded-nanogpt Track 3 result #27 (``records/
     track_3_optimization/results/20260518_soaph/SOAPH_run1.txt``, six runs,
     mean 3.2782 at step 3125): lr 0.018, beta1 0.95, beta2 = Shampoo's beta
-    0.9, eps 1e-8, precondition frequency 1, no weight decay (the hyperball
-    keeps each matrix's norm). Aux AdamW as in #2 (embedding 0.3, head 1/320,
-    scalars 0.01, betas (0.8, 0.95), eps 1e-10, no weight decay). Two
-    schedules, no warmup, no clipping: SOAP-H decays over the whole run as
-    (1 - step / lr_steps)^1.25 with lr_steps = 3200 = 1.024 N (so its lr is
-    not 0 at N), the aux AdamW is constant then linear to 0 over the last
-    40% of N. Init: PyTorch's default, then attn.proj x1.25, mlp.proj x3,
-    mlp.fc x1.5 (weights), the head and every projection bias zeroed. N =
-    3125, the schedule length the runs use and the step they claim.
+    0.9, eps 1e-8, precondition frequency 1, no weight decay. Two
+    schedules, no warmup, no clipping: SOAP-H's lr times (1 - step /
+    3200)^1.25 (3200 = 1.024 N: not 0 at N), the aux AdamW's constant then
+    linear to 0 over the last 40%. Init: #27's scaled PyTorch default
+    (``models.track3.init_soap_h``). N = 3125, the runs' schedule length
+    and the step they claim.
     """
 
     name = "soap_h"

@@ -1,27 +1,27 @@
 """Muon with the matrices of one shape updated together.
 
 Why it exists: ``torch.optim.Muon`` updates one tensor at a time in a Python
-loop (momentum, Nesterov, 12 Newton-Schulz iterations of three products each,
-decay, update: ~45 kernels per matrix, ~3,200 per step for Track 3's 72 hidden
-matrices). Those matrices have three shapes (768x768, 3072x768, 768x3072), so
-the same computation as a few batched products (``torch.baddbmm`` over a
-stack of same-shape matrices) and ``torch._foreach_*`` element-wise ops
-launches ~20 times fewer kernels (counted in tests/test_muon_batched.py).
+loop (~45 kernels per matrix, ~3,200 per step for Track 3's 72 hidden
+matrices). Those matrices have three shapes, so the same computation as a
+few batched products (``torch.baddbmm`` over a stack of same-shape
+matrices) and ``torch._foreach_*`` element-wise ops launches ~20 times fewer
+kernels (counted in tests/test_muon_batched.py).
 
-The update is ``torch.optim.Muon``'s (and so modded-nanogpt Track 3 #36's,
-``records/track_3_optimization/train_gpt_simple.py``) for each matrix:
-momentum as an EMA ``buf.lerp_(g, 1 - mu)``, Nesterov ``g.lerp(buf, mu)``,
-the quintic Newton-Schulz iteration in bf16 on the (wide) matrix divided by
-its Frobenius norm (clamped at ``eps``, as torch does; #36 adds ``1e-7``,
-equal unless the norm is ~1e-7), decoupled decay ``p *= 1 - lr wd`` and the
-step ``-lr * adjust(shape) * O``. Batched products may round differently
-from per-matrix ones: equal within bf16 rounding, not bit for bit.
+The update is ``torch.optim.Muon``'s, which with the Muon solver's
+arguments is modded-nanogpt Track 3 #36's (``records/track_3_optimization/
+train_gpt_simple.py``; tests/test_presets.py checks it): momentum as an EMA
+``buf.lerp_(g, 1 - mu)``, Nesterov ``g.lerp(buf, mu)``, the quintic
+Newton-Schulz iteration in bf16 on the (wide) matrix divided by its
+Frobenius norm, decoupled decay ``p *= 1 - lr wd`` and the step ``-lr *
+adjust(shape) * O``. Batched products may round differently from
+per-matrix ones: equal within bf16 rounding, not bit for bit. The state
+(``momentum_buffer`` per parameter) is torch's.
 
-The state (``momentum_buffer`` per parameter) is torch's, and a parameter
-whose ``grad`` is None is skipped: the distributed split step
-(``benchmark_utils.distributed.ShardedStep``, which this optimizer opts into
-with ``shard_across_ranks``) hides the gradients of the matrices another rank
-owns.
+Rounding-level differences from #36's own Muon: it normalises by ``norm +
+1e-7`` where torch divides by ``max(norm, 1e-7)`` (equal unless the norm is
+~1e-7), forms ``b A + c A A`` with separate bf16 ops where torch uses one
+``addmm``, and multiplies the bf16 update by the shape factor where torch
+folds it into the step size (exact at full size: the factors are 1 and 2).
 """
 
 import math
