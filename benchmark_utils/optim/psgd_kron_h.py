@@ -1,17 +1,15 @@
 """PSGD-Kron with the hyperball projection, as Track 3 entry #33 runs it
-(records/track_3_optimization/results/20260527_psgd in github.com/
-KellerJordan/modded-nanogpt; PSGD: Li 2015, arXiv 1512.04202; Kronecker
-whitening preconditioners: Li 2024, arXiv 2402.11858, Pooladzandi & Li 2024,
-arXiv 2402.04553; hyperball: Wen et al., "Fantastic Pretraining Optimizers
-2.1").
+(modded-nanogpt records/track_3_optimization/results/20260527_psgd; PSGD:
+Li 2015, arXiv 1512.04202; Kronecker whitening preconditioners: Li 2024,
+arXiv 2402.11858, Pooladzandi & Li 2024, arXiv 2402.04553; hyperball: Wen
+et al., "Fantastic Pretraining Optimizers" 2.1).
 
-Why not a library: pytorch-optimizer's ``Kron`` (and kron_torch, which it
-ports) updates the preconditioner with a probability schedule, balances the
-factors at random (1% of the steps), starts from a fixed scale, uses one
-probe vector, clips the update's RMS to 1.1 and adds weight decay; #33
-updates and balances every step, starts from the first gradient's scale,
-has no clipping and no decay, and projects the step onto the sphere of the
-weight's norm. heavyball's PSGD variants have no hyperball either.
+Why not a library: pytorch-optimizer's ``Kron`` (a port of kron_torch)
+updates the preconditioner with a probability schedule, balances the
+factors at random, starts from a fixed scale, clips the update's RMS to 1.1
+and adds weight decay; #33 updates and balances every step, starts from the
+first gradient's scale, has no clipping and no decay, and projects the step
+onto the sphere of the weight's norm. heavyball's PSGD has no hyperball.
 
 For a matrix W (m x n) with gradient G, from #33's script, in float32:
 

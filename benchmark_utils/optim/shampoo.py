@@ -1,22 +1,19 @@
 """Shampoo with Adam grafting and blocked preconditioners.
 
-Why this file exists (the rule is: use a maintained library when one is
-correct). ``tests/test_optimizers.py::test_shampoo_library_candidates`` runs
-every PyPI candidate against the same independent reference as this class:
+Why this file exists: ``tests/test_optimizers.py::
+test_shampoo_library_candidates`` runs every PyPI candidate against the same
+independent reference as this class:
 
-- ``pytorch_optimizer.ScalableShampoo`` grafts only SGD / AdaGrad / RMSProp:
-  its RMSProp graft has no bias correction (first step about
-  1/sqrt(1 - beta2) = 4.5x too long with beta2 = 0.95) and it preconditions
-  the raw gradient and applies momentum after grafting, so it cannot
-  reproduce Adam-grafted Shampoo; with ``use_svd`` the epsilon it adds to the
-  statistics decays away, and its Schur-Newton root is approximate.
+- ``pytorch_optimizer.ScalableShampoo`` grafts only SGD / AdaGrad / RMSProp,
+  without bias correction (first step 4.5x too long with beta2 = 0.95), and
+  preconditions the raw gradient with momentum after grafting; with
+  ``use_svd`` its epsilon decays away, and its Schur-Newton root is
+  approximate.
 - ``pytorch_optimizer.Shampoo`` has no grafting and no blocking, and writes
   its momentum into ``p.grad``.
-- heavyball 3.2 has no Shampoo (``KLShampoo`` is a different algorithm:
-  KL-corrected factors, no grafting).
-- Meta's ``distributed_shampoo`` is the reference implementation but is not
-  on PyPI (git install, Python >= 3.12): ``solvers/shampoo.py`` uses it when
-  it is installed and ``implementation=distributed_shampoo`` is asked for.
+- heavyball 3.2 has no Shampoo (``KLShampoo`` is another algorithm).
+- Meta's ``distributed_shampoo``, the reference, is not on PyPI (git
+  install, Python >= 3.12): :func:`make_shampoo` uses it when asked.
 
 Algorithm (Gupta et al. 2018, "Shampoo"; Anil et al. 2020 for blocking and
 grafting; Shi et al. 2023 for the Adam-grafted form used by
@@ -39,19 +36,16 @@ rank deficient, or rounding made an eigenvalue negative) all are shifted to
 ``l - min l + eps``; then ``Q diag(l^(-e)) Q^T``.
 
 These are DistributedShampoo's semantics (the version vendored with Track 3
-result #21, ``records/track_3_optimization/results/20260513_shampoo_1_4_power``):
-``start_preconditioning_step=-1`` means ``= precondition_frequency``, a
-start below the frequency is an error, bias correction of the filtered
-gradient, the factors and the graft, epsilon 1e-12, the grafting norm ratio
-with ``+ 1e-16``, decoupled weight decay added to the search direction before
-the learning rate. Differences that remain:
+result #21): ``start_preconditioning_step=-1`` means
+``= precondition_frequency``, a start below the frequency is an error, bias
+correction of the filtered gradient, the factors and the graft, decoupled
+weight decay added to the search direction before the learning rate.
+Differences that remain:
 
 - DistributedShampoo first merges adjacent dimensions whose product is at
-  most ``max_preconditioner_dim`` (its ``target_parameter_dimensionality=1``):
-  a 64 x 64 matrix with the 8192 limit becomes one vector of 4096 with a full
-  4096 x 4096 preconditioner. This class never merges. No Track 3 matrix is
-  affected at full size (the smallest is 768 x 768 = 589,824 > 8192); the
-  tiny test models are.
+  most ``max_preconditioner_dim`` (a 64 x 64 matrix becomes one vector of
+  4096 with the 8192 limit); this class never merges. No full-size Track 3
+  matrix is affected (768 x 768 > 8192); the tiny test models are.
 - Step counters are per parameter here, per param group there: the same
   when every parameter gets a gradient at every step, as in this benchmark.
 - A failed eigendecomposition is retried in float64 (as there); if that

@@ -1,18 +1,17 @@
-"""SOAP-H as Track 3 entry #27 runs it (records/track_3_optimization/results/
-20260518_soaph/SOAPH_run1.txt in github.com/KellerJordan/modded-nanogpt,
-the log that holds the script): SOAP (Vyas et al., ICLR 2025: Adam in the
-eigenbasis of Shampoo's preconditioner) without bias correction, with the
-eigenbasis refreshed every step and the step taken on the hyperball.
+"""SOAP-H as Track 3 entry #27 runs it (modded-nanogpt records/
+track_3_optimization/results/20260518_soaph/SOAPH_run1.txt, the log that
+holds the script): SOAP (Vyas et al., ICLR 2025: Adam in the eigenbasis of
+Shampoo's preconditioner) without bias correction, with the eigenbasis
+refreshed every step and the step taken on the hyperball.
 
-Why not a library: pytorch-optimizer's SOAP (4.x, like the paper's
-reference code) skips the update on the first step and reorders the
-eigenbasis and the second moment by estimated eigenvalue before each QR
-refresh, #27 does neither; heavyball's SOAP refreshes on another schedule
-(tests/test_optimizers.py) and its hyperball step comes only with AdamW
-(``HyperBallAdamW``). torch has no SOAP.
+Why not a library: pytorch-optimizer's SOAP (4.x, like the paper's code)
+skips the update on the first step and reorders the eigenbasis and the
+second moment before each QR refresh, #27 does neither; heavyball's SOAP
+refreshes on another schedule (tests/test_optimizers.py) and its hyperball
+step comes only with AdamW. torch has no SOAP.
 
-The update of a matrix W (rows x cols) with gradient G, from #27's script
-(beta1 = ``momentum``, beta2 = ``ema_beta``, which is also Shampoo's beta):
+The update of a matrix W with gradient G, from #27's script (beta1 =
+``momentum``, beta2 = ``ema_beta``, also Shampoo's beta):
 
     first step only: Q_L, Q_R = eigenvectors of G G^T, G^T G (float32,
                      descending eigenvalues)
@@ -23,12 +22,12 @@ The update of a matrix W (rows x cols) with gradient G, from #27's script
                                                       never rotated)
     U = Q_L (M' / (sqrt(v) + eps)) Q_R^T
     every ``precondition_frequency`` steps: Q_L = qr(L Q_L), Q_R = qr(R Q_R)
-    hyperball: W' = W - lr ||W|| U / max(||U||, 1e-10),
-               W  = W' ||W|| / max(||W'||, 1e-10)      (Frobenius norms)
+    W' = W - lr ||W|| U / max(||U||, 1e-10)
+    W  = W' ||W|| / max(||W'||, 1e-10)               (Frobenius norms)
 
-The hyperball keeps every matrix at its initial Frobenius norm (there is no
-weight decay), so a matrix initialised to zero never moves: #27 pairs it with
-its own init (solvers/soap_h.py). The eigenbases and QR refresh run in at
+The hyperball keeps every matrix at its initial norm (no weight decay), so
+a zero matrix never moves: #27 pairs it with its own init
+(``models.track3.init_soap_h``). The eigenbases and QR refresh run in at
 least float32, as in the script.
 """
 
