@@ -259,6 +259,16 @@ def decay_start(lr, power_c, t_end=2900, power=1.2):
     return t_end - (lr / power_c) ** (1 / power)
 
 
+# Where the lrs of the hidden matrices, embedding, head and scalars start to
+# decay, from #46's published lrs and ``power_c``
+DECAY_STARTS = (
+    decay_start(0.0375, 3.3169534699576625e-06),
+    decay_start(0.3, 4.976805410800738e-05),
+    decay_start(1 / 320, 5.184172302917436e-07),
+    decay_start(0.01, 1.6589351369335795e-06),
+)
+
+
 def record_46(
     groups,
     names,
@@ -276,9 +286,15 @@ def record_46(
 ):
     """#46's optimizer stack over ``groups`` (``names``: parameter id ->
     name, which gives the per-tensor roles), every step landmark (and tau)
-    scaled by ``n_steps / RECORD_N``: EMA-Nesterov around the Tail-EMA
-    readout around PowerCool around [AdamW on the embedding and head,
-    SoapMuon on the hidden matrices, BiasFreeAdam on the vectors]."""
+    scaled by ``n_steps / RECORD_N``; the arguments are the solver's.
+
+    EMA-Nesterov (look-ahead 0.3 x lr ratio, EMA 0.99, steps 300-1950)
+    around the Tail-EMA readout (``tail_ema``: tau, start, end, blend; every
+    tensor but the embedding) around PowerCool (power 1.2 to step 2900) over
+    AdamW on the embedding and head (betas (0.8, 0.99), eps 1e-10, no
+    decay), SoapMuon on the hidden matrices (the trust gate on attn.proj)
+    and BiasFreeAdam on the vectors (beta1 0.8, ``vector_beta2`` per
+    family: gains, attn.proj bias, other biases)."""
     k = n_steps / RECORD_N
     start = [s * k for s in decay_starts]
     soap = SoapMuon(
