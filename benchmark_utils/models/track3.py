@@ -136,10 +136,6 @@ class Track3GPT(nn.Module):
         ``proj`` are zero, the embedding N(0, 1), other weights
         N(0, 0.33 / fan_in), biases 0, gains 1. ``torch_default``: the older
         scripts (AdamW #2): PyTorch's default init, then ``proj`` zeroed."""
-        if scheme not in INIT_SCHEMES:
-            raise ValueError(
-                f"unknown init {scheme!r}: choose one of {', '.join(INIT_SCHEMES)}"
-            )
         for name, p in self.named_parameters():
             if name.endswith("gains"):
                 p.fill_(1.0)
