@@ -2,7 +2,7 @@
 
 import torch
 
-from ..errors import UserError
+from ..settings import SettingsError
 from .config import MODEL_SIZES, ModelConfig, make_config
 from .gpt2 import GPT
 from .groups import ParameterGroups
@@ -26,7 +26,7 @@ def build_model(config, seed, init=None):
     init scheme (None: the baseline). The classic GPT-2 problem fixes its own
     init (llm.c's), so a solver's Track 3 init choice does not apply to it."""
     if init not in (None, *INIT_SCHEMES):
-        raise UserError(
+        raise SettingsError(
             f"unknown init {init!r}: choose one of {', '.join(INIT_SCHEMES)}"
         )
     with torch.random.fork_rng(devices=[]):
