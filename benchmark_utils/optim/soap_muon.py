@@ -6,10 +6,12 @@ its logs). No maintained library provides them: heavyball and
 pytorch-optimizer have SOAP and Muon, but not SOAP-preconditioned momentum
 fed to Newton-Schulz with the entry's radius pin, row floor and post-pin
 cautious decay, nor Adam without bias correction. The wrappers around them
-(schedule, EMA-Nesterov, Tail-EMA readout) are in ``wrappers.py``.
+(schedule, EMA-Nesterov, Tail-EMA readout) are in ``wrappers.py``;
+:func:`record_46` builds the entry's whole stack.
 
 Step counts in the options (``mu_warmup``, trust-gate fades) are in steps of
-this optimizer's own counter; the solver scales the published ones with N.
+this optimizer's own counter; :func:`record_46` scales the published ones
+with N.
 """
 
 import torch
