@@ -1,27 +1,22 @@
-import torch
-
-from benchmark_utils.optim.adamh import AdamH
+from benchmark_utils.models.track3 import init_adamh
+from benchmark_utils.optim.adamh import AdamH, warmup_then_linear
 from benchmark_utils.training.recipe import AUX_ADAMW_2, solver_aux_adamw
 from benchmark_utils.training.trainer import TRACK3_SCHEDULE, TrainerSolver
 
 
 class Solver(TrainerSolver):
     """AdamH (Adam's direction, a step of lr times the matrix's norm, then
-    the projection back onto the sphere of that norm) on the hidden
-    matrices, AdamW on the embedding, head and scalars.
+    back onto the sphere of that norm; ``benchmark_utils/optim/adamh.py``)
+    on the hidden matrices, #2's aux AdamW on the rest.
 
     Defaults: modded-nanogpt Track 3 result #4 (``records/
     track_3_optimization/results/20260430_adamh/``, 5 logs of one script,
     mean 3.2741 at step 4875 = N, the schedule's length): lr 0.018, betas
-    (0.9, 0.95), eps 1e-8, no weight decay; ``benchmark_utils/optim/
-    adamh.py`` says why no library is used. Its own schedule: step / 250 for
-    the first 250 steps, then 1 - step / N (linear to 0 over the whole run).
-    Aux AdamW as in #2 (embedding lr 0.3, head 1/320, scalars 0.01, betas
-    (0.8, 0.95), eps 1e-10, no decay), constant then linear to 0 over the
-    last 40%. Init: PyTorch's default (U(-b, b), b = 1 / sqrt(fan_in)) with
-    every ``proj`` tensor zeroed, then b multiplied by 1.25 for attn.proj,
-    3 for mlp.proj and 1.5 for mlp.fc (stds 0.026, 0.031, 0.031 at full
-    size; q, k, v keep the default).
+    (0.9, 0.95), eps 1e-8, no weight decay; lr x step / 250 for 250 steps,
+    then x (1 - step / N). The aux AdamW: constant, then linear to 0 over the
+    last 40%. Init: PyTorch's default with every ``proj`` zeroed, then the
+    bound of attn.proj, mlp.proj and mlp.fc times 1.25, 3 and 1.5 (stds
+    0.026, 0.031, 0.031 at full size; ``models.track3.init_adamh``).
     """
 
     name = "adamh"
@@ -39,24 +34,17 @@ class Solver(TrainerSolver):
         **dict(TRACK3_SCHEDULE, decay_fraction=[0.4]),  # the aux AdamW's
     }
 
-    @torch.no_grad()
     def init_model(self, model):
         gains = {
             "attn.proj": self.attn_proj_gain,
             "mlp.proj": self.mlp_proj_gain,
             "mlp.fc": self.mlp_fc_gain,
         }
-        for name, module in model.named_modules():
-            gain = gains.get(name.split(".", 2)[-1])
-            if name.startswith("blocks.") and gain is not None:
-                module.weight.uniform_(-1.0, 1.0).mul_(gain / module.in_features**0.5)
+        init_adamh(model, gains)
 
     def build_optimizers(self, groups):
         adamh = AdamH(
             groups.hidden_matrices, lr=self.lr, betas=self.betas, eps=self.eps
         )
-        warmup = self.hidden_warmup
-        adamh.lr_multiplier = lambda step, n: (
-            step / warmup if step < warmup else 1 - step / n
-        )
+        adamh.lr_multiplier = warmup_then_linear(self.hidden_warmup)
         return [adamh, solver_aux_adamw(self, groups)]

@@ -5,20 +5,15 @@ from benchmark_utils.training.trainer import TRACK3_SCHEDULE, TrainerSolver
 
 
 class Solver(TrainerSolver):
-    """AdamW on the hidden matrices, a second AdamW on the embedding, head
-    and scalars.
+    """AdamW on the hidden matrices, #2's aux AdamW on the rest.
 
     Defaults: modded-nanogpt Track 3 result #2 (``records/track_3_optimization
     /results/a63a68d1-24aa-4a22-af9a-224e43209ea4.txt``, the script before the
-    ``====`` line; 5625 steps, 3.2790 with n=1, "most likely undertuned").
-    Hidden matrices: AdamW lr 0.0015, betas (0.9, 0.95), eps 1e-10, weight
-    decay 0.1. Aux AdamW: embedding lr 0.3, head lr 1/320, scalars (gains and
-    biases) lr 0.01, betas (0.8, 0.95), eps 1e-10, no weight decay. Both
-    fused on CUDA. Warmup ``min(1, (step + 1) / 250)`` on every group, LR
-    constant then linear to 0 over the last 70% of the steps, no clipping.
-    Init ``torch_default``: #2 ran PyTorch's default init and only zeroed the
-    tensors whose name contains ``proj`` (the newer baseline init came later).
-    N = 5625.
+    ``====`` line; 5625 steps, 3.2790 with n=1, "most likely undertuned"):
+    lr 0.0015, betas (0.9, 0.95), eps 1e-10, weight decay 0.1, fused on CUDA.
+    Warmup ``min(1, (step + 1) / 250)`` on every group, then Track 3's
+    schedule. Init ``torch_default``: #2 ran PyTorch's default init and only
+    zeroed the tensors whose name contains ``proj``. N = 5625.
     """
 
     name = "adamw"

@@ -12,12 +12,10 @@ class Solver(TrainerSolver):
 
     Source: the PR's logs, ``records/track_3_optimization/results/
     20260701_tuned_adamw_steps_4950_wd_1_wd2_0.002_matrix_b2_0.9/`` (the
-    script before the ``====`` line; 4950 steps, mean 3.2776, n=10). It is
-    #36's ``train_gpt_simple.py`` with AdamW in place of Muon: hidden
-    matrices lr 0.001, betas (0.9, 0.9), eps 1e-8, weight decay 1.0; aux
-    AdamW at #36's lrs (embedding 0.7, head 0.004, scalars 0.015), betas
-    (0.8, 0.95), eps 1e-10, weight decay 0.002. Baseline init; LR constant,
-    then linear to 0 over the last 70%; no clipping; N = 4950.
+    script before the ``====`` line; 4950 steps, mean 3.2776, n=10): #36's
+    ``train_gpt_simple.py`` with AdamW in place of Muon (lr 0.001, betas
+    (0.9, 0.9), eps 1e-8, weight decay 1.0), #36's aux AdamW with weight
+    decay 0.002, baseline init, Track 3's schedule; N = 4950.
 
     Warmup on every group over 100 steps. The script uses
     ``min(warmup, decay)`` with warmup ``(1e-7 + step/100 (lr - 1e-7)) /

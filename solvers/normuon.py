@@ -5,18 +5,14 @@ from benchmark_utils.training.trainer import TRACK3_SCHEDULE, TrainerSolver
 
 class Solver(TrainerSolver):
     """NorMuon (Muon's orthogonalised update with a per-row / per-column
-    second-moment normalisation) on the hidden matrices, AdamW on the
-    embedding, head and scalars.
+    second-moment normalisation; ``benchmark_utils/optim/normuon.py``) on the
+    hidden matrices, #2's aux AdamW on the rest.
 
     Defaults: modded-nanogpt Track 3 result #10 (``records/
     track_3_optimization/results/20260503_normuon/``, two logs of 10 runs,
     mean 3.2789 at step 3250, n=20): lr 0.035, weight decay 0.025
-    (decoupled, ``p *= 1 - lr wd``), momentum 0.95 with Nesterov, beta2 0.95
-    without bias correction, #36's Newton-Schulz (12 steps of (2, -1.5,
-    0.5) in bf16); ``benchmark_utils/optim/normuon.py`` says why no library
-    is used. Aux AdamW as in #2: embedding lr 0.3, head lr 1/320, scalars lr
-    0.01, betas (0.8, 0.95), eps 1e-10, no weight decay. Baseline init, no
-    warmup, no clipping, LR constant then linear to 0 over the last 70%.
+    (decoupled), momentum 0.95 with Nesterov, beta2 0.95 without bias
+    correction, #36's Newton-Schulz. Baseline init, Track 3's schedule.
     N = 3300: #10 claims 3250 steps ("end 50 steps early") from runs whose
     schedule ended at train_steps = 3300; N is the schedule's horizon, so
     3300 reproduces the runs and their step-3250 evaluation is the claim.

@@ -5,30 +5,21 @@ from benchmark_utils.training.trainer import TRACK3_SCHEDULE, TrainerSolver
 
 
 class Solver(TrainerSolver):
-    """PSGD-Kron (Li 2015/2018; Kronecker-factored whitening preconditioner)
-    on the hidden matrices, AdamW on the embedding, head and scalars.
-    pytorch-optimizer's ``Kron``, a port of Evan Walters' kron_torch.
+    """PSGD-Kron (Li 2015/2018; Kronecker-factored whitening preconditioner;
+    pytorch-optimizer's ``Kron``, a port of Evan Walters' kron_torch) on the
+    hidden matrices, #36's aux AdamW on the rest.
 
-    No Track 3 result uses plain Kron: this is the starting point the Track 3
-    README gives for kron_torch, ``lr=.0005, weight_decay=.625``, with
-    kron_torch's other defaults as pytorch-optimizer ports them: momentum 0.9
-    (debiased), preconditioner lr 0.1, preconditioner update probability 1
-    for 500 steps then decaying to 0.03 (``precond_update_prob=None``),
-    triangular factors up to 8192 (every Track 3 matrix is preconditioned on
-    both sides), the update's RMS clipped to 1.1, and weight decay added to
-    the preconditioned update before the learning rate (``p -= lr (u + wd
-    p)``, kron_torch's convention, the one the README's 0.625 is for).
-    kron_torch's versions differ in details (e.g. 250 or 500 flat steps in
-    the probability schedule) and the README does not say which it used.
-    Aux AdamW: #36's (embedding 0.7, head 0.004, scalars 0.015, betas (0.8,
-    0.95), eps 1e-10, weight decay 0.001). Baseline init, Track 3's schedule
-    (constant, then linear to 0 over the last 70%; no warmup, no clipping).
-
-    N = 3400: no plain-Kron number exists; the PSGD family's Track 3 result
-    is #33 (Kron whitening + hyperball, lr 0.025 decayed linearly over the
-    whole run, precond lr 1.0, beta 0.95, its own init and aux schedule),
-    which claims 3375 steps from runs whose schedule ended at 3400: the
-    ``psgd_kron_h`` solver.
+    No Track 3 result uses plain Kron: the starting point the Track 3 README
+    gives for kron_torch, ``lr=.0005, weight_decay=.625``, with kron_torch's
+    other defaults as pytorch-optimizer ports them: momentum 0.9 (debiased),
+    preconditioner lr 0.1, update probability 1 for 500 steps then decaying
+    to 0.03, triangular factors up to 8192 (both sides of every Track 3
+    matrix), the update's RMS clipped to 1.1, weight decay added before the
+    learning rate (``p -= lr (u + wd p)``, the convention of the README's
+    0.625). kron_torch's versions differ in details (250 or 500 flat steps)
+    and the README does not say which it used. Baseline init, Track 3's
+    schedule. N = 3400, that of the PSGD family's result #33
+    (``psgd_kron_h``).
     """
 
     name = "psgd_kron"

@@ -5,31 +5,23 @@ from benchmark_utils.training.trainer import TrainerSolver
 
 
 class Solver(TrainerSolver):
-    """Schedule-Free AdamW (Defazio et al. 2024), the official ``schedulefree``
-    package, on every parameter, with Track 3's grouping as param groups.
+    """Schedule-Free AdamW (Defazio et al. 2024, the official ``schedulefree``
+    package) on every parameter, with Track 3's grouping as param groups.
 
     Training steps see the interpolated point y; evaluation must see the
     averaged weights x, so the optimizer is switched to ``eval()`` around
-    every evaluation and back to ``train()`` before training resumes. It
-    takes every parameter, not only the hidden matrices: (1) the evaluated
-    model must be the average for all of its tensors (an aux optimizer's
-    plain iterate next to averaged hidden matrices is a point no method
-    produced); (2) schedule-free replaces the LR decay, while an aux AdamW
-    needs one, and the trainer applies one schedule to every group. Its
-    per-step averaging weight ``c_t = lr_max_t^2 / sum`` is the same in every
-    group, since all groups share the schedule's multiplier.
+    every evaluation. It takes every parameter, not only the hidden
+    matrices: the evaluated model must be the average for all of its
+    tensors, and schedule-free replaces the LR decay that an aux AdamW
+    needs. Its averaging weight ``c_t = lr_max_t^2 / sum`` is the same in
+    every group, since all groups share the schedule's multiplier.
 
-    No Track 3 result uses Schedule-Free: a starting point with the settings
-    of Track 3's AdamW result #2 per role, the decay removed: hidden matrices
-    lr 0.0015, weight decay 0.1; embedding lr 0.3, head lr 1/320, scalars
-    (gains and biases) lr 0.01, no weight decay; eps 1e-10; betas (0.9,
-    0.95) for every group (beta1 is schedule-free's interpolation, 0.9 its
-    default; #2's beta2); r = 0, weight_lr_power 2 (the package's defaults).
-    #2's warmup of 250 steps through the trainer (the package's own warmup,
-    ``(k + 1) / warmup``, scales the same lr), then a constant LR; no
-    clipping. The paper finds schedule-free's best lr somewhat larger than a
-    scheduled AdamW's: the lrs are the first thing to tune. Baseline init.
-    N = 5625: AdamW #2's step count (none exists for schedule-free).
+    No Track 3 result uses Schedule-Free: AdamW #2's settings per role, the
+    decay removed; betas (0.9, 0.95) everywhere (beta1 is schedule-free's
+    interpolation, 0.9 its default); r = 0, weight_lr_power 2 (the package's
+    defaults); #2's 250-step warmup through the trainer, then a constant LR.
+    The paper finds schedule-free's best lr somewhat larger than a scheduled
+    AdamW's: tune the lrs first. Baseline init. N = 5625, AdamW #2's.
     """
 
     name = "schedule_free_adamw"

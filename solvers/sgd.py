@@ -5,26 +5,18 @@ from benchmark_utils.training.trainer import TRACK3_SCHEDULE, TrainerSolver
 
 
 class Solver(TrainerSolver):
-    """SGD with Nesterov momentum (torch.optim.SGD, Sutskever et al. 2013) on
-    the hidden matrices, AdamW on the embedding, head and scalars.
+    """SGD with Nesterov momentum (torch.optim.SGD) on the hidden matrices,
+    #36's aux AdamW on the rest.
 
-    No published configuration exists, for Track 3 or GPT-2: a baseline, not
-    a reproduction. Momentum 0.9 (the standard value); no weight decay
-    (torch's is an L2 term, coupled to the gradient's scale). Unlike the
-    normalised methods, SGD's step scales with Track 3's summed-loss
-    gradient, so its lr depends on the batch and the width. lr 3e-6 is an
-    extrapolation, untested at full size: the best of {1e-3, 1e-2, 3e-2,
-    1e-1} on the tiny model of tests/test_solvers_train.py is 3e-2 (512
-    tokens, width 64); x 512 / 524,288 for the summed gradient and x 64 / 768
-    for the width (in standard parametrisation a stable SGD lr for a hidden
-    matrix falls like 1 / fan-in) gives 2.4e-6, rounded to 3e-6. Sweep it.
-    Aux AdamW: #36's (embedding 0.7, head 0.004, scalars 0.015, betas (0.8,
-    0.95), eps 1e-10, weight decay 0.001). Baseline init, Track 3's schedule
-    (constant, then linear to 0 over the last 70%; no warmup, no clipping).
-    N = 5625, AdamW #2's step count, the slowest Track 3 baseline of an
-    elementwise first-order method; SGD is not expected to reach 3.28 there
-    (the run reports the loss it reaches). On the classic GPT-2 problem
-    (mean-loss gradient) the learning rate must be scaled back up.
+    No published configuration exists: a baseline, not a reproduction.
+    Momentum 0.9; no weight decay (torch's is an L2 term). SGD's step scales
+    with Track 3's summed-loss gradient, so its lr depends on the batch and
+    the width: 3e-6 is an untested extrapolation from the best of {1e-3,
+    1e-2, 3e-2, 1e-1} on tests/test_solvers_train.py's tiny model (3e-2 at
+    512 tokens, width 64) times 512 / 524,288 and 64 / 768. Sweep it.
+    Baseline init, Track 3's schedule. N = 5625, AdamW #2's (the slowest
+    elementwise baseline); SGD is not expected to reach 3.28 there. On the
+    classic GPT-2 problem (mean-loss gradient) scale the lr back up.
     """
 
     name = "sgd"

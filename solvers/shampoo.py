@@ -1,33 +1,27 @@
-import importlib.util
-
-from benchmark_utils.optim.shampoo import Shampoo
+from benchmark_utils.optim.shampoo import make_shampoo, unavailable
 from benchmark_utils.training.recipe import AUX_ADAMW_2, solver_aux_adamw
 from benchmark_utils.training.trainer import TRACK3_SCHEDULE, TrainerSolver
 
 
 class Solver(TrainerSolver):
-    """Shampoo (Adam-grafted, blocked) on the hidden matrices, AdamW on the
-    embedding, head and scalars.
+    """Shampoo (Adam-grafted, blocked) on the hidden matrices, #2's aux
+    AdamW on the rest.
 
     Defaults: modded-nanogpt Track 3 result #21 (``records/
     track_3_optimization/results/20260513_shampoo_1_4_power/
     train_gpt_shampoo.py``): DistributedShampoo with lr 0.0015, betas
     (0.9, 0.95), weight decay 0.2 (decoupled), max preconditioner dim 8192,
-    precondition frequency 5, inverse root 1/4 (its default 1/(2 order) for
-    matrices), Adam grafting with beta2 0.95 and eps 1e-10, and
-    DistributedShampoo's defaults for the rest: epsilon 1e-12, bias
-    correction, ``start_preconditioning_step=-1`` (= the frequency: Adam for
-    steps 1-4, Shampoo from step 5). Aux AdamW as in #2: embedding lr 0.3,
-    head lr 1/320, scalars lr 0.01, betas (0.8, 0.95), eps 1e-10, no weight
-    decay. Baseline init (#21 uses #36's), no warmup, no clipping, LR
-    constant then linear to 0 over the last 70%. N = 4150: #21 claims 4100
-    steps (3.2776, n=4) from runs whose schedule ended at train_steps = 4150;
-    N is the schedule's horizon, so 4150 reproduces the runs and their
-    step-4100 evaluation is the claimed result.
+    precondition frequency 5, inverse root 1/4, Adam grafting (beta2 0.95,
+    eps 1e-10) and DistributedShampoo's defaults for the rest (epsilon
+    1e-12, bias correction, Adam for steps 1-4). Baseline init (#36's, as
+    #21), Track 3's schedule. N = 4150: #21 claims 4100 steps (3.2776,
+    n=4) from runs whose schedule ended at 4150; N is the schedule's
+    horizon, so 4150 reproduces the runs and their step-4100 evaluation is
+    the claim.
 
-    ``implementation="benchmark_utils"``: benchmark_utils/optim/shampoo.py, which
-    follows DistributedShampoo's semantics (its docstring lists the
-    remaining differences; none applies to the full-size Track 3 matrices).
+    ``implementation="benchmark_utils"``: ``benchmark_utils/optim/
+    shampoo.py``, DistributedShampoo's semantics (its docstring lists the
+    differences left; none applies to the full-size Track 3 matrices).
     ``"distributed_shampoo"``: Meta's DistributedShampoo, when installed.
     """
 
@@ -51,21 +45,13 @@ class Solver(TrainerSolver):
     }
 
     def skip(self, **objective_dict):
-        if (
-            self.implementation == "distributed_shampoo"
-            and importlib.util.find_spec("distributed_shampoo") is None
-        ):
-            return True, (
-                "distributed_shampoo is not installed: pip install "
-                "git+https://github.com/facebookresearch/optimizers"
-                " (Python >= 3.12)"
-            )
-        if self.implementation not in ("benchmark_utils", "distributed_shampoo"):
-            return True, f"unknown implementation {self.implementation!r}"
-        return False, None
+        reason = unavailable(self.implementation)
+        return reason is not None, reason
 
     def build_optimizers(self, groups):
-        options = dict(
+        shampoo = make_shampoo(
+            groups.hidden_matrices,
+            self.implementation,
             lr=self.lr,
             betas=self.betas,
             epsilon=self.epsilon,
@@ -73,43 +59,8 @@ class Solver(TrainerSolver):
             max_preconditioner_dim=self.max_preconditioner_dim,
             precondition_frequency=self.precondition_frequency,
             start_preconditioning_step=self.start_preconditioning_step,
+            inverse_exponent_override=self.inverse_exponent_override,
+            grafting_beta2=self.grafting_beta2,
+            grafting_epsilon=self.grafting_epsilon,
         )
-        if self.implementation == "distributed_shampoo":
-            shampoo = _distributed_shampoo(groups.hidden_matrices, self, options)
-        else:
-            shampoo = Shampoo(
-                groups.hidden_matrices,
-                inverse_exponent_override=self.inverse_exponent_override,
-                grafting_beta2=self.grafting_beta2,
-                grafting_epsilon=self.grafting_epsilon,
-                **options,
-            )
-        aux = solver_aux_adamw(self, groups)
-        return [shampoo, aux]
-
-
-def _distributed_shampoo(params, solver, options):
-    """Meta's DistributedShampoo with the same hyperparameters (its API has
-    changed across versions: the Adam grafting config was renamed)."""
-    import distributed_shampoo as ds
-
-    adam_config = getattr(ds, "AdamPreconditionerConfig", None) or ds.AdamGraftingConfig
-    extra = {}
-    if hasattr(ds, "WeightDecayType"):
-        extra["weight_decay_type"] = ds.WeightDecayType.DECOUPLED
-    else:  # older releases
-        extra["use_decoupled_weight_decay"] = True
-    if solver.inverse_exponent_override:
-        e = solver.inverse_exponent_override
-        extra["preconditioner_config"] = ds.RootInvShampooPreconditionerConfig(
-            inverse_exponent_override={1: e, 2: e}
-        )
-    return ds.DistributedShampoo(
-        params,
-        grafting_config=adam_config(
-            beta2=solver.grafting_beta2, epsilon=solver.grafting_epsilon
-        ),
-        use_bias_correction=True,
-        **options,
-        **extra,
-    )
+        return [shampoo, solver_aux_adamw(self, groups)]

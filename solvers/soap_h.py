@@ -1,35 +1,23 @@
-import torch
-
-from benchmark_utils.optim.soap_h import SOAPH
+from benchmark_utils.models.track3 import init_soap_h
+from benchmark_utils.optim.soap_h import SOAPH, power_decay
 from benchmark_utils.training.recipe import AUX_ADAMW_2, solver_aux_adamw
 from benchmark_utils.training.trainer import TRACK3_SCHEDULE, TrainerSolver
-
-# #27's init: PyTorch's default, then these weights scaled, other ``proj``
-# tensors (the head, every projection bias) zeroed, gains 1.
-INIT_SCALES = {
-    ".attn.proj.weight": 1.25,
-    ".mlp.proj.weight": 3.0,
-    ".mlp.fc.weight": 1.5,
-}
 
 
 class Solver(TrainerSolver):
     """SOAP-H (SOAP without bias correction, eigenbasis refreshed every step,
-    step on the hyperball; ``benchmark_utils/optim/soap_h.py``) on the hidden
-    matrices, AdamW on the embedding, head and scalars.
+    step on the hyperball; ``benchmark_utils/optim/soap_h.py``) on the
+    hidden matrices, #2's aux AdamW on the rest.
 
     Defaults: modded-nanogpt Track 3 result #27 (``records/
     track_3_optimization/results/20260518_soaph/SOAPH_run1.txt``, six runs,
     mean 3.2782 at step 3125): lr 0.018, beta1 0.95, beta2 = Shampoo's beta
-    0.9, eps 1e-8, precondition frequency 1, no weight decay (the hyperball
-    keeps each matrix's norm). Aux AdamW as in #2 (embedding 0.3, head 1/320,
-    scalars 0.01, betas (0.8, 0.95), eps 1e-10, no weight decay). Two
-    schedules, no warmup, no clipping: SOAP-H decays over the whole run as
-    (1 - step / lr_steps)^1.25 with lr_steps = 3200 = 1.024 N (so its lr is
-    not 0 at N), the aux AdamW is constant then linear to 0 over the last
-    40% of N. Init: PyTorch's default, then attn.proj x1.25, mlp.proj x3,
-    mlp.fc x1.5 (weights), the head and every projection bias zeroed. N =
-    3125, the schedule length the runs use and the step they claim.
+    0.9, eps 1e-8, precondition frequency 1, no weight decay. Two
+    schedules, no warmup, no clipping: SOAP-H's lr times (1 - step /
+    3200)^1.25 (3200 = 1.024 N: not 0 at N), the aux AdamW's constant then
+    linear to 0 over the last 40%. Init: #27's scaled PyTorch default
+    (``models.track3.init_soap_h``). N = 3125, the runs' schedule length
+    and the step they claim.
     """
 
     name = "soap_h"
@@ -47,19 +35,8 @@ class Solver(TrainerSolver):
         "decay_fraction": [0.4],  # linear to 0 over the last 40%
     }
 
-    @torch.no_grad()
     def init_model(self, model):
-        for module in model.modules():
-            if hasattr(module, "reset_parameters"):
-                module.reset_parameters()
-        for name, p in model.named_parameters():
-            scale = [s for end, s in INIT_SCALES.items() if name.endswith(end)]
-            if name.endswith("gains"):
-                p.fill_(1.0)
-            elif scale:
-                p.mul_(scale[0])
-            elif "proj" in name:
-                p.zero_()
+        init_soap_h(model)
 
     def build_optimizers(self, groups):
         soap = SOAPH(
@@ -70,6 +47,5 @@ class Solver(TrainerSolver):
             eps=self.eps,
             precondition_frequency=self.precondition_frequency,
         )
-        ratio, power = self.lr_steps_ratio, self.lr_power
-        soap.lr_multiplier = lambda step, n: max(0.0, 1 - step / (ratio * n)) ** power
+        soap.lr_multiplier = power_decay(self.lr_steps_ratio, self.lr_power)
         return [soap, solver_aux_adamw(self, groups)]

@@ -1,16 +1,6 @@
-import torch
-
 from benchmark_utils.models.record_init import record_46_init
-from benchmark_utils.optim.soap_muon import BiasFreeAdam, SoapMuon, vector_family
-from benchmark_utils.optim.wrappers import EMANesterov, PowerCool, TailEMA
+from benchmark_utils.optim.soap_muon import DECAY_STARTS, RECORD_N, record_46
 from benchmark_utils.training.trainer import TrainerSolver
-
-RECORD_N = 2690  # the published step landmarks below are for this N
-
-
-def decay_start(lr, power_c, t_end=2900, power=1.2):
-    """Where the entry's min(lr, power_c (t_end - step)^power) starts to decay."""
-    return t_end - (lr / power_c) ** (1 / power)
 
 
 class Solver(TrainerSolver):
@@ -18,25 +8,17 @@ class Solver(TrainerSolver):
     SOAP-Muon stack with Tail-EMA readout, RowFloor and cautious weight decay.
     Source: modded-nanogpt ``records/track_3_optimization/results/
     20260619_cwd_rowfloor_tailema/`` (README; ``A40_seed0_*.txt`` embeds the
-    script). Optimizers in ``benchmark_utils/optim/`` (descriptions there).
+    script). The stack and its fixed settings: ``record_46`` in
+    ``benchmark_utils/optim/soap_muon.py``; the optimizers are described
+    there and in ``wrappers.py``.
 
-    Hidden matrices: SoapMuon lr 0.0375, momentum 0.85 -> 0.95 over 300 steps
-    (back to 0.85 over 2700-2900), SOAP beta2 0.9 refreshed every step,
-    attn.proj trust gate (floor 0.45 / cap 0.85 to step 1375, floor faded to
-    0 by 1625), radial brake 0.5, RowFloor 0.3825, CWD 0.025. Embedding and
-    head: AdamW lr 0.3 / 1/320, betas (0.8, 0.99), eps 1e-10, no decay.
-    Vectors: Adam without bias correction, lr 0.01, beta1 0.8, beta2 0.99
-    (gains), 0.9965 (attn.proj bias), 0.997 (other biases). PowerCool power
-    1.2 to step 2900, each role's published ``power_c``. EMA-Nesterov 0.3 x
-    lr ratio, EMA 0.99, steps 300-1950. Tail-EMA tau 150 over steps
-    2400-2900, all but the embedding, evaluated as 0.4 w + 0.6 EMA (through
-    the evaluation hooks). The trainer's schedule is constant (the stack owns
-    it); the published power_c put the decay starts at steps 513.6 (Muon)
-    and 1487 (the rest), as the Track 3 README says. Step landmarks (and
-    tau) scale with N / 2690; N = 2690.
-    Init: PyTorch's default with ``proj`` zeroed, then the entry's
-    depth-scaled mlp.fc and antithetic +-1 gains
-    (``benchmark_utils/models/record_init.py``).
+    The stack owns the schedule (PowerCool to step 2900; the trainer's is
+    constant): the published power_c put the decay starts at steps 513.6
+    (SoapMuon) and 1487 (the rest), as the Track 3 README says. The Tail-EMA
+    readout is evaluated through the evaluation hooks. Step landmarks (and
+    tau) scale with N / 2690; N = 2690. Init: PyTorch's default with
+    ``proj`` zeroed, then the entry's depth-scaled mlp.fc and antithetic
+    +-1 gains (``benchmark_utils/models/record_init.py``).
     """
 
     name = "track3_record"
@@ -48,14 +30,7 @@ class Solver(TrainerSolver):
         "vector_beta2": [(0.99, 0.9965, 0.997)],  # gains, attn.proj bias, others
         "target_uw": [0.3825],
         "cwd": [0.025],
-        "decay_starts": [  # hidden, embedding, head, scalars (published power_c)
-            (
-                decay_start(0.0375, 3.3169534699576625e-06),
-                decay_start(0.3, 4.976805410800738e-05),
-                decay_start(1 / 320, 5.184172302917436e-07),
-                decay_start(0.01, 1.6589351369335795e-06),
-            )
-        ],
+        "decay_starts": [DECAY_STARTS],  # hidden, embedding, head, scalars
         "tail_ema": [(150.0, 2400, 2900, 0.6)],  # tau, start, end, blend
         "train_steps": [RECORD_N],
         "init": ["torch_default"],  # then init_model: the entry's own
@@ -67,67 +42,23 @@ class Solver(TrainerSolver):
         record_46_init(model)
 
     def build_optimizers(self, groups):
-        k = self.n_steps / RECORD_N
         model = getattr(self, "model", None)  # names give the per-tensor roles
-        names = (
-            {id(p): n for n, p in model.named_parameters()} if model is not None else {}
-        )
-        start = [s * k for s in self.decay_starts]
-        steps = dict(mu_warmup=300 * k, mu_cooldown_start=2700 * k, mu_cooldown=200 * k)
-        trust = dict(trust_floor_end=1375 * k, trust_fade_end=1625 * k)
-        soap = SoapMuon(
-            [
-                dict(
-                    params=[p],
-                    trust_gate=names.get(id(p), "").endswith("attn.proj.weight"),
-                    decay_start=start[0],
-                )
-                for p in groups.hidden_matrices
-            ],
+        names = {} if model is None else {id(p): n for n, p in model.named_parameters()}
+        stack = record_46(
+            groups,
+            names,
+            self.n_steps,
             lr=self.lr,
+            embedding_lr=self.embedding_lr,
+            head_lr=self.head_lr,
+            scalar_lr=self.scalar_lr,
+            vector_beta2=self.vector_beta2,
             target_uw=self.target_uw,
             cwd=self.cwd,
-            **steps,
-            **trust,
+            decay_starts=self.decay_starts,
+            tail_ema=self.tail_ema,
         )
-        embed_head = torch.optim.AdamW(
-            [
-                dict(
-                    params=groups.embedding, lr=self.embedding_lr, decay_start=start[1]
-                ),
-                dict(params=groups.head, lr=self.head_lr, decay_start=start[2]),
-            ],
-            betas=(0.8, 0.99),
-            eps=1e-10,
-            weight_decay=0.0,
-        )
-        beta2 = dict(zip(("gains", "attn_proj_bias", "other"), self.vector_beta2))
-        vectors = BiasFreeAdam(
-            [
-                dict(
-                    params=[p],
-                    betas=(0.8, beta2[vector_family(names.get(id(p), ""))]),
-                    decay_start=start[3],
-                )
-                for p in groups.scalars
-            ],
-            lr=self.scalar_lr,
-        )
-        inner = PowerCool([embed_head, soap, vectors], t_end=2900 * k, power=1.2)
-        tau, t0, t1, blend = self.tail_ema
-        tail = [p for p in groups.all() if all(p is not e for e in groups.embedding)]
-        readout = TailEMA([inner], tail, tau * k, t0 * k, t1 * k, blend)
-        return [
-            EMANesterov(
-                [readout],
-                groups.all(),
-                embed_head.param_groups[0],
-                lookahead=0.3,
-                ema=0.99,
-                prefill=300 * k,
-                rest=1950 * k,
-            )
-        ]
+        return [stack]
 
     def before_evaluation(self):
         self.optimizers[0].begin_evaluation()  # Tail-EMA blend, no look-ahead

@@ -2,7 +2,7 @@
 
 import torch
 
-from ..errors import UserError
+from ..settings import SettingsError
 from .config import MODEL_SIZES, ModelConfig, make_config
 from .gpt2 import GPT
 from .groups import ParameterGroups
@@ -25,15 +25,15 @@ def build_model(config, seed, init=None):
     init) whatever the solver or the global random state. ``init``: a Track 3
     init scheme (None: the baseline). The classic GPT-2 problem fixes its own
     init (llm.c's), so a solver's Track 3 init choice does not apply to it."""
+    if init not in (None, *INIT_SCHEMES):
+        raise SettingsError(
+            f"unknown init {init!r}: choose one of {', '.join(INIT_SCHEMES)}"
+        )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        if config.family == "track3":
-            model = Track3GPT(config)
-            if init not in (None, "baseline"):
-                model.init_weights(init)
-            return model
-        if init not in (None, *INIT_SCHEMES):
-            raise UserError(
-                f"unknown init {init!r}: choose one of {', '.join(INIT_SCHEMES)}"
-            )
-        return GPT(config)
+        if config.family != "track3":
+            return GPT(config)
+        model = Track3GPT(config)
+        if init not in (None, "baseline"):
+            model.init_weights(init)
+        return model

@@ -32,7 +32,6 @@ class ModelConfig:
     # (the reference stores it in bf16 and uses no autocast). The classic
     # model keeps fp32 weights and uses bf16 autocast on CUDA.
     dtype: str = "float32"
-    bias: bool = True
 
     @property
     def padded_vocab_size(self):
@@ -44,15 +43,9 @@ class ModelConfig:
     def head_dim(self):
         return self.n_embd // self.n_head
 
-    @property
-    def loss_reduction(self):
-        """How the reference reduces the loss over the global batch."""
-        return "sum" if self.family == "track3" else "mean"
-
     def grad_scale(self, batch_tokens):
-        """Factor applied to each micro-batch's summed loss before
-        ``backward``: the step's gradient is then the reference's."""
-        return 1.0 if self.loss_reduction == "sum" else 1.0 / batch_tokens
+        """Factor on each micro-batch's summed loss before ``backward``."""
+        return 1.0 if self.family == "track3" else 1.0 / batch_tokens
 
 
 # name -> (family, n_layer, n_embd, n_head). Track 3 fixes head_dim = 128 at

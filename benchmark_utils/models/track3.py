@@ -136,10 +136,6 @@ class Track3GPT(nn.Module):
         ``proj`` are zero, the embedding N(0, 1), other weights
         N(0, 0.33 / fan_in), biases 0, gains 1. ``torch_default``: the older
         scripts (AdamW #2): PyTorch's default init, then ``proj`` zeroed."""
-        if scheme not in INIT_SCHEMES:
-            raise ValueError(
-                f"unknown init {scheme!r}: choose one of {', '.join(INIT_SCHEMES)}"
-            )
         for name, p in self.named_parameters():
             if name.endswith("gains"):
                 p.fill_(1.0)
@@ -186,3 +182,63 @@ class Track3GPT(nn.Module):
 
     def num_parameters(self):
         return sum(p.numel() for p in self.parameters())
+
+
+# The inits of entries that start from ``init="torch_default"`` and change
+# it; their solvers' ``init_model`` calls them (the trainer seeds the
+# generator first).
+
+
+@torch.no_grad()
+def init_adamh(model, gains):
+    """#4 (AdamH): the weights of the blocks' modules named in ``gains``
+    (e.g. ``"attn.proj"``) redrawn U(-b, b), b = gain / sqrt(fan_in)."""
+    for name, module in model.named_modules():
+        gain = gains.get(name.split(".", 2)[-1])
+        if name.startswith("blocks.") and gain is not None:
+            module.weight.uniform_(-1.0, 1.0).mul_(gain / module.in_features**0.5)
+
+
+SOAP_H_INIT_SCALES = {
+    ".attn.proj.weight": 1.25,
+    ".mlp.proj.weight": 3.0,
+    ".mlp.fc.weight": 1.5,
+}
+
+
+@torch.no_grad()
+def init_soap_h(model):
+    """#27 (SOAP-H): PyTorch's default init redrawn, these weights scaled by
+    ``SOAP_H_INIT_SCALES``, the other ``proj`` tensors (the head, every
+    projection bias) zeroed, gains 1."""
+    for module in model.modules():
+        if hasattr(module, "reset_parameters"):
+            module.reset_parameters()
+    for name, p in model.named_parameters():
+        scale = [s for end, s in SOAP_H_INIT_SCALES.items() if name.endswith(end)]
+        if name.endswith("gains"):
+            p.fill_(1.0)
+        elif scale:
+            p.mul_(scale[0])
+        elif "proj" in name:
+            p.zero_()
+
+
+# #33's per-module factors on 1 / sqrt(3 fan_in), first match wins
+PSGD_KRON_H_INIT_FACTORS = (("mlp.proj", 3.0), ("fc", 1.5), ("attn.proj", 1.25))
+
+
+@torch.no_grad()
+def init_psgd_kron_h(model):
+    """#33 (PSGD-Kron-H): PyTorch's default init redrawn for every Linear
+    (nothing zeroed), then every 2-D block weight N(0, factor^2 / (3
+    fan_in))."""
+    for module in model.modules():
+        if isinstance(module, nn.Linear):
+            module.reset_parameters()
+    for name, p in model.named_parameters():
+        if name.startswith("blocks.") and p.ndim == 2:
+            factor = next(
+                (f for key, f in PSGD_KRON_H_INIT_FACTORS if key in name), 1.0
+            )
+            p.normal_(0.0, factor / (3 * p.size(1)) ** 0.5)

@@ -1,32 +1,34 @@
 """Muon with the matrices of one shape updated together.
 
 Why it exists: ``torch.optim.Muon`` updates one tensor at a time in a Python
-loop (momentum, Nesterov, 12 Newton-Schulz iterations of three products each,
-decay, update: ~45 kernels per matrix, ~3,200 per step for Track 3's 72 hidden
-matrices). Those matrices have three shapes (768x768, 3072x768, 768x3072), so
-the same computation as a few batched products (``torch.baddbmm`` over a
-stack of same-shape matrices) and ``torch._foreach_*`` element-wise ops
-launches ~20 times fewer kernels (counted in tests/test_muon_batched.py).
+loop (~45 kernels per matrix, ~3,200 per step for Track 3's 72 hidden
+matrices). Those matrices have three shapes, so the same computation as a
+few batched products (``torch.baddbmm`` over a stack of same-shape
+matrices) and ``torch._foreach_*`` element-wise ops launches ~20 times fewer
+kernels (counted in tests/test_muon_batched.py).
 
-The update is ``torch.optim.Muon``'s (and so modded-nanogpt Track 3 #36's,
-``records/track_3_optimization/train_gpt_simple.py``) for each matrix:
-momentum as an EMA ``buf.lerp_(g, 1 - mu)``, Nesterov ``g.lerp(buf, mu)``,
-the quintic Newton-Schulz iteration in bf16 on the (wide) matrix divided by
-its Frobenius norm (clamped at ``eps``, as torch does; #36 adds ``1e-7``,
-equal unless the norm is ~1e-7), decoupled decay ``p *= 1 - lr wd`` and the
-step ``-lr * adjust(shape) * O``. Batched products may round differently
-from per-matrix ones: equal within bf16 rounding, not bit for bit.
+The update is ``torch.optim.Muon``'s, which with the Muon solver's
+arguments is modded-nanogpt Track 3 #36's (``records/track_3_optimization/
+train_gpt_simple.py``; tests/test_presets.py checks it): momentum as an EMA
+``buf.lerp_(g, 1 - mu)``, Nesterov ``g.lerp(buf, mu)``, the quintic
+Newton-Schulz iteration in bf16 on the (wide) matrix divided by its
+Frobenius norm, decoupled decay ``p *= 1 - lr wd`` and the step ``-lr *
+adjust(shape) * O``. Batched products may round differently from
+per-matrix ones: equal within bf16 rounding, not bit for bit. The state
+(``momentum_buffer`` per parameter) is torch's.
 
-The state (``momentum_buffer`` per parameter) is torch's, and a parameter
-whose ``grad`` is None is skipped: the distributed split step
-(``benchmark_utils.distributed.ShardedStep``, which this optimizer opts into
-with ``shard_across_ranks``) hides the gradients of the matrices another rank
-owns.
+Rounding-level differences from #36's own Muon: it normalises by ``norm +
+1e-7`` where torch divides by ``max(norm, 1e-7)`` (equal unless the norm is
+~1e-7), forms ``b A + c A A`` with separate bf16 ops where torch uses one
+``addmm``, and multiplies the bf16 update by the shape factor where torch
+folds it into the step size (exact at full size: the factors are 1 and 2).
 """
 
 import math
 
 import torch
+
+from .base import TensorwiseOptimizer
 
 ADJUST_LR_FNS = (None, "original", "match_rms_adamw", "spectral_unclamped")
 
@@ -60,18 +62,11 @@ def newton_schulz(stack, coefficients, steps, eps):
     return x.mT if tall else x
 
 
-class BatchedMuon(torch.optim.Optimizer):
+class BatchedMuon(TensorwiseOptimizer):
     """``torch.optim.Muon`` with same-shape matrices updated as one batch
     (same arguments and defaults, ``foreach`` excepted)."""
 
-    # benchmark_utils.distributed splits the step across ranks (each matrix's
-    # update depends only on its own gradient and state).
-    shard_across_ranks = True
-
-    def __init__(
-        self,
-        params,
-        lr=1e-3,
+    OPTIONS = dict(
         weight_decay=0.1,
         momentum=0.95,
         nesterov=True,
@@ -79,48 +74,19 @@ class BatchedMuon(torch.optim.Optimizer):
         eps=1e-7,
         ns_steps=5,
         adjust_lr_fn=None,
-    ):
-        if not lr >= 0 or not momentum >= 0 or not weight_decay >= 0:
-            raise ValueError(
-                f"lr, momentum and weight_decay must be >= 0, got {lr}, "
-                f"{momentum}, {weight_decay}"
-            )
-        if adjust_lr_fn not in ADJUST_LR_FNS:
-            raise ValueError(
-                f"adjust_lr_fn {adjust_lr_fn!r} is not one of {ADJUST_LR_FNS}"
-            )
-        if len(ns_coefficients) != 3:
-            raise ValueError("ns_coefficients must be three numbers (a, b, c)")
-        defaults = dict(
-            lr=lr,
-            weight_decay=weight_decay,
-            momentum=momentum,
-            nesterov=nesterov,
-            ns_coefficients=tuple(ns_coefficients),
-            eps=eps,
-            ns_steps=ns_steps,
-            adjust_lr_fn=adjust_lr_fn,
-        )
-        super().__init__(params, defaults)
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.ndim != 2:
-                    raise ValueError(
-                        f"Muon updates 2D matrices only, got a parameter of "
-                        f"shape {tuple(p.shape)}"
-                    )
+    )
 
-    @torch.no_grad()
-    def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+    def __init__(self, params, lr=1e-3, **options):
+        super().__init__(params, lr, **options)
         for group in self.param_groups:
-            self._step_group(group)
-        return loss
+            if not all(group[k] >= 0 for k in ("lr", "momentum", "weight_decay")):
+                raise ValueError("lr, momentum and weight_decay must be >= 0")
+            if group["adjust_lr_fn"] not in ADJUST_LR_FNS:
+                raise ValueError(f"adjust_lr_fn must be one of {ADJUST_LR_FNS}")
+            if len(group["ns_coefficients"]) != 3:
+                raise ValueError("ns_coefficients must be three numbers (a, b, c)")
 
-    def _step_group(self, group):
+    def step_group(self, group):
         params = [p for p in group["params"] if p.grad is not None]
         if not params:
             return

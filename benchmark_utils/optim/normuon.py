@@ -27,6 +27,8 @@ second moment is kept in float32 (the parameter's dtype when wider).
 
 import torch
 
+from .base import TensorwiseOptimizer
+
 
 def newton_schulz(update, steps, coefficients, eps=1e-7):
     """The quintic Newton-Schulz iteration towards U V^T, in bf16."""
@@ -42,66 +44,36 @@ def newton_schulz(update, steps, coefficients, eps=1e-7):
     return x.mT if tall else x
 
 
-class NorMuon(torch.optim.Optimizer):
+class NorMuon(TensorwiseOptimizer):
     """NorMuon (Li et al. 2025, arXiv 2510.05491) in Track 3 #10's form; see
-    the module docstring. Every tensor's update depends on that tensor only,
-    so the trainer may split the step across ranks."""
+    the module docstring."""
 
-    shard_across_ranks = True
-
-    def __init__(
-        self,
-        params,
-        lr,
+    OPTIONS = dict(
         weight_decay=0.0,
         momentum=0.95,
         beta2=0.95,
         ns_coefficients=(2.0, -1.5, 0.5),
         ns_steps=12,
-    ):
-        defaults = dict(
-            lr=lr,
-            weight_decay=weight_decay,
-            momentum=momentum,
-            beta2=beta2,
-            ns_coefficients=tuple(ns_coefficients),
-            ns_steps=ns_steps,
-        )
-        super().__init__(params, defaults)
+    )
 
-    @torch.no_grad()
-    def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            mu, lr = group["momentum"], group["lr"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                if p.ndim != 2:
-                    raise ValueError("NorMuon takes 2-D matrices only")
-                rows, cols = p.shape
-                side = -1 if rows >= cols else -2  # per row if tall, per column if wide
-                state = self.state[p]
-                if not state:
-                    state["momentum"] = torch.zeros_like(p)
-                    v_dtype = torch.promote_types(p.dtype, torch.float32)
-                    v_shape = (rows, 1) if side == -1 else (1, cols)
-                    state["second_moment"] = p.new_zeros(v_shape, dtype=v_dtype)
-                buf, v = state["momentum"], state["second_moment"]
-                buf.lerp_(p.grad, 1 - mu)
-                update = p.grad.lerp(buf, mu)
-                ortho = newton_schulz(
-                    update, group["ns_steps"], group["ns_coefficients"]
-                )
-                ortho = ortho * max(1.0, rows / cols) ** 0.5
-                norm = ortho.norm()
-                rms2 = ortho.square().mean(dim=side, keepdim=True)
-                v.lerp_(rms2.to(v.dtype), 1 - group["beta2"])
-                ortho = ortho * v.clamp_min(1e-10).rsqrt().to(ortho.dtype)
-                ortho = ortho * (norm / ortho.norm().clamp_min(1e-10))
-                p.mul_(1 - lr * group["weight_decay"])
-                p.add_(ortho.to(p.dtype), alpha=-lr)
-        return loss
+    def update(self, p, state, group):
+        mu, lr = group["momentum"], group["lr"]
+        rows, cols = p.shape
+        side = -1 if rows >= cols else -2  # per row if tall, per column if wide
+        if not state:
+            state["momentum"] = torch.zeros_like(p)
+            v_dtype = torch.promote_types(p.dtype, torch.float32)
+            v_shape = (rows, 1) if side == -1 else (1, cols)
+            state["second_moment"] = p.new_zeros(v_shape, dtype=v_dtype)
+        buf, v = state["momentum"], state["second_moment"]
+        buf.lerp_(p.grad, 1 - mu)
+        update = p.grad.lerp(buf, mu)
+        ortho = newton_schulz(update, group["ns_steps"], group["ns_coefficients"])
+        ortho = ortho * max(1.0, rows / cols) ** 0.5
+        norm = ortho.norm()
+        rms2 = ortho.square().mean(dim=side, keepdim=True)
+        v.lerp_(rms2.to(v.dtype), 1 - group["beta2"])
+        ortho = ortho * v.clamp_min(1e-10).rsqrt().to(ortho.dtype)
+        ortho = ortho * (norm / ortho.norm().clamp_min(1e-10))
+        p.mul_(1 - lr * group["weight_decay"])
+        p.add_(ortho.to(p.dtype), alpha=-lr)

@@ -1,17 +1,15 @@
 """PSGD-Kron with the hyperball projection, as Track 3 entry #33 runs it
-(records/track_3_optimization/results/20260527_psgd in github.com/
-KellerJordan/modded-nanogpt; PSGD: Li 2015, arXiv 1512.04202; Kronecker
-whitening preconditioners: Li 2024, arXiv 2402.11858, Pooladzandi & Li 2024,
-arXiv 2402.04553; hyperball: Wen et al., "Fantastic Pretraining Optimizers
-2.1").
+(modded-nanogpt records/track_3_optimization/results/20260527_psgd; PSGD:
+Li 2015, arXiv 1512.04202; Kronecker whitening preconditioners: Li 2024,
+arXiv 2402.11858, Pooladzandi & Li 2024, arXiv 2402.04553; hyperball: Wen
+et al., "Fantastic Pretraining Optimizers" 2.1).
 
-Why not a library: pytorch-optimizer's ``Kron`` (and kron_torch, which it
-ports) updates the preconditioner with a probability schedule, balances the
-factors at random (1% of the steps), starts from a fixed scale, uses one
-probe vector, clips the update's RMS to 1.1 and adds weight decay; #33
-updates and balances every step, starts from the first gradient's scale,
-has no clipping and no decay, and projects the step onto the sphere of the
-weight's norm. heavyball's PSGD variants have no hyperball either.
+Why not a library: pytorch-optimizer's ``Kron`` (a port of kron_torch)
+updates the preconditioner with a probability schedule, balances the
+factors at random, starts from a fixed scale, clips the update's RMS to 1.1
+and adds weight decay; #33 updates and balances every step, starts from the
+first gradient's scale, has no clipping and no decay, and projects the step
+onto the sphere of the weight's norm. heavyball's PSGD has no hyperball.
 
 For a matrix W (m x n) with gradient G, from #33's script, in float32:
 
@@ -31,6 +29,8 @@ max|S| ||S x|| ("1.5 power iterations").
 """
 
 import torch
+
+from .base import TensorwiseOptimizer
 
 
 def spectral_norm_estimate(s):
@@ -59,53 +59,46 @@ def update_preconditioner(q0, q1, update, probe, precond_lr):
     q1.sub_(precond_lr / spectral_norm_estimate(ata + btb) * torch.triu(ata - btb) @ q1)
 
 
-class PSGDKronH(torch.optim.Optimizer):
+class PSGDKronH(TensorwiseOptimizer):
     """PSGD-Kron + hyperball in Track 3 #33's form; see the module
     docstring. The probes come from torch's default generator of the
-    parameter's device (seed it to repeat a run). Every tensor's update
-    depends on that tensor only, so the trainer may split the step across
-    ranks."""
+    parameter's device (seed it to repeat a run)."""
 
-    shard_across_ranks = True
+    OPTIONS = dict(precond_lr=1.0, beta=0.95)
 
-    def __init__(self, params, lr, precond_lr=1.0, beta=0.95):
-        super().__init__(params, dict(lr=lr, precond_lr=precond_lr, beta=beta))
+    def update(self, p, state, group):
+        beta, lr = group["beta"], group["lr"]
+        grad = p.grad.float()
+        if not state:
+            s = grad.abs().pow(4).mean().clamp(min=1e-24).pow(-1 / 32)
+            eye = dict(dtype=torch.float32, device=p.device)
+            state["Q0"] = torch.eye(p.shape[0], **eye) * s
+            state["Q1"] = torch.eye(p.shape[1], **eye) * s
+            state["step"] = 0
+            state["exp_avg"] = torch.zeros_like(grad)
+        state["step"] += 1
+        state["exp_avg"].lerp_(grad, 1 - beta)
+        update = state["exp_avg"] / (1 - beta ** state["step"])
+        probe = torch.randn_like(update)
+        nu = torch.randn_like(update)
+        damping = torch.finfo(torch.float32).eps * update.abs()
+        q0, q1 = state["Q0"], state["Q1"]
+        update_preconditioner(q0, q1, update + damping * nu, probe, group["precond_lr"])
+        direction = (q0.mT @ q0) @ update @ (q1.mT @ q1)
+        w = p.float()
+        w_norm = w.norm()
+        new = w - lr * direction * (w_norm / (direction.norm() + 1e-10))
+        p.copy_(new * (w_norm / (new.norm() + 1e-10)))
 
-    @torch.no_grad()
-    def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            beta, lr = group["beta"], group["lr"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                if p.ndim != 2:
-                    raise ValueError("PSGDKronH takes 2-D matrices only")
-                grad = p.grad.float()
-                state = self.state[p]
-                if not state:
-                    s = grad.abs().pow(4).mean().clamp(min=1e-24).pow(-1 / 32)
-                    eye = dict(dtype=torch.float32, device=p.device)
-                    state["Q0"] = torch.eye(p.shape[0], **eye) * s
-                    state["Q1"] = torch.eye(p.shape[1], **eye) * s
-                    state["step"] = 0
-                    state["exp_avg"] = torch.zeros_like(grad)
-                state["step"] += 1
-                state["exp_avg"].lerp_(grad, 1 - beta)
-                update = state["exp_avg"] / (1 - beta ** state["step"])
-                probe = torch.randn_like(update)
-                nu = torch.randn_like(update)
-                damping = torch.finfo(torch.float32).eps * update.abs()
-                q0, q1 = state["Q0"], state["Q1"]
-                update_preconditioner(
-                    q0, q1, update + damping * nu, probe, group["precond_lr"]
-                )
-                direction = (q0.mT @ q0) @ update @ (q1.mT @ q1)
-                w = p.float()
-                w_norm = w.norm()
-                new = w - lr * direction * (w_norm / (direction.norm() + 1e-10))
-                p.copy_(new * (w_norm / (new.norm() + 1e-10)))
-        return loss
+
+def linear_to_zero(step, n):
+    """#33's multiplier of the PSGD learning rate: ``1 - step / N``."""
+    return 1 - step / n
+
+
+def aux_schedule(start, final):
+    """#33's multiplier of the aux AdamW: 1 until ``start`` N, then linear
+    down to ``final`` at N."""
+    return lambda step, n: (
+        1 - (1 - final) * max(0.0, (step - int(n * start)) / (n - int(n * start)))
+    )

@@ -1,22 +1,19 @@
 """Shampoo with Adam grafting and blocked preconditioners.
 
-Why this file exists (the rule is: use a maintained library when one is
-correct). ``tests/test_optimizers.py::test_shampoo_library_candidates`` runs
-every PyPI candidate against the same independent reference as this class:
+Why this file exists: ``tests/test_optimizers.py::
+test_shampoo_library_candidates`` runs every PyPI candidate against the same
+independent reference as this class:
 
-- ``pytorch_optimizer.ScalableShampoo`` grafts only SGD / AdaGrad / RMSProp:
-  its RMSProp graft has no bias correction (first step about
-  1/sqrt(1 - beta2) = 4.5x too long with beta2 = 0.95) and it preconditions
-  the raw gradient and applies momentum after grafting, so it cannot
-  reproduce Adam-grafted Shampoo; with ``use_svd`` the epsilon it adds to the
-  statistics decays away, and its Schur-Newton root is approximate.
+- ``pytorch_optimizer.ScalableShampoo`` grafts only SGD / AdaGrad / RMSProp,
+  without bias correction (first step 4.5x too long with beta2 = 0.95), and
+  preconditions the raw gradient with momentum after grafting; with
+  ``use_svd`` its epsilon decays away, and its Schur-Newton root is
+  approximate.
 - ``pytorch_optimizer.Shampoo`` has no grafting and no blocking, and writes
   its momentum into ``p.grad``.
-- heavyball 3.2 has no Shampoo (``KLShampoo`` is a different algorithm:
-  KL-corrected factors, no grafting).
-- Meta's ``distributed_shampoo`` is the reference implementation but is not
-  on PyPI (git install, Python >= 3.12): ``solvers/shampoo.py`` uses it when
-  it is installed and ``implementation=distributed_shampoo`` is asked for.
+- heavyball 3.2 has no Shampoo (``KLShampoo`` is another algorithm).
+- Meta's ``distributed_shampoo``, the reference, is not on PyPI (git
+  install, Python >= 3.12): :func:`make_shampoo` uses it when asked.
 
 Algorithm (Gupta et al. 2018, "Shampoo"; Anil et al. 2020 for blocking and
 grafting; Shi et al. 2023 for the Adam-grafted form used by
@@ -39,19 +36,16 @@ rank deficient, or rounding made an eigenvalue negative) all are shifted to
 ``l - min l + eps``; then ``Q diag(l^(-e)) Q^T``.
 
 These are DistributedShampoo's semantics (the version vendored with Track 3
-result #21, ``records/track_3_optimization/results/20260513_shampoo_1_4_power``):
-``start_preconditioning_step=-1`` means ``= precondition_frequency``, a
-start below the frequency is an error, bias correction of the filtered
-gradient, the factors and the graft, epsilon 1e-12, the grafting norm ratio
-with ``+ 1e-16``, decoupled weight decay added to the search direction before
-the learning rate. Differences that remain:
+result #21): ``start_preconditioning_step=-1`` means
+``= precondition_frequency``, a start below the frequency is an error, bias
+correction of the filtered gradient, the factors and the graft, decoupled
+weight decay added to the search direction before the learning rate.
+Differences that remain:
 
 - DistributedShampoo first merges adjacent dimensions whose product is at
-  most ``max_preconditioner_dim`` (its ``target_parameter_dimensionality=1``):
-  a 64 x 64 matrix with the 8192 limit becomes one vector of 4096 with a full
-  4096 x 4096 preconditioner. This class never merges. No Track 3 matrix is
-  affected at full size (the smallest is 768 x 768 = 589,824 > 8192); the
-  tiny test models are.
+  most ``max_preconditioner_dim`` (a 64 x 64 matrix becomes one vector of
+  4096 with the 8192 limit); this class never merges. No full-size Track 3
+  matrix is affected (768 x 768 > 8192); the tiny test models are.
 - Step counters are per parameter here, per param group there: the same
   when every parameter gets a gradient at every step, as in this benchmark.
 - A failed eigendecomposition is retried in float64 (as there); if that
@@ -61,9 +55,12 @@ the learning rate. Differences that remain:
   block (there: a dict per order and dimension).
 """
 
+import importlib.util
 import itertools
 
 import torch
+
+from .base import TensorwiseOptimizer
 
 
 def _block_slices(shape, max_dim):
@@ -99,143 +96,168 @@ def _inverse_root(matrix, exponent, epsilon, pseudo_inverse=False):
     return root.to(matrix.dtype)
 
 
-class Shampoo(torch.optim.Optimizer):
+class Shampoo(TensorwiseOptimizer):
     """Adam-grafted, blocked Shampoo; see the module docstring."""
 
-    def __init__(
-        self,
-        params,
-        lr=1.5e-3,
+    shard_across_ranks = False
+    matrices_only = False
+
+    OPTIONS = dict(
         betas=(0.9, 0.95),
         epsilon=1e-12,
         weight_decay=0.0,
         max_preconditioner_dim=8192,
         precondition_frequency=5,
-        start_preconditioning_step=-1,
-        inverse_exponent_override=0.0,
+        start_preconditioning_step=-1,  # -1: = precondition_frequency
+        inverse_exponent_override=0.0,  # 0: 1 / (2 order)
         grafting_beta2=0.95,
         grafting_epsilon=1e-10,
-        pseudo_inverse=False,
-    ):
-        start = (
-            precondition_frequency
-            if start_preconditioning_step == -1
-            else start_preconditioning_step
-        )
-        if start < precondition_frequency:
-            raise ValueError(
-                f"start_preconditioning_step={start} must be >= "
-                f"precondition_frequency={precondition_frequency}: before "
-                "the first inverse root there is no Shampoo direction"
-            )
-        if pseudo_inverse and epsilon != 0:
-            raise ValueError("pseudo_inverse needs epsilon=0 (as DistributedShampoo)")
-        if max_preconditioner_dim < 1 or precondition_frequency < 1:
-            raise ValueError(
-                "max_preconditioner_dim and precondition_frequency must be >= 1"
-            )
-        defaults = dict(
-            lr=lr,
-            betas=tuple(betas),
-            epsilon=epsilon,
-            weight_decay=weight_decay,
-            max_preconditioner_dim=max_preconditioner_dim,
-            precondition_frequency=precondition_frequency,
-            start_preconditioning_step=start,
-            inverse_exponent_override=inverse_exponent_override,
-            grafting_beta2=grafting_beta2,
-            grafting_epsilon=grafting_epsilon,
-            pseudo_inverse=pseudo_inverse,
-        )
-        super().__init__(params, defaults)
+        pseudo_inverse=False,  # PseudoInverseConfig: needs epsilon 0
+    )
 
-    def _init_state(self, p, group):
-        state = self.state[p]
-        state["step"] = 0
-        dtype = torch.float64 if p.dtype == torch.float64 else torch.float32
-        state["filtered_grad"] = torch.zeros_like(p, dtype=dtype)
-        state["graft_sq"] = torch.zeros_like(p, dtype=dtype)
-        blocks = []
-        for index in _block_slices(p.shape, group["max_preconditioner_dim"]):
-            dims = [s.stop - s.start for s in index]
-            blocks.append(
+    def __init__(self, params, lr=1.5e-3, **options):
+        super().__init__(params, lr, **options)
+        for group in self.param_groups:
+            frequency = group["precondition_frequency"]
+            if group["start_preconditioning_step"] == -1:
+                group["start_preconditioning_step"] = frequency
+            start = group["start_preconditioning_step"]
+            if start < frequency:
+                raise ValueError(
+                    f"start_preconditioning_step={start} must be >= "
+                    f"precondition_frequency={frequency}: before the first "
+                    "inverse root there is no Shampoo direction"
+                )
+            if group["pseudo_inverse"] and group["epsilon"] != 0:
+                raise ValueError(
+                    "pseudo_inverse needs epsilon=0 (as DistributedShampoo)"
+                )
+            if group["max_preconditioner_dim"] < 1 or frequency < 1:
+                raise ValueError(
+                    "max_preconditioner_dim and precondition_frequency must be >= 1"
+                )
+
+    def update(self, p, state, group):
+        lr, (beta1, beta2) = group["lr"], group["betas"]
+        graft_beta2 = group["grafting_beta2"]
+        if not state:
+            state["step"] = 0
+            dtype = torch.float64 if p.dtype == torch.float64 else torch.float32
+            state["filtered_grad"] = torch.zeros_like(p, dtype=dtype)
+            state["graft_sq"] = torch.zeros_like(p, dtype=dtype)
+            state["blocks"] = [
                 dict(
                     index=index,
                     factors=[
-                        torch.zeros(d, d, device=p.device, dtype=dtype) for d in dims
+                        p.new_zeros(s.stop - s.start, s.stop - s.start, dtype=dtype)
+                        for s in index
                     ],
                     roots=None,
                 )
-            )
-        state["blocks"] = blocks
-        return state
+                for index in _block_slices(p.shape, group["max_preconditioner_dim"])
+            ]
+        state["step"] += 1
+        t = state["step"]
+        grad = p.grad.to(state["filtered_grad"].dtype)
 
-    @torch.no_grad()
-    def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            lr, (beta1, beta2) = group["lr"], group["betas"]
-            graft_beta2 = group["grafting_beta2"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                state = self.state[p] or self._init_state(p, group)
-                state["step"] += 1
-                t = state["step"]
-                grad = p.grad.to(state["filtered_grad"].dtype)
+        m = state["filtered_grad"].lerp_(grad, 1 - beta1)
+        m_hat = m / (1 - beta1**t)
+        v = (
+            state["graft_sq"]
+            .mul_(graft_beta2)
+            .addcmul_(grad, grad, value=1 - graft_beta2)
+        )
+        adam = m_hat / (v / (1 - graft_beta2**t)).sqrt_().add_(
+            group["grafting_epsilon"]
+        )
 
-                m = state["filtered_grad"].lerp_(grad, 1 - beta1)
-                m_hat = m / (1 - beta1**t)
-                v = (
-                    state["graft_sq"]
-                    .mul_(graft_beta2)
-                    .addcmul_(grad, grad, value=1 - graft_beta2)
+        start = group["start_preconditioning_step"]
+        compute_roots = t == start or (
+            t > start and t % group["precondition_frequency"] == 0
+        )
+        use_shampoo = t >= start
+        direction = adam if not use_shampoo else torch.empty_like(adam)
+        for block in state["blocks"]:
+            g_block = grad[block["index"]]
+            order = g_block.ndim
+            exponent = group["inverse_exponent_override"] or 1 / (2 * order)
+            for k, factor in enumerate(block["factors"]):
+                others = [d for d in range(order) if d != k]
+                factor.mul_(beta2).add_(
+                    torch.tensordot(g_block, g_block, (others, others)),
+                    alpha=1 - beta2,
                 )
-                adam = m_hat / (v / (1 - graft_beta2**t)).sqrt_().add_(
-                    group["grafting_epsilon"]
+            if compute_roots:
+                block["roots"] = [
+                    _inverse_root(
+                        f / (1 - beta2**t),
+                        exponent,
+                        group["epsilon"],
+                        group["pseudo_inverse"],
+                    )
+                    for f in block["factors"]
+                ]
+            if use_shampoo:
+                shampoo = m_hat[block["index"]]
+                for root in block["roots"]:
+                    # contracts the leading dim; after ``order``
+                    # contractions the dims are back in order
+                    shampoo = torch.tensordot(shampoo, root, ([0], [0]))
+                graft_norm = adam[block["index"]].norm()
+                direction[block["index"]] = shampoo * (
+                    graft_norm / (shampoo.norm() + 1e-16)
                 )
 
-                start = group["start_preconditioning_step"]
-                compute_roots = t == start or (
-                    t > start and t % group["precondition_frequency"] == 0
-                )
-                use_shampoo = t >= start
-                direction = adam if not use_shampoo else torch.empty_like(adam)
-                for block in state["blocks"]:
-                    g_block = grad[block["index"]]
-                    order = g_block.ndim
-                    exponent = group["inverse_exponent_override"] or 1 / (2 * order)
-                    for k, factor in enumerate(block["factors"]):
-                        others = [d for d in range(order) if d != k]
-                        factor.mul_(beta2).add_(
-                            torch.tensordot(g_block, g_block, (others, others)),
-                            alpha=1 - beta2,
-                        )
-                    if compute_roots:
-                        block["roots"] = [
-                            _inverse_root(
-                                f / (1 - beta2**t),
-                                exponent,
-                                group["epsilon"],
-                                group["pseudo_inverse"],
-                            )
-                            for f in block["factors"]
-                        ]
-                    if use_shampoo:
-                        shampoo = m_hat[block["index"]]
-                        for root in block["roots"]:
-                            # contracts the leading dim; after ``order``
-                            # contractions the dims are back in order
-                            shampoo = torch.tensordot(shampoo, root, ([0], [0]))
-                        graft_norm = adam[block["index"]].norm()
-                        direction[block["index"]] = shampoo * (
-                            graft_norm / (shampoo.norm() + 1e-16)
-                        )
+        if group["weight_decay"]:  # decoupled: not preconditioned
+            direction.add_(p, alpha=group["weight_decay"])
+        p.add_(direction.to(p.dtype), alpha=-lr)
 
-                if group["weight_decay"]:  # decoupled: not preconditioned
-                    direction.add_(p, alpha=group["weight_decay"])
-                p.add_(direction.to(p.dtype), alpha=-lr)
-        return loss
+
+IMPLEMENTATIONS = ("benchmark_utils", "distributed_shampoo")
+
+
+def unavailable(implementation):
+    """Why ``implementation`` cannot run here; None when it can."""
+    if implementation not in IMPLEMENTATIONS:
+        return f"unknown implementation {implementation!r}: one of {IMPLEMENTATIONS}"
+    if (
+        implementation == "distributed_shampoo"
+        and importlib.util.find_spec("distributed_shampoo") is None
+    ):
+        return (
+            "distributed_shampoo is not installed: pip install "
+            "git+https://github.com/facebookresearch/optimizers (Python >= 3.12)"
+        )
+    return None
+
+
+def make_shampoo(params, implementation, **options):
+    """Shampoo with :class:`Shampoo`'s options, computed by this module or
+    by Meta's DistributedShampoo with the same hyperparameters (its API has
+    changed across versions: the Adam grafting config was renamed)."""
+    if implementation == "benchmark_utils":
+        return Shampoo(params, **options)
+    import distributed_shampoo as ds
+
+    adam_config = getattr(ds, "AdamPreconditionerConfig", None) or ds.AdamGraftingConfig
+    graft = adam_config(
+        beta2=options.pop("grafting_beta2"), epsilon=options.pop("grafting_epsilon")
+    )
+    extra = {}
+    if hasattr(ds, "WeightDecayType"):
+        extra["weight_decay_type"] = ds.WeightDecayType.DECOUPLED
+    else:  # older releases
+        extra["use_decoupled_weight_decay"] = True
+    root = {}
+    if options.pop("pseudo_inverse", False):
+        root["amortized_computation_config"] = ds.EigenConfig(
+            rank_deficient_stability_config=ds.PseudoInverseConfig()
+        )
+    exponent = options.pop("inverse_exponent_override", 0.0)
+    if exponent:
+        root["inverse_exponent_override"] = {1: exponent, 2: exponent}
+    if root:
+        extra["preconditioner_config"] = ds.RootInvShampooPreconditionerConfig(**root)
+    return ds.DistributedShampoo(
+        params, grafting_config=graft, use_bias_correction=True, **options, **extra
+    )

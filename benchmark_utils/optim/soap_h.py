@@ -1,18 +1,17 @@
-"""SOAP-H as Track 3 entry #27 runs it (records/track_3_optimization/results/
-20260518_soaph/SOAPH_run1.txt in github.com/KellerJordan/modded-nanogpt,
-the log that holds the script): SOAP (Vyas et al., ICLR 2025: Adam in the
-eigenbasis of Shampoo's preconditioner) without bias correction, with the
-eigenbasis refreshed every step and the step taken on the hyperball.
+"""SOAP-H as Track 3 entry #27 runs it (modded-nanogpt records/
+track_3_optimization/results/20260518_soaph/SOAPH_run1.txt, the log that
+holds the script): SOAP (Vyas et al., ICLR 2025: Adam in the eigenbasis of
+Shampoo's preconditioner) without bias correction, with the eigenbasis
+refreshed every step and the step taken on the hyperball.
 
-Why not a library: pytorch-optimizer's SOAP (4.x, like the paper's
-reference code) skips the update on the first step and reorders the
-eigenbasis and the second moment by estimated eigenvalue before each QR
-refresh, #27 does neither; heavyball's SOAP refreshes on another schedule
-(tests/test_optimizers.py) and its hyperball step comes only with AdamW
-(``HyperBallAdamW``). torch has no SOAP.
+Why not a library: pytorch-optimizer's SOAP (4.x, like the paper's code)
+skips the update on the first step and reorders the eigenbasis and the
+second moment before each QR refresh, #27 does neither; heavyball's SOAP
+refreshes on another schedule (tests/test_optimizers.py) and its hyperball
+step comes only with AdamW. torch has no SOAP.
 
-The update of a matrix W (rows x cols) with gradient G, from #27's script
-(beta1 = ``momentum``, beta2 = ``ema_beta``, which is also Shampoo's beta):
+The update of a matrix W with gradient G, from #27's script (beta1 =
+``momentum``, beta2 = ``ema_beta``, also Shampoo's beta):
 
     first step only: Q_L, Q_R = eigenvectors of G G^T, G^T G (float32,
                      descending eigenvalues)
@@ -23,16 +22,18 @@ The update of a matrix W (rows x cols) with gradient G, from #27's script
                                                       never rotated)
     U = Q_L (M' / (sqrt(v) + eps)) Q_R^T
     every ``precondition_frequency`` steps: Q_L = qr(L Q_L), Q_R = qr(R Q_R)
-    hyperball: W' = W - lr ||W|| U / max(||U||, 1e-10),
-               W  = W' ||W|| / max(||W'||, 1e-10)      (Frobenius norms)
+    W' = W - lr ||W|| U / max(||U||, 1e-10)
+    W  = W' ||W|| / max(||W'||, 1e-10)               (Frobenius norms)
 
-The hyperball keeps every matrix at its initial Frobenius norm (there is no
-weight decay), so a matrix initialised to zero never moves: #27 pairs it with
-its own init (solvers/soap_h.py). The eigenbases and QR refresh run in at
+The hyperball keeps every matrix at its initial norm (no weight decay), so
+a zero matrix never moves: #27 pairs it with its own init
+(``models.track3.init_soap_h``). The eigenbases and QR refresh run in at
 least float32, as in the script.
 """
 
 import torch
+
+from .base import TensorwiseOptimizer
 
 
 def _eigenbasis(matrix):
@@ -49,49 +50,20 @@ def _eigenbasis(matrix):
     return vectors.flip(1).contiguous()
 
 
-class SOAPH(torch.optim.Optimizer):
+class SOAPH(TensorwiseOptimizer):
     """SOAP with the hyperball step, in Track 3 #27's form; see the module
-    docstring. Every tensor's update depends on that tensor only, so the
-    trainer may split the step across ranks."""
+    docstring."""
 
-    shard_across_ranks = True
-
-    def __init__(
-        self,
-        params,
-        lr,
+    OPTIONS = dict(
         momentum=0.95,
         ema_beta=0.9,
         eps=1e-8,
         precondition_frequency=1,
         hyperball_eps=1e-10,
-    ):
-        defaults = dict(
-            lr=lr,
-            momentum=momentum,
-            ema_beta=ema_beta,
-            eps=eps,
-            precondition_frequency=precondition_frequency,
-            hyperball_eps=hyperball_eps,
-        )
-        super().__init__(params, defaults)
+    )
 
-    @torch.no_grad()
-    def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is not None:
-                    self._update(p, group)
-        return loss
-
-    def _update(self, p, group):
-        if p.ndim != 2:
-            raise ValueError("SOAPH takes 2-D matrices only")
-        grad, state = p.grad, self.state[p]
+    def update(self, p, state, group):
+        grad = p.grad
         basis_dtype = torch.promote_types(p.dtype, torch.float32)
         if not state:
             g = grad.to(basis_dtype)
@@ -127,3 +99,9 @@ class SOAPH(torch.optim.Optimizer):
         norm = p.norm()
         moved = p - group["lr"] * update * norm / update.norm().clamp_min(eps)
         p.copy_(moved * (norm / moved.norm().clamp_min(eps)))
+
+
+def power_decay(ratio, power):
+    """#27's multiplier of the SOAP-H learning rate: ``(1 - step / (ratio
+    N))^power``, floored at 0 (``ratio`` > 1: not 0 at N)."""
+    return lambda step, n: max(0.0, 1 - step / (ratio * n)) ** power

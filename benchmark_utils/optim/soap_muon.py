@@ -6,13 +6,18 @@ its logs). No maintained library provides them: heavyball and
 pytorch-optimizer have SOAP and Muon, but not SOAP-preconditioned momentum
 fed to Newton-Schulz with the entry's radius pin, row floor and post-pin
 cautious decay, nor Adam without bias correction. The wrappers around them
-(schedule, EMA-Nesterov, Tail-EMA readout) are in ``wrappers.py``.
+(schedule, EMA-Nesterov, Tail-EMA readout) are in ``wrappers.py``;
+:func:`record_46` builds the entry's whole stack.
 
 Step counts in the options (``mu_warmup``, trust-gate fades) are in steps of
-this optimizer's own counter; the solver scales the published ones with N.
+this optimizer's own counter; :func:`record_46` scales the published ones
+with N.
 """
 
 import torch
+
+from .base import TensorwiseOptimizer
+from .wrappers import EMANesterov, PowerCool, TailEMA
 
 
 def schatten4(x, eps):
@@ -42,7 +47,7 @@ def cosine(a, b, eps=1e-8):
     return (a * b).sum() / (a.norm() * b.norm()).clamp_min(eps)
 
 
-class SoapMuon(torch.optim.Optimizer):
+class SoapMuon(TensorwiseOptimizer):
     """Muon on SOAP-preconditioned momentum, with #46's post-processing.
 
     Per matrix and step (lr = ``group["lr"]``, mu from the momentum
@@ -61,11 +66,8 @@ class SoapMuon(torch.optim.Optimizer):
     QR power step every ``soap_frequency`` steps, sorted as the entry does).
     """
 
-    def __init__(
-        self,
-        params,
-        lr,
-        *,
+    # #46's settings; step counts at its own scale (N = 2690)
+    OPTIONS = dict(
         mu=0.95,
         mu_min=0.85,
         mu_warmup=300.0,
@@ -87,32 +89,11 @@ class SoapMuon(torch.optim.Optimizer):
         radial_outward=0.5,
         target_uw=0.3825,
         cwd=0.025,
-    ):
-        defaults = dict(
-            lr=lr,
-            mu=mu,
-            mu_min=mu_min,
-            mu_warmup=mu_warmup,
-            mu_cooldown_start=mu_cooldown_start,
-            mu_cooldown=mu_cooldown,
-            soap_beta2=soap_beta2,
-            soap_eps=soap_eps,
-            soap_denom_power=soap_denom_power,
-            soap_frequency=soap_frequency,
-            trust_gate=trust_gate,
-            trust_min_agree=trust_min_agree,
-            trust_floor=trust_floor,
-            trust_cap=trust_cap,
-            trust_floor_end=trust_floor_end,
-            trust_fade_end=trust_fade_end,
-            ns_steps=ns_steps,
-            ns_coefficients=tuple(ns_coefficients),
-            ns_dtype=ns_dtype,
-            radial_outward=radial_outward,
-            target_uw=target_uw,
-            cwd=cwd,
-        )
-        super().__init__(params, defaults)
+    )
+    shard_across_ranks = False
+
+    def __init__(self, params, lr, **options):
+        super().__init__(params, lr, **options)
         self.step_count = 0
 
     @staticmethod
@@ -185,35 +166,33 @@ class SoapMuon(torch.optim.Optimizer):
             state["exp_avg_sq"] = v
         state["soap_step"] += 1
 
-    @torch.no_grad()
     def step(self, closure=None):
-        for group in self.param_groups:
-            lr = group["lr"]
-            mu = self.momentum_at(group, self.step_count)
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                grad, state = p.grad, self.state[p]
-                if not state:
-                    rows, cols = p.shape
-                    state["momentum"] = torch.zeros_like(p)
-                    state["exp_avg_sq"] = torch.zeros_like(p, dtype=torch.float32)
-                    state["row_gg"] = p.new_zeros(rows, rows, dtype=torch.float32)
-                    state["col_gg"] = p.new_zeros(cols, cols, dtype=torch.float32)
-                    state["q_row"] = state["q_col"] = None
-                    state["soap_step"] = 0
-                state["momentum"].lerp_(grad, 1 - mu)
-                raw = grad.lerp(state["momentum"], mu)
-                u = self._precondition(raw, state, group)
-                if group["trust_gate"]:
-                    u = self._gate(raw, u, grad, group)
-                u = newton_schulz(
-                    u, group["ns_steps"], group["ns_coefficients"], group["ns_dtype"]
-                )
-                u = u * max(1, u.size(-2) / u.size(-1)) ** 0.5
-                u = self._post_process(p, u, lr, group)
-                self._refresh_bases(grad, state, group)
+        loss = super().step(closure)
         self.step_count += 1
+        return loss
+
+    def update(self, p, state, group):
+        lr, grad = group["lr"], p.grad
+        mu = self.momentum_at(group, self.step_count)
+        if not state:
+            rows, cols = p.shape
+            state["momentum"] = torch.zeros_like(p)
+            state["exp_avg_sq"] = torch.zeros_like(p, dtype=torch.float32)
+            state["row_gg"] = p.new_zeros(rows, rows, dtype=torch.float32)
+            state["col_gg"] = p.new_zeros(cols, cols, dtype=torch.float32)
+            state["q_row"] = state["q_col"] = None
+            state["soap_step"] = 0
+        state["momentum"].lerp_(grad, 1 - mu)
+        raw = grad.lerp(state["momentum"], mu)
+        u = self._precondition(raw, state, group)
+        if group["trust_gate"]:
+            u = self._gate(raw, u, grad, group)
+        u = newton_schulz(
+            u, group["ns_steps"], group["ns_coefficients"], group["ns_dtype"]
+        )
+        u = u * max(1, u.size(-2) / u.size(-1)) ** 0.5
+        self._post_process(p, u, lr, group)
+        self._refresh_bases(grad, state, group)
 
     @staticmethod
     def _post_process(p, u, lr, group):
@@ -236,7 +215,6 @@ class SoapMuon(torch.optim.Optimizer):
         p.add_(u.to(p.dtype), alpha=-lr)
         p.mul_((target / p.float().norm().clamp_min(1e-8)).to(p.dtype))
         p.mul_(1.0 - lr * group["cwd"] * mask)
-        return u
 
 
 def eigenbasis(m):
@@ -252,28 +230,124 @@ def vector_family(name):
     return "attn_proj_bias" if name.endswith("attn.proj.bias") else "other"
 
 
-class BiasFreeAdam(torch.optim.Optimizer):
+class BiasFreeAdam(TensorwiseOptimizer):
     """Adam without bias correction (the entry's aux Adam for vectors):
     m = lerp(m, g, 1 - b1), v = lerp(v, g^2, 1 - b2), p -= lr m / (sqrt(v)
     + eps). Not torch's Adam, which corrects both moments."""
 
-    def __init__(self, params, lr, betas=(0.8, 0.99), eps=1e-10):
-        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps))
+    shard_across_ranks = False
+    matrices_only = False
 
-    @torch.no_grad()
-    def step(self, closure=None):
-        for group in self.param_groups:
-            beta1, beta2 = group["betas"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                state = self.state[p]
-                if not state:
-                    state["exp_avg"] = torch.zeros_like(p)
-                    state["exp_avg_sq"] = torch.zeros_like(p, dtype=torch.float32)
-                state["exp_avg"].lerp_(p.grad, 1 - beta1)
-                state["exp_avg_sq"].lerp_(p.grad.float().square(), 1 - beta2)
-                direction = state["exp_avg"].float() / (
-                    state["exp_avg_sq"].sqrt() + group["eps"]
-                )
-                p.add_(direction.to(p.dtype), alpha=-group["lr"])
+    OPTIONS = dict(betas=(0.8, 0.99), eps=1e-10)
+
+    def update(self, p, state, group):
+        beta1, beta2 = group["betas"]
+        if not state:
+            state["exp_avg"] = torch.zeros_like(p)
+            state["exp_avg_sq"] = torch.zeros_like(p, dtype=torch.float32)
+        state["exp_avg"].lerp_(p.grad, 1 - beta1)
+        state["exp_avg_sq"].lerp_(p.grad.float().square(), 1 - beta2)
+        direction = state["exp_avg"].float() / (
+            state["exp_avg_sq"].sqrt() + group["eps"]
+        )
+        p.add_(direction.to(p.dtype), alpha=-group["lr"])
+
+
+RECORD_N = 2690  # #46's step count: the step landmarks below are for it
+
+
+def decay_start(lr, power_c, t_end=2900, power=1.2):
+    """Where #46's ``min(lr, power_c (t_end - step)^power)`` starts to decay."""
+    return t_end - (lr / power_c) ** (1 / power)
+
+
+# Where the lrs of the hidden matrices, embedding, head and scalars start to
+# decay, from #46's published lrs and ``power_c``
+DECAY_STARTS = (
+    decay_start(0.0375, 3.3169534699576625e-06),
+    decay_start(0.3, 4.976805410800738e-05),
+    decay_start(1 / 320, 5.184172302917436e-07),
+    decay_start(0.01, 1.6589351369335795e-06),
+)
+
+
+def record_46(
+    groups,
+    names,
+    n_steps,
+    *,
+    lr,
+    embedding_lr,
+    head_lr,
+    scalar_lr,
+    vector_beta2,
+    target_uw,
+    cwd,
+    decay_starts,
+    tail_ema,
+):
+    """#46's optimizer stack over ``groups`` (``names``: parameter id ->
+    name, which gives the per-tensor roles), every step landmark (and tau)
+    scaled by ``n_steps / RECORD_N``; the arguments are the solver's.
+
+    EMA-Nesterov (look-ahead 0.3 x lr ratio, EMA 0.99, steps 300-1950)
+    around the Tail-EMA readout (``tail_ema``: tau, start, end, blend; every
+    tensor but the embedding) around PowerCool (power 1.2 to step 2900) over
+    AdamW on the embedding and head (betas (0.8, 0.99), eps 1e-10, no
+    decay), SoapMuon on the hidden matrices (the trust gate on attn.proj)
+    and BiasFreeAdam on the vectors (beta1 0.8, ``vector_beta2`` per
+    family: gains, attn.proj bias, other biases)."""
+    k = n_steps / RECORD_N
+    start = [s * k for s in decay_starts]
+    soap = SoapMuon(
+        [
+            dict(
+                params=[p],
+                trust_gate=names.get(id(p), "").endswith("attn.proj.weight"),
+                decay_start=start[0],
+            )
+            for p in groups.hidden_matrices
+        ],
+        lr=lr,
+        target_uw=target_uw,
+        cwd=cwd,
+        mu_warmup=300 * k,
+        mu_cooldown_start=2700 * k,
+        mu_cooldown=200 * k,
+        trust_floor_end=1375 * k,
+        trust_fade_end=1625 * k,
+    )
+    embed_head = torch.optim.AdamW(
+        [
+            dict(params=groups.embedding, lr=embedding_lr, decay_start=start[1]),
+            dict(params=groups.head, lr=head_lr, decay_start=start[2]),
+        ],
+        betas=(0.8, 0.99),
+        eps=1e-10,
+        weight_decay=0.0,
+    )
+    beta2 = dict(zip(("gains", "attn_proj_bias", "other"), vector_beta2))
+    vectors = BiasFreeAdam(
+        [
+            dict(
+                params=[p],
+                betas=(0.8, beta2[vector_family(names.get(id(p), ""))]),
+                decay_start=start[3],
+            )
+            for p in groups.scalars
+        ],
+        lr=scalar_lr,
+    )
+    inner = PowerCool([embed_head, soap, vectors], t_end=2900 * k, power=1.2)
+    tau, t0, t1, blend = tail_ema
+    tail = [p for p in groups.all() if all(p is not e for e in groups.embedding)]
+    readout = TailEMA([inner], tail, tau * k, t0 * k, t1 * k, blend)
+    return EMANesterov(
+        [readout],
+        groups.all(),
+        embed_head.param_groups[0],
+        lookahead=0.3,
+        ema=0.99,
+        prefill=300 * k,
+        rest=1950 * k,
+    )

@@ -1,17 +1,15 @@
-"""Optimizer wrappers from the Track 3 record chain (#20 PowerCool, #39
-EMA-Nesterov, #45/#46 Tail-EMA readout), each around any list of torch
-optimizers, written from the entries' descriptions (modded-nanogpt
-``records/track_3_optimization/README.md``, "Active techniques", and #46's
-script in ``results/20260619_cwd_rowfloor_tailema/``). No library provides
-them.
+"""Optimizer wrappers of the Track 3 record chain (#20 PowerCool, #39
+EMA-Nesterov, #45/#46 Tail-EMA readout) around any list of optimizers,
+written from modded-nanogpt ``records/track_3_optimization/README.md``
+("Active techniques") and #46's script (``results/
+20260619_cwd_rowfloor_tailema/``). No library provides them.
 
-A wrapper is what a solver returns: its ``param_groups`` are its inner
-optimizers' groups (the same dicts, so the trainer's schedule and checks
-see every tensor once), ``step()`` steps them in order. Wrappers that
-evaluate at other weights than they train implement ``begin_evaluation`` /
-``end_evaluation``; a solver calls them from its ``before_evaluation`` /
-``after_evaluation`` hooks (``solvers/track3_record.py``). Work done in
-``step()`` (the EMAs) is training time, as in the entries.
+A wrapper's ``param_groups`` are its inner optimizers' groups (the same
+dicts: the trainer's schedule and checks see every tensor once); ``step()``
+steps them in order. Wrappers that evaluate other weights than they train
+implement ``begin_evaluation`` / ``end_evaluation``, which a solver calls
+from its ``before_evaluation`` / ``after_evaluation`` hooks. The EMAs'
+work in ``step()`` is training time, as in the entries.
 """
 
 import torch
@@ -32,20 +30,6 @@ class Wrapper:
     @property
     def state(self):
         return {p: s for opt in self.inner for p, s in opt.state.items()}
-
-    def zero_grad(self, set_to_none=True):
-        for opt in self.inner:
-            opt.zero_grad(set_to_none=set_to_none)
-
-    def state_dict(self):
-        return dict(
-            inner=[opt.state_dict() for opt in self.inner], step=self.step_count
-        )
-
-    def load_state_dict(self, state):
-        for opt, inner_state in zip(self.inner, state["inner"]):
-            opt.load_state_dict(inner_state)
-        self.step_count = state["step"]
 
     @torch.no_grad()
     def step(self, closure=None):
