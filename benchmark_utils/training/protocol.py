@@ -16,11 +16,13 @@ import hashlib
 import json
 import math
 import os
+import sys
 from pathlib import Path
 
 from benchopt.stopping_criterion import StoppingCriterion
 
 from .. import benchopt_compat as compat
+from ..errors import INTERRUPTED
 
 FINAL_PHASE = 0.9
 STATUS_FILE = "run_status.json"
@@ -124,3 +126,23 @@ def record_status(solver, status, message=""):
     key = "\n".join(map(str, names.values()))
     folder = Path(base) / "runs" / hashlib.sha1(key.encode()).hexdigest()[:16]
     write_run_status(folder, status, solver.step, solver.n_steps, message, names)
+
+
+def record_end(solver, stop_reason=None):
+    """Record how ``solver``'s run ended (``stop_reason``: benchopt's callback
+    status, or "interrupted"), and say so when it stopped before N."""
+    interrupted = stop_reason == "interrupted"
+    diverged = solver.diverged and not interrupted
+    status, message = final_status(solver.step, solver.n_steps, diverged, stop_reason)
+    record_status(solver, status, message)
+    if not solver.dist.is_leader:
+        return
+    if interrupted:
+        print(f"\n[{solver.name}] {INTERRUPTED}", file=sys.stderr, flush=True)
+    elif status == "unfinished":
+        print(
+            f"\n[{solver.name}] UNFINISHED: {message}. It counts as a failed "
+            "run (never a result for N).",
+            file=sys.stderr,
+            flush=True,
+        )

@@ -21,17 +21,14 @@ from benchopt import BaseSolver
 from .. import benchopt_compat as compat
 from .. import distributed
 from ..data.loader import BatchLoader
-from ..errors import INTERRUPTED, UserError
 from ..models import build_model
-from ..settings import check_parameter_types
 from . import metrics, probe, protocol
 from .recipe import (  # noqa: F401 - the names a solver file imports with it
-    RECIPE_DEFAULTS,
     TRACK3_SCHEDULE,
     SolverContractError,
     check_optimizers,
     lr_multiplier,
-    note_full_size_defaults,
+    set_parameters,
 )
 from .runtime import configure_backends, keep_freed_memory, resolve_device, synchronize
 
@@ -85,28 +82,13 @@ class TrainerSolver(BaseSolver):
                 self._train_step()
             synchronize(self.device)
         except KeyboardInterrupt:
-            status = protocol.final_status(
-                self.step, self.n_steps, False, "interrupted"
-            )
-            protocol.record_status(self, *status)
-            if self.dist.is_leader:
-                print(f"\n[{self.name}] {INTERRUPTED}", file=sys.stderr, flush=True)
+            protocol.record_end(self, "interrupted")
             raise
         except Exception as error:
             self._fail(error)
         if not self.dist.is_leader and callback is not None:
             compat.settle_callback(callback, self._result())
-        status, message = protocol.final_status(
-            self.step, self.n_steps, self.diverged, compat.callback_status(callback)
-        )
-        protocol.record_status(self, status, message)
-        if status == "unfinished" and self.dist.is_leader:
-            print(
-                f"\n[{self.name}] UNFINISHED: {message}. It counts as a failed "
-                "run (never a result for N).",
-                file=sys.stderr,
-                flush=True,
-            )
+        protocol.record_end(self, compat.callback_status(callback))
 
     def get_result(self):
         if not self._in_evaluation:
@@ -142,17 +124,7 @@ class TrainerSolver(BaseSolver):
     # -- set-up -------------------------------------------------------------
 
     def _set_up(self, problem):
-        parameters = compat.solver_parameters(self)
-        declared = {k: [v] for k, v in RECIPE_DEFAULTS.items() if v is not None}
-        declared.update(type(self).parameters)
-        checked = check_parameter_types(self.name, declared, parameters)
-        for name, value in checked.items():
-            setattr(self, name, value)
-        for name, default in RECIPE_DEFAULTS.items():  # not declared: default
-            self.__dict__.setdefault(name, default)
-        note_full_size_defaults(
-            self.name, type(self).parameters, parameters, problem.model_config
-        )
+        set_parameters(self, compat.solver_parameters(self), problem.model_config)
         self.n_steps = problem.n_steps_for(self.name, self.train_steps)
         self.eval_every = problem.eval_every
         self.eval_every_final = problem.eval_every_final
@@ -279,15 +251,8 @@ class TrainerSolver(BaseSolver):
             for step in self._optimizer_steps:
                 step()
         except RuntimeError as error:  # torch.OutOfMemoryError, cuBLAS's
-            if not probe.is_out_of_memory(error):
-                raise
-            raise UserError(
-                f"out of GPU memory with micro_batch_size="
-                f"{self.problem.micro_batch_size} x seq_len={self.problem.seq_len}: "
-                "lower the objective's micro_batch_size or set it to 'auto' "
-                "(gradient accumulation keeps the global batch, and so the "
-                "problem, unchanged)"
-            ) from error
+            probe.advise_on_out_of_memory(error, self.problem)
+            raise
         # Some libraries (heavyball) already clear p.grad inside step():
         # nothing may rely on gradients after the step.
         self.model.zero_grad(set_to_none=True)
