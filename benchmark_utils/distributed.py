@@ -211,12 +211,16 @@ def lead_decision(ctx, evaluates, callback):
     return keep
 
 
-def follow_decision(ctx, evaluate):
-    """Ranks > 0: evaluate when rank 0 does (``evaluate()``), and return rank
-    0's decision to go on."""
+def follow_decision(ctx, solver):
+    """Ranks > 0: evaluate when rank 0 does (the same calls through the same
+    objective, and so the same collectives), and return rank 0's decision to
+    go on."""
     evaluates, keep = ctx.broadcast_flags(0, 0)
     if evaluates:
-        evaluate()
+        result = solver.get_result()
+        objective = compat.solver_objective(solver)
+        if objective is not None:
+            objective.evaluate_result(**result)
         (keep,) = ctx.broadcast_flags(0)
     return bool(keep)
 

@@ -41,28 +41,6 @@ def role_groups(groups, **options):
     return param_groups
 
 
-def aux_adamw(
-    groups, *, embedding_lr, head_lr, scalar_lr, betas, eps, weight_decay, device
-):
-    """Track 3's auxiliary AdamW: over ``embedding``, ``head`` and ``scalars``
-    (every tensor with fewer than two dimensions), one learning rate per
-    role, the same betas, eps and weight decay for all, as in the published
-    scripts (fused on CUDA)."""
-    return torch.optim.AdamW(
-        role_groups(
-            groups,
-            embedding=dict(lr=embedding_lr),
-            head=dict(lr=head_lr),
-            scalars=dict(lr=scalar_lr),
-        ),
-        lr=head_lr,  # every group sets its own
-        betas=betas,
-        eps=eps,
-        weight_decay=weight_decay,
-        fused=torch.device(device).type == "cuda",
-    )
-
-
 # The aux AdamW settings of the published Track 3 entries, as solver
 # ``parameters`` (sweepable): the tuned baseline #36 and the older scripts
 # (AdamW #2, Shampoo #21).
@@ -85,16 +63,22 @@ AUX_ADAMW_2 = {
 
 
 def solver_aux_adamw(solver, groups):
-    """:func:`aux_adamw` with a solver's ``AUX_ADAMW_*`` parameters."""
-    return aux_adamw(
-        groups,
-        embedding_lr=solver.embedding_lr,
-        head_lr=solver.head_lr,
-        scalar_lr=solver.scalar_lr,
+    """Track 3's auxiliary AdamW with a solver's ``AUX_ADAMW_*`` parameters:
+    over ``embedding``, ``head`` and ``scalars`` (every tensor with fewer than
+    two dimensions), one learning rate per role, the same betas, eps and
+    weight decay for all, as in the published scripts (fused on CUDA)."""
+    return torch.optim.AdamW(
+        role_groups(
+            groups,
+            embedding=dict(lr=solver.embedding_lr),
+            head=dict(lr=solver.head_lr),
+            scalars=dict(lr=solver.scalar_lr),
+        ),
+        lr=solver.head_lr,  # every group sets its own
         betas=solver.adam_betas,
         eps=solver.adam_eps,
         weight_decay=solver.adam_weight_decay,
-        device=solver.device,
+        fused=torch.device(solver.device).type == "cuda",
     )
 
 

@@ -91,6 +91,7 @@ class TrainerSolver(BaseSolver):
         protocol.record_end(self, compat.callback_status(callback))
 
     def get_result(self):
+        synchronize(self.device)  # ranks > 0: no callback synchronised it
         if not self._in_evaluation:
             self.before_evaluation()
             self._in_evaluation = True
@@ -280,20 +281,11 @@ class TrainerSolver(BaseSolver):
         """Call benchopt's callback and return whether to go on; distributed,
         rank 0's callback decides for every rank."""
         if not self.dist.is_leader:
-            return distributed.follow_decision(self.dist, self._evaluate_with_leader)
+            return distributed.follow_decision(self.dist, self)
         evaluates = compat.evaluates_next(callback)
         if evaluates:  # the callback does not synchronise the GPU
             synchronize(self.device)
         return distributed.lead_decision(self.dist, evaluates, callback)
-
-    def _evaluate_with_leader(self):
-        """Ranks > 0: the evaluation rank 0's callback makes, through the same
-        objective (and so the same collectives)."""
-        synchronize(self.device)
-        objective = compat.solver_objective(self)
-        result = self.get_result()
-        if objective is not None:
-            objective.evaluate_result(**result)
 
     def _result(self):
         return dict(
