@@ -45,14 +45,8 @@ def advise_on_out_of_memory(error, problem):
 def candidate_sizes(per_rank):
     """Powers of two dividing this rank's sequences per step, largest first,
     from Track 3's 64 (or ``per_rank`` if smaller)."""
-    size = 1
-    while size * 2 <= min(per_rank, TRACK3_MICRO_BATCH) and per_rank % (size * 2) == 0:
-        size *= 2
-    sizes = []
-    while size >= 1:
-        sizes.append(size)
-        size //= 2
-    return sizes
+    sizes = [2**k for k in range(TRACK3_MICRO_BATCH.bit_length())]
+    return [size for size in reversed(sizes) if per_rank % size == 0]
 
 
 def fits(solver, problem, size, compiled):

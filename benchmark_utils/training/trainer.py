@@ -241,8 +241,7 @@ class TrainerSolver(BaseSolver):
                 x, y = self.loader.next_batch()
                 # Distributed: no communication until the last micro-batch,
                 # whose backward sums the gradients across ranks (DDP).
-                sync = self.ddp_model is None or micro == self.grad_accum - 1
-                with contextlib.nullcontext() if sync else self.ddp_model.no_sync():
+                with self._no_sync(micro < self.grad_accum - 1):
                     loss = self.train_model(x, y)  # summed over the micro-batch
                     (loss * self.grad_scale).backward()
                 self._loss_sum += loss.detach()
@@ -274,6 +273,11 @@ class TrainerSolver(BaseSolver):
             factor = own(self.step, self.n_steps) if own else mult
             for group, base_lr in zip(opt.param_groups, base_lrs):
                 group["lr"] = base_lr * factor
+
+    def _no_sync(self, skip):
+        if skip and self.ddp_model is not None:
+            return self.ddp_model.no_sync()
+        return contextlib.nullcontext()
 
     # -- evaluation, divergence, failure ------------------------------------
 
