@@ -171,12 +171,10 @@ class TrainerSolver(BaseSolver):
         self.ddp_model = None
         if self.dist.active:
             self.ddp_model = distributed.wrap_model(self.model, self.dist, self.device)
-        # Static shapes, as the Track 3 script compiles.
-        compile_ = (
-            (lambda m: torch.compile(m, dynamic=False))
-            if self.compiled
-            else (lambda m: m)
-        )
+
+        def compile_(model):  # static shapes, as the Track 3 script compiles
+            return torch.compile(model, dynamic=False) if self.compiled else model
+
         self.train_model = compile_(self.ddp_model or self.model)
         self.eval_model = compile_(self.model) if self.dist.active else self.train_model
         self.optimizers = check_optimizers(
