@@ -1,14 +1,11 @@
 """In how few steps does an optimizer train the Track 3 GPT to 3.28?
 
 Everything but the optimizer is fixed here, as in modded-nanogpt Track 3:
-data and its order, the model and its initialisation (from the run's seed,
-identical for every solver), the global batch in tokens and its gradient
-scale, the sequence length, the validation tokens, the evaluation schedule
-and the target. A run trains for its step count N (the solver's
-``train_steps``, or the objective's) and is evaluated at step 0, every
-``eval_every`` steps while step / N < 0.9, every ``eval_every_final`` steps
-after, and at N. Solvers receive a ``TrainingProblem`` and return their
-model; the objective evaluates it the same way for everyone.
+the data and its order, the model and its initialisation (from the run's
+seed), the global batch, the validation tokens, the evaluation schedule and
+the target. Solvers receive a ``TrainingProblem``, train for their step
+count N and return their model; the objective evaluates it the same way for
+everyone. This module is the entry point of ``benchopt run``.
 """
 
 import dataclasses
@@ -45,26 +42,31 @@ from benchmark_utils.training.runtime import resolve_device
 GPT2_VOCAB = 50257
 PRECISIONS = ("auto", "bfloat16", "float32")
 FULL_SIZE_WIDTH = 768
+FULL_SIZE_ON_CPU = (
+    "the objective is the full-size {model!r} model (Track 3's default "
+    "problem) and this machine has no GPU: it would take days. If you passed "
+    "-o, note that -o replaces the config's whole objective (benchopt's rule), "
+    "so every setting you did not repeat is back to its default: repeat the "
+    "config's objective settings in -o (e.g. -o \"nanoGPT validation loss["
+    "model=track3-tiny,seq_len=128,batch_tokens=4096,micro_batch_size=32,"
+    "val_tokens=16384,train_steps=200,max_steps=200,eval_every=50,"
+    'eval_every_final=10,device=cpu]"), or set device=cpu to run the '
+    "full-size model on the CPU anyway"
+)
 
 
-def _refuse_torchrun_without_launcher():
-    """``benchopt run`` started directly under torchrun would run the whole
-    benchmark once per GPU: refuse at start-up, once (rank 0 says why)."""
-    if (
-        int(os.environ.get("WORLD_SIZE") or 1) > 1
-        and not os.environ.get(distributed.ENV_LAUNCHER)
-        and os.environ.get("SUBMITIT_EXECUTOR") != "slurm"
-    ):
-        if os.environ.get("RANK", "0") == "0":
-            print(f"error: {distributed.TORCHRUN_WITHOUT_LAUNCHER}", file=sys.stderr)
-        sys.exit(2)
-
-
-# The entry point of `benchopt run`: benchopt imports this module before any
-# dataset code runs, so the error boundary is in place from the start (a
-# UserError prints as one message; a run that failed or did not train to its
-# N makes the command exit 1 after the results are written).
-_refuse_torchrun_without_launcher()
+# benchopt run directly under torchrun would run the whole benchmark once
+# per GPU: refuse at start-up (rank 0 says why).
+if (
+    int(os.environ.get("WORLD_SIZE") or 1) > 1
+    and not os.environ.get(distributed.ENV_LAUNCHER)
+    and os.environ.get("SUBMITIT_EXECUTOR") != "slurm"
+):
+    if os.environ.get("RANK", "0") == "0":
+        print(f"error: {distributed.TORCHRUN_WITHOUT_LAUNCHER}", file=sys.stderr)
+    sys.exit(2)
+# benchopt imports this module before any dataset code runs: the error
+# boundary is in place from the start.
 BOUNDARY = Boundary().install()
 
 
@@ -120,15 +122,17 @@ class Objective(BaseObjective):
     )
 
     def skip(self, source):
-        """Check every setting, then that the data is there (downloading or
-        generating what is missing), before any training. A wrong setting or
-        missing data skips this objective with one message (benchopt shows it;
-        the other objectives and datasets go on) and makes ``benchopt run``
-        exit 1 at the end, after the other results are written."""
+        """Check every setting, then the data (downloading or generating what
+        is missing), before any training. A problem skips this objective with
+        one message (the others go on) and makes ``benchopt run`` exit 1."""
         try:
             check_settings({name: getattr(self, name) for name in self.parameters})
             self.torch_device = resolve_device(self.device)
-            self._refuse_full_size_on_cpu()
+            # -o replaces a config's whole objective: a CPU config with -o
+            # "...[micro_batch_size=32]" is the full-size problem on the CPU.
+            on_cpu = self.torch_device.type == "cpu" and self.device == "auto"
+            if on_cpu and MODEL_SIZES[self.model][2] >= FULL_SIZE_WIDTH:
+                raise UserError(FULL_SIZE_ON_CPU.format(model=self.model))
             if self.data_order == "bos_aligned" and source.bos_token is None:
                 raise UserError(
                     "data_order='bos_aligned' needs documents, but dataset "
@@ -168,8 +172,12 @@ class Objective(BaseObjective):
         self.val_data = torch.from_numpy(
             read_tokens(source.val_file(), 0, n_windows * self.seq_len + 1)
         )
+        # "auto": bf16 on CUDA (the reference), fp32 on CPU (slow bf16 matmuls).
+        dtype = self.precision
+        if dtype == "auto":
+            dtype = "bfloat16" if self.torch_device.type == "cuda" else "float32"
         self.model_config = make_config(
-            self.model, source.vocab_size, self.seq_len, self._dtype()
+            self.model, source.vocab_size, self.seq_len, dtype
         )
         self._train_files = None
         self.hellaswag_examples = None
@@ -180,34 +188,6 @@ class Objective(BaseObjective):
             )
         # Weights & Biases: off unless $NANOGPT_BENCH_WANDB is online/offline.
         self.tracking = EvaluationTracker()
-
-    def _refuse_full_size_on_cpu(self):
-        """benchopt's -o replaces the whole objective of a config: a CPU config
-        with -o "...[micro_batch_size=32]" is the 162M full-size problem on
-        the CPU. Say so before anything runs; device=cpu set explicitly
-        runs it anyway."""
-        width = MODEL_SIZES[self.model][2]
-        on_cpu = self.torch_device.type == "cpu" and self.device == "auto"
-        if on_cpu and width >= FULL_SIZE_WIDTH:
-            raise UserError(
-                f"the objective is the full-size {self.model!r} model "
-                "(Track 3's default problem) and this machine has no GPU: "
-                "it would take days. If you passed -o, note that -o "
-                "replaces the config's whole objective (benchopt's rule), "
-                "so every setting you did not repeat is back to its "
-                "default: repeat the config's objective settings in -o "
-                '(e.g. -o "nanoGPT validation loss[model=track3-tiny,'
-                "seq_len=128,batch_tokens=4096,micro_batch_size=32,"
-                "val_tokens=16384,train_steps=200,max_steps=200,"
-                'eval_every=50,eval_every_final=10,device=cpu]"), or '
-                "set device=cpu to run the full-size model on the CPU "
-                "anyway"
-            )
-
-    def _dtype(self):
-        if self.precision != "auto":
-            return self.precision
-        return "bfloat16" if self.torch_device.type == "cuda" else "float32"
 
     def get_objective(self):
         if self._train_files is None:  # fetched once, outside timed runs
@@ -235,7 +215,7 @@ class Objective(BaseObjective):
         return dict(problem=problem)
 
     def _steps_available(self, files):
-        """Optimizer steps the files hold in the problem's data order."""
+        """Optimizer steps ``files`` hold in the problem's data order."""
         if self.data_order == "track3":
             return Track3Plan(files, self.batch_tokens).total_steps
         if self.data_order == "bos_aligned":
@@ -258,10 +238,9 @@ class Objective(BaseObjective):
         return track3_tokens_needed(n_steps, self.batch_tokens, shard_tokens)
 
     def _fetch_train_files(self):
-        """The training shards the step budget needs (downloaded or generated
-        if necessary). Track 3's order skips each shard's tail and
-        BOS-aligned batches skip document tails, so the token request grows
-        until the files hold the budget's steps."""
+        """The training shards the step budget needs. The Track 3 and
+        BOS-aligned orders skip shard or document tails: the token request
+        grows until the files hold the budget's steps."""
         n_steps = self._budget_steps()
         n_tokens = self._train_tokens_needed()
         files = self.source.train_files(n_tokens)
@@ -297,18 +276,14 @@ class Objective(BaseObjective):
         # Distributed: this rank's GPU; the windows are split across ranks.
         ctx = dist or distributed.SINGLE
         device = model_device(model, self.torch_device)
-        if diverged:
-            val_loss = math.nan  # the weights are not finite: nothing to measure
-        else:
-            if self.val_data.device != device:
-                self.val_data = self.val_data.to(device)
+        self.val_data = self.val_data.to(device)  # once: a no-op after
+        val_loss = math.nan  # diverged: the weights are not finite
+        if not diverged:
+            batch = self.micro_batch_size
+            if batch == "auto":
+                batch = int((metrics or {}).get("micro_batch_size", 1))
             val_loss = validation_loss(
-                model,
-                self.val_data,
-                self.seq_len,
-                self._eval_batch_size(metrics),
-                device,
-                ctx,
+                model, self.val_data, self.seq_len, batch, device, ctx
             )
         floor = self.source.floor
         result = dict(
@@ -364,11 +339,6 @@ class Objective(BaseObjective):
                 f"of {train_steps}",
                 output_base=base,
             )
-
-    def _eval_batch_size(self, metrics):
-        if self.micro_batch_size != "auto":
-            return self.micro_batch_size
-        return int((metrics or {}).get("micro_batch_size", 1))
 
     def get_one_result(self):
         model = build_model(self.model_config, seed=0).to(self.torch_device)

@@ -1,9 +1,8 @@
 """Every use of benchopt's private attributes and internals, in one place.
 
-benchopt (1.10) has no public API for some things the benchmark needs; each
-function below says what it reaches into and why, and
+benchopt (1.10, pinned in ``requirements.txt``) has no public API for these;
+each function says what it reaches into and why, and
 ``tests/test_benchopt_compat.py`` fails if a benchopt upgrade changes it.
-Known to work with the benchopt versions pinned in ``requirements.txt``.
 """
 
 import contextlib
@@ -14,13 +13,11 @@ from benchopt.utils.parametrized_name_mixin import (
     _extract_parameters,
 )
 
-# -- the run context -----------------------------------------------------------
-
 
 def run_context(component):
-    """The ``RunContext`` benchopt attaches to the objective, dataset and solver
-    of a run (``_run_context``: the result's output folder and the run's names,
-    which locate ``run_status.json``); None outside ``benchopt run``."""
+    """The ``RunContext`` benchopt attaches to a run's objective, dataset and
+    solver (``_run_context``: the output folder and the run's names, which
+    locate ``run_status.json``); None outside ``benchopt run``."""
     return getattr(component, "_run_context", None)
 
 
@@ -39,11 +36,8 @@ def run_output_base(context):
     return getattr(context, "run_output_base", None)
 
 
-# -- solver and objective ------------------------------------------------------
-
-
 def solver_parameters(solver):
-    """The parameters benchopt set on a solver (``_parameters``: its defaults
+    """The parameters benchopt set on a solver (``_parameters``: defaults
     merged with the command line), to check their types and ranges."""
     return dict(getattr(solver, "_parameters", {}))
 
@@ -60,23 +54,19 @@ def set_solver_objective(solver, objective):
 
 
 def objective_dataset(objective):
-    """The dataset benchopt gave the objective (``_dataset``), sent to the
-    launcher's ranks > 0 so that they prepare the same data."""
+    """The objective's dataset (``_dataset``), sent to the launcher's ranks
+    > 0 so that they prepare the same data."""
     return getattr(objective, "_dataset", None)
 
 
 def set_dataset(objective, dataset):
-    """``objective._set_dataset``: the launcher's ranks > 0 prepare the same
-    data as rank 0 (benchopt calls it only on rank 0)."""
+    """``objective._set_dataset``: benchopt calls it on rank 0 only."""
     objective._set_dataset(dataset)
-
-
-# -- the callback --------------------------------------------------------------
 
 
 def evaluates_next(callback):
     """Whether the next ``callback()`` evaluates (``it == next_stopval``): the
-    callback never synchronises the GPU, so the trainer does just before an
+    callback never synchronises the GPU, so the trainer does before an
     evaluation, or queued GPU work would be timed as evaluation."""
     next_stop = getattr(callback, "next_stopval", None)
     return next_stop is None or getattr(callback, "it", None) == next_stop
@@ -89,30 +79,24 @@ def callback_status(callback):
 
 def settle_callback(callback, result):
     """Ranks > 0 of a SLURM job run benchopt's loop with their own callback,
-    whose decisions rank 0's replace: mark it finished with ``result`` so that
-    benchopt's bookkeeping after ``run`` does not evaluate again (writes
-    ``status``, ``_last_result``, ``_last_it_log``)."""
+    which rank 0's decisions replace: mark it finished with ``result`` so that
+    benchopt does not evaluate again after ``run`` (writes ``status``,
+    ``_last_result``, ``_last_it_log``)."""
     if hasattr(callback, "status"):
         callback.status = "done"
         callback._last_result = result
         callback._last_it_log = getattr(callback, "it", 0) - 1
 
 
-# -- errors inside a run -------------------------------------------------------
-
-
 def report_run_errors(is_quiet, on_error):
     """Make benchopt's per-run error handler print a user error as one line.
 
-    benchopt runs each (dataset, objective, solver) inside
-    ``benchopt.runner.exception_handler``, which prints the traceback of any
-    exception and marks the run 'error'; it offers no hook to format errors.
-    This wraps that context manager (a module attribute, looked up at each
-    run): for an exception where ``is_quiet(error)`` is true it prints
-    ``error: <message>`` instead, and it calls ``on_error(error)`` for every
-    failed run. The run still ends as 'error' and the other runs go on.
-    Idempotent. Called by the objective module (the benchmark's entry point),
-    never by library code.
+    benchopt runs each run inside ``benchopt.runner.exception_handler`` (a
+    module attribute, looked up at each run), which prints any exception's
+    traceback and offers no hook. This wraps it: an error for which
+    ``is_quiet(error)`` is true prints as ``error: <message>``, and
+    ``on_error(error)`` sees every failed run. The run still ends as 'error'
+    and the other runs go on. Idempotent; called by entry points only.
     """
     from benchopt import runner
 
@@ -139,22 +123,16 @@ def report_run_errors(is_quiet, on_error):
     runner.exception_handler = exception_handler
 
 
-# -- the result cache ----------------------------------------------------------
-
-
 class ContentKeyedDataset:
     """Mixin for a ``BaseDataset`` whose files can change under the same
-    parameters (a folder of shards): ``content_fingerprint()`` joins the
-    key of benchopt's result cache, so changed data is trained again rather
-    than answered from the cache.
+    parameters (a folder of shards): ``content_fingerprint()`` joins the key
+    of benchopt's result cache, so changed data is trained again.
 
-    Why a private hook: benchopt caches ``run_one_to_cvg`` with joblib, which
-    hashes the dataset by pickling it, and ``ParametrizedNameMixin.__reduce__``
-    pickles ``(benchmark folder, class file and hash, parameters)`` plus
-    ``self._get_state()`` (benchopt 1.10, ``utils/parametrized_name_mixin.py``;
-    ``{}`` by default, with a matching ``__setstate__``). Returning the
-    fingerprint from ``_get_state`` is the only way to add it to the key
-    without adding a parameter the user would have to set.
+    benchopt caches ``run_one_to_cvg`` with joblib, which hashes the dataset
+    by pickling it; ``ParametrizedNameMixin.__reduce__`` pickles the class,
+    its parameters and ``self._get_state()`` (``{}`` by default). Returning
+    the fingerprint there is the only way into the key without a parameter
+    the user would have to set.
     """
 
     def content_fingerprint(self):
@@ -164,26 +142,19 @@ class ContentKeyedDataset:
         return {"content_fingerprint": self.content_fingerprint()}
 
     def __setstate__(self, state):
-        # Unpickled in a worker: the fingerprint only served the cache key;
-        # the worker reads the files as they are.
-        pass
-
-
-# -- benchopt's parameter syntax ------------------------------------------------
+        pass  # the fingerprint only served the cache key
 
 
 def parse_values(text):
-    """The values of benchopt's parameter syntax, ``"0.01,1e-3,cosine"`` ->
-    ``[0.01, 0.001, "cosine"]``: the sweep reads ``--grid`` values exactly as
-    benchopt reads ``-s "adamw[lr=[...]]"``. benchopt has no public parser
-    (``_extract_parameters``, private); :class:`ValueError` if unreadable."""
+    """``"0.01,1e-3,cosine"`` -> ``[0.01, 0.001, "cosine"]``, as benchopt reads
+    ``-s "adamw[lr=[...]]"`` (``_extract_parameters``; the sweep's
+    ``--grid``). :class:`ValueError` if unreadable."""
     return list(_extract_parameters(text))
 
 
 def parse_name(name):
-    """``"adamw[lr=0.01,betas=[(0.9,0.95)]]"`` -> ``("adamw", args, kwargs)``
-    exactly as ``benchopt run`` reads a solver, dataset or objective name:
-    the sweep reads config entries and checks the names it writes with it.
-    benchopt has no public parser (``_extract_options``, private);
-    :class:`ValueError` if unreadable."""
+    """``"adamw[lr=0.01]"`` -> ``("adamw", [], {"lr": 0.01})``, as ``benchopt
+    run`` reads a solver, dataset or objective name (``_extract_options``;
+    the sweep reads config entries with it). :class:`ValueError` if
+    unreadable."""
     return _extract_options(name)

@@ -1,44 +1,29 @@
 """Data-parallel training on torch.distributed (one process per GPU).
 
-Semantics (modded-nanogpt Track 3): every rank builds the same model from the
-run's seed, reads only its share of every step (``BatchLoader(rank=,
-world_size=)``), accumulates its micro-batches without communicating, and the
-gradients are summed across ranks ONCE per step (DDP's bucketed all-reduce
-with a SUM hook, overlapped with the backward of the last micro-batch). The
-optimizers then see the gradient one process would see with the same global
-batch. Muon-like optimizers (``torch.optim.Muon``, or any optimizer with the
-attribute ``shard_across_ranks = True``) are split: each rank updates its
-share of the matrices and the new values are all-gathered (:class:`ShardedStep`);
-every other optimizer runs the same step on every rank.
+As in modded-nanogpt Track 3: every rank builds the same model from the
+run's seed, reads its share of every step (``BatchLoader(rank=,
+world_size=)``), accumulates its micro-batches without communicating, and
+the gradients are summed across ranks once per step (DDP with a SUM hook,
+overlapped with the last backward). Muon-like optimizers (``torch.optim.Muon``
+or ``shard_across_ranks = True``) are split: each rank updates its share of
+the matrices, then all-gathers (:class:`ShardedStep`).
 
-Two ways in:
+Two ways in: ``launcher`` (``torchrun -m benchmark_utils.launch -- benchopt
+run ...``: rank 0 runs benchopt and sends each run to the other ranks, which
+follow rank 0's evaluate/stop decisions) and ``spmd`` (every process runs the
+same code: a multi-task SLURM job from benchopt's submitit backend, or a
+script). The job's gloo group carries the commands between runs; each run
+has its own groups, held by the :class:`Context` the trainer passes around.
 
-* ``launcher``: ``torchrun ... -m benchmark_utils.launch -- benchopt run ...``.
-  Rank 0 runs benchopt; ranks > 0 run the launcher's worker loop: for each
-  run, rank 0's ``TrainerSolver.set_objective`` sends them the solver,
-  objective, dataset and problem, and they run the same loop, following rank
-  0's evaluate/stop decisions.
-* ``spmd``: every process runs the same code (a multi-task SLURM job from
-  benchopt's submitit backend, or a script such as the throughput
-  benchmark). Each rank has its own solver; rank 0's decisions are broadcast.
-
-The job's process group (gloo, long timeout) carries only the commands
-between runs; each run gets its own groups (NCCL on CUDA, gloo for flags),
-created by every rank in :func:`setup_run` with the run timeout, and held by
-the run's :class:`Context`, which the trainer passes to whatever needs it.
-
-Environment, read when a job or run starts: RANK, WORLD_SIZE, LOCAL_RANK,
-MASTER_ADDR, MASTER_PORT (torchrun or submitit set them);
-``NANOGPT_DIST_TIMEOUT`` (seconds, default 1800): the timeout of every
-collective in a run, so a dead rank ends the run on every rank in bounded
-time; it covers the first step's compilation (8 ranks compiling on a cold
-cache can take several minutes); ``NANOGPT_DIST_IDLE_TIMEOUT`` (default 24 h):
-how long workers wait between runs (rank 0 may be downloading data).
+Environment: RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT
+(torchrun or submitit); ``NANOGPT_DIST_TIMEOUT`` (s, default 1800, enough
+for 8 ranks compiling on a cold cache): every collective of a run, so a dead
+rank ends the run in bounded time; ``NANOGPT_DIST_IDLE_TIMEOUT`` (default
+24 h): how long ranks > 0 wait between runs.
 """
 
 import datetime
 import os
-import pickle
 import re
 import warnings
 from dataclasses import dataclass
@@ -57,8 +42,7 @@ DEFAULT_IDLE_TIMEOUT_S = 24 * 3600
 
 
 class RankFailure(FatalError):
-    """A rank failed during a distributed run: the ranks can no longer stay in
-    step, so the whole job must end (the entry point's boundary ends it)."""
+    """A rank failed: the ranks can no longer stay in step, the job ends."""
 
 
 def _env_int(name, default=None):
@@ -68,10 +52,6 @@ def _env_int(name, default=None):
 
 def _timeout(name, default):
     return datetime.timedelta(seconds=float(os.environ.get(name) or default))
-
-
-def timeout_s():
-    return _timeout(ENV_TIMEOUT, DEFAULT_TIMEOUT_S).total_seconds()
 
 
 @dataclass
@@ -122,17 +102,9 @@ class Context:
 SINGLE = Context()
 
 
-def _submitit_task_count():
-    """Tasks of a submitit SLURM job (1 outside one)."""
-    if os.environ.get("SUBMITIT_EXECUTOR") != "slurm":
-        return 1
-    return _env_int("SLURM_NTASKS", 1)
-
-
 def init_job():
-    """Join the job's process group from the environment (idempotent): gloo
-    with the idle timeout, for the commands between runs. Returns the job's
-    Context (no run groups yet), or ``SINGLE``."""
+    """Join the job's gloo group (idle timeout) from the environment, once;
+    return the job's Context (no run groups yet), or ``SINGLE``."""
     if not dist.is_initialized():
         world_size = _env_int("WORLD_SIZE", 1)
         if world_size <= 1:
@@ -153,25 +125,13 @@ def _job_context():
     )
 
 
-def init_from_submitit():
-    """A multi-task SLURM job from benchopt's submitit backend: every task runs
-    benchopt's run; export the rank variables submitit knows and join."""
-    from submitit.helpers import TorchDistributedEnvironment
-
-    # Keep CUDA_VISIBLE_DEVICES: the device is chosen from LOCAL_RANK.
-    # overwrite: a MASTER_PORT set by the user is the one submitit reads.
-    TorchDistributedEnvironment().export(set_cuda_visible_devices=False, overwrite=True)
-    return init_job()
-
-
 def shutdown():
     if dist.is_initialized():
         dist.destroy_process_group()
 
 
 def run_groups(job, device):
-    """The run's Context: ``job`` with its own groups, created by every rank
-    (collectively) with the run timeout."""
+    """``job`` with the run's own groups (created by every rank)."""
     if not job.active:
         return job
     timeout = _timeout(ENV_TIMEOUT, DEFAULT_TIMEOUT_S)
@@ -184,29 +144,31 @@ def run_groups(job, device):
 
 
 def setup_run(solver, problem, device):
-    """Called by ``TrainerSolver.set_objective`` on every rank: join the job if
-    needed, send the run to the launcher's workers (rank 0), and return the
-    run's Context and rank 0's problem (identical on every rank)."""
-    if not dist.is_initialized():
-        if os.environ.get(ENV_LAUNCHER) is None and _submitit_task_count() > 1:
-            init_from_submitit()
-        elif os.environ.get(ENV_LAUNCHER) is None and _env_int("WORLD_SIZE", 1) > 1:
+    """On every rank, from ``TrainerSolver.set_objective``: join the job if
+    needed, send the run to the launcher's ranks > 0 (from rank 0), and
+    return the run's Context and rank 0's problem."""
+    if not dist.is_initialized() and os.environ.get(ENV_LAUNCHER) is None:
+        slurm = os.environ.get("SUBMITIT_EXECUTOR") == "slurm"
+        if slurm and _env_int("SLURM_NTASKS", 1) > 1:
+            # benchopt's submitit backend runs the run in every task.
+            from submitit.helpers import TorchDistributedEnvironment
+
+            # Keep CUDA_VISIBLE_DEVICES (the device comes from LOCAL_RANK);
+            # overwrite: a MASTER_PORT the user set is the one submitit reads.
+            TorchDistributedEnvironment().export(
+                set_cuda_visible_devices=False, overwrite=True
+            )
+            init_job()
+        elif _env_int("WORLD_SIZE", 1) > 1:
             raise UserError(TORCHRUN_WITHOUT_LAUNCHER)
     job = _job_context() if dist.is_initialized() else SINGLE
     if not job.active:
         return job, problem
     if job.mode == "launcher" and job.is_leader:
         objective = compat.solver_objective(solver)
-        send_command(
-            job,
-            "run",
-            dict(
-                solver=solver,
-                objective=objective,
-                dataset=compat.objective_dataset(objective),
-                problem=problem,
-            ),
-        )
+        dataset = compat.objective_dataset(objective)
+        payload = dict(solver=solver, objective=objective, dataset=dataset)
+        send_command("run", dict(payload, problem=problem))
     ctx = run_groups(job, device)
     return ctx, ctx.broadcast_object(problem)
 
@@ -219,23 +181,19 @@ TORCHRUN_WITHOUT_LAUNCHER = (
 )
 
 
-# -- launcher protocol ---------------------------------------------------------
+def send_command(command, payload=None):
+    """Rank 0 to the launcher's other ranks, between runs, on the job's group
+    (long timeout: rank 0 may be preparing data)."""
+    dist.broadcast_object_list([(command, payload)], src=0)
 
 
-def send_command(job, command, payload=None):
-    """Rank 0 -> workers, between runs, on the job's group (long timeout: rank
-    0 may be preparing data)."""
-    data = pickle.dumps((command, payload))
-    dist.broadcast_object_list([data], src=0)
-
-
-def receive_command(job):
+def receive_command():
     box = [None]
     dist.broadcast_object_list(box, src=0)
-    return pickle.loads(box[0])
+    return box[0]
 
 
-# -- rank 0 decides ------------------------------------------------------------
+# -- rank agreement: rank 0 decides -------------------------------------------
 
 
 def lead_decision(ctx, evaluates, callback):
@@ -253,20 +211,24 @@ def lead_decision(ctx, evaluates, callback):
     return keep
 
 
-def follow_decision(ctx, evaluate):
-    """Ranks > 0: evaluate when rank 0 does (``evaluate()``), and return rank
-    0's decision to go on."""
+def follow_decision(ctx, solver):
+    """Ranks > 0: evaluate when rank 0 does (the same calls through the same
+    objective, and so the same collectives), and return rank 0's decision to
+    go on."""
     evaluates, keep = ctx.broadcast_flags(0, 0)
     if evaluates:
-        evaluate()
+        result = solver.get_result()
+        objective = compat.solver_objective(solver)
+        if objective is not None:
+            objective.evaluate_result(**result)
         (keep,) = ctx.broadcast_flags(0)
     return bool(keep)
 
 
 def silent_ranks(seconds=10):
-    """After a collective failed: the ranks that no longer answer, found with
-    gloo's monitored barrier on the job's group (every live rank calls it
-    from its own failure path); None when that cannot be told."""
+    """After a collective failed: the ranks that no longer answer (gloo's
+    monitored barrier, which every live rank reaches from its failure path);
+    None when that cannot be told."""
     try:
         dist.monitored_barrier(
             timeout=datetime.timedelta(seconds=seconds), wait_all_ranks=True
@@ -280,21 +242,21 @@ def silent_ranks(seconds=10):
 
 
 def explain_failure(ctx, error):
-    """A rank's view of a failed distributed run, naming what to check."""
+    """A failed run's message; distributed, this rank's view of it, naming
+    what to check."""
+    if not ctx.active:
+        return f"{type(error).__name__}: {error}"
     first_line = (str(error).strip().splitlines() or [""])[0]  # no stack dump
     text = f"{type(error).__name__}: {first_line}"
     if "timed out" in text.lower() or "timeout" in text.lower():
         silent = silent_ranks() if dist.is_initialized() else None
-        who = (
-            f"rank {', '.join(map(str, silent))} did not answer"
-            if silent
-            else "another rank"
-        )
+        who = f"rank {', '.join(map(str, silent))}" if silent else "another rank"
+        seconds = _timeout(ENV_TIMEOUT, DEFAULT_TIMEOUT_S).total_seconds()
         text += (
-            f". A collective waited longer than {ENV_TIMEOUT}="
-            f"{timeout_s():.0f} s: {who} (crashed, killed or hung; its own "
-            "output says why; a first step compiling on a cold cache may need "
-            f"a larger {ENV_TIMEOUT})"
+            f". A collective waited longer than {ENV_TIMEOUT}={seconds:.0f} s: "
+            f"{who} did not answer (crashed, killed or hung; its own output "
+            "says why; a first step compiling on a cold cache may need a "
+            f"larger {ENV_TIMEOUT})"
         )
     elif "connection" in text.lower() or "closed" in text.lower():
         text += ". Another rank's process ended (its own output says why)"
@@ -311,17 +273,15 @@ def _sum_hook(group, bucket):
     return fut.then(lambda f: f.value()[0])
 
 
-# DDP's gradient buckets. Under torch.compile each bucket boundary splits the
-# compiled backward (DDPOptimizer), so DDP's default 25 MB cuts Track 3's
-# ~650 MB of fp32 gradients into ~26 graphs; 128 MB gives ~6, still enough
-# buckets for the all-reduce to overlap the rest of the backward. A choice
-# from the arithmetic, not yet measured on GPUs (benchmarks/gpu_check.sh).
+# Under torch.compile each DDP bucket boundary splits the compiled backward:
+# the default 25 MB cuts Track 3's ~650 MB of fp32 gradients into ~26
+# graphs, 128 MB into ~6, still enough for the all-reduce to overlap the
+# backward (from the arithmetic; benchmarks/gpu_check.sh measures it).
 BUCKET_CAP_MB = 128
 
 
 def wrap_model(model, ctx, device):
-    """DDP over ``model`` with summed gradients (bucketed, overlapped with the
-    backward of the step's last micro-batch; ``no_sync`` on the others)."""
+    """DDP over ``model`` with summed gradients."""
     from torch.nn.parallel import DistributedDataParallel
 
     group = ctx.group_for(device)
@@ -351,10 +311,9 @@ class ShardedStep:
     """``optimizer.step()`` split across ranks, as Track 3 does for Muon.
 
     Each parameter has one owner (largest first, to the least-loaded rank);
-    a rank steps only the parameters it owns (the others' gradients are hidden
-    for the step, so their state is never created there), then every rank
-    all-gathers the owners' new values. The update is the one a single process
-    computes from the same gradient, bit for bit.
+    a rank steps only its own (the others' gradients are hidden, so their
+    state is never created there), then all-gathers the owners' new values:
+    bit for bit the update of a single process.
     """
 
     def __init__(self, optimizer, ctx, device):
@@ -388,11 +347,9 @@ class ShardedStep:
 
     @torch.no_grad()
     def gather(self):
-        """Every owner's new values on every rank: per dtype, the owned
-        tensors are packed into one flat buffer (padded to the largest
-        share) and all ranks' buffers are gathered by one single-tensor
-        collective (NCCL's all-gather; gloo supports it too), then unpacked
-        with one foreach copy."""
+        """Every owner's new values on every rank: per dtype, one flat buffer
+        per rank (padded to the largest share), one all-gather, one foreach
+        copy to unpack."""
         # all_gather_into_tensor was renamed all_gather_single in torch 2.14.
         collective = getattr(dist, "all_gather_single", None)
         if collective is None:
@@ -437,8 +394,7 @@ def optimizer_steps(optimizers, ctx, device):
 
 
 def all_reduce(tensor, ctx, op=None):
-    """In-place SUM (or ``op``) across ranks of the run on the group that fits
-    the tensor's device; a no-op when not distributed."""
+    """In-place SUM (or ``op``) across the run's ranks; a no-op on one."""
     if ctx.active:
         dist.all_reduce(
             tensor, op=op or dist.ReduceOp.SUM, group=ctx.group_for(tensor.device)

@@ -1,13 +1,12 @@
-"""The one error type for a user's mistake.
+"""The one error type for a user's mistake, and the entry points' boundary.
 
-Every problem with the user's input or set-up (settings, data, a solver's
-contract, a results file) raises a subclass of :class:`UserError` whose
-message says what is wrong and what to do. The command-line entry points
-and the objective's error boundary show it as one ``error: ...`` line
-without a traceback and exit non-zero; anything else is a bug and keeps its
+Every problem with the user's input or set-up raises a :class:`UserError`
+whose message says what is wrong and what to do; entry points show it as one
+``error: ...`` line and exit non-zero. Anything else is a bug and keeps its
 traceback.
 """
 
+import atexit
 import os
 import sys
 from pathlib import Path
@@ -18,24 +17,18 @@ class UserError(Exception):
 
 
 class FatalError(Exception):
-    """The process cannot go on (e.g. a distributed run whose ranks are out of
-    step): the entry point's boundary ends it."""
+    """The process cannot go on (e.g. distributed ranks out of step)."""
 
 
 class Boundary:
-    """The error boundary of an entry point (``benchopt run`` through
-    ``objective.py``, the launcher, the command-line tools).
+    """The error boundary of an entry point (``objective.py`` for ``benchopt
+    run``, the command-line tools), installed once, never by library code.
 
-    - a :class:`UserError` that ends the process prints ``error: <message>``
-      without a traceback (exit status 1); other exceptions keep theirs;
-    - a :class:`UserError` inside one benchopt run prints one line too; the run
-      is recorded as 'error' and the other runs go on;
-    - when every run has ended, a run that failed or did not train to its N
-      makes the command exit 1, after benchopt has written the results, with
-      the command that lists them;
-    - Ctrl-C says what is kept.
-
-    Library code never installs it; an entry point does, once.
+    A :class:`UserError` prints ``error: <message>`` without a traceback, and
+    inside one benchopt run the other runs go on; when every run has ended, a
+    run that failed or did not train to its N makes the command exit 1 (after
+    benchopt wrote the results) with the command that lists them; Ctrl-C says
+    what is kept.
     """
 
     def __init__(self):
@@ -44,8 +37,6 @@ class Boundary:
         self.installed = False
 
     def install(self):
-        import atexit
-
         from . import benchopt_compat
 
         if self.installed:

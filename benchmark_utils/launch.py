@@ -3,15 +3,11 @@
     torchrun --standalone --nproc-per-node 8 -m benchmark_utils.launch -- \
         benchopt run . --config configs/track3_8gpu.yml
 
-(from the benchmark folder). Rank 0 runs the command in-process (benchopt
-runs once: one parquet, one cache); ranks > 0 wait for each run rank 0
-starts, build the same solver and train their share of every step with the
-same ``TrainerSolver`` loop (see ``benchmark_utils/distributed.py``). Without
-torchrun (WORLD_SIZE unset or 1) it simply runs the command. The command may
-also be ``python SCRIPT [ARGS]`` or ``python -m MODULE [ARGS]``.
-
-This is an entry point: it may end the process. A failed rank ends the whole
-job (the ranks can no longer stay in step; torchrun then stops the others).
+Rank 0 runs the command in-process (one benchopt run: one parquet, one
+cache); ranks > 0 receive each run rank 0 starts and train their share of
+every step with the same ``TrainerSolver`` loop. Without torchrun it simply
+runs the command, which may also be ``python SCRIPT [ARGS]`` or ``python -m
+MODULE [ARGS]``. An entry point: a failed rank ends the whole job.
 """
 
 import os
@@ -42,15 +38,15 @@ def _run_command(argv):
     return 0
 
 
-def worker_loop(job):
+def worker_loop():
     """Ranks > 0: run what rank 0 runs, until told to stop."""
     while True:
-        command, payload = distributed.receive_command(job)
+        command, payload = distributed.receive_command()
         if command == "stop":
             return
         objective, dataset = payload["objective"], payload["dataset"]
         if objective is not None and dataset is not None:
-            compat.set_dataset(objective, dataset)
+            compat.set_dataset(objective, dataset)  # benchopt does it on rank 0
         solver = payload["solver"]
         compat.set_solver_objective(solver, objective)
         solver.set_objective(payload["problem"])
@@ -74,7 +70,6 @@ def fatal(job, where, error):
     )
     if not isinstance(error, distributed.RankFailure):
         traceback.print_exc()
-    sys.stderr.flush()
     sys.stdout.flush()
     os._exit(1)
 
@@ -87,12 +82,11 @@ def main(argv=None):
     job = distributed.init_job()
     if not job.is_leader:
         try:
-            worker_loop(job)
+            worker_loop()
         except BaseException as error:  # noqa: BLE001 - any failure ends the job
             fatal(job, f"rank {job.rank}", error)
         distributed.shutdown()
         return 0
-    code = 1
     try:
         code = _run_command(argv)
     except SystemExit as exit_:
@@ -103,11 +97,11 @@ def main(argv=None):
         raise
     finally:
         if job.active:
-            distributed.send_command(job, "stop")
+            distributed.send_command("stop")
             distributed.shutdown()
-    if code not in (0, None):
-        return code if isinstance(code, int) else 1
-    return 0
+    if code is None or isinstance(code, int):
+        return code or 0
+    return 1  # SystemExit("message")
 
 
 if __name__ == "__main__":

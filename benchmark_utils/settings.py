@@ -1,12 +1,9 @@
-"""Validation of run settings, before anything runs.
+"""Checks of run settings, before anything runs.
 
-Pure functions: a wrong setting is reported with the parameter, its value,
-the valid range and what to do, instead of a ``ZeroDivisionError`` deep in
-the trainer, a run that trains zero steps and exits 0, or a ``TypeError``
+A wrong setting is one :class:`SettingsError` naming the parameter, its
+value, the valid range and what to do, instead of a ``ZeroDivisionError``
+deep in the trainer, a run that trains zero steps, or a ``TypeError``
 comparing a float with a string.
-
-Errors are :class:`~benchmark_utils.errors.UserError`: the entry point's
-boundary shows them as one message.
 """
 
 import math
@@ -18,23 +15,35 @@ class SettingsError(UserError, ValueError):
     """A run setting outside its valid range or of the wrong type."""
 
 
-def _divisors(n):
-    return [d for d in range(1, n + 1) if n % d == 0]
-
-
 def _is_int(value):
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _positive_int(name, value, meaning, example):
-    """A problem message if ``value`` is not an integer >= 1, else None."""
-    if _is_int(value) and value >= 1:
-        return None
-    kind = "" if _is_int(value) else f" ({type(value).__name__})"
-    return (
-        f"{name}={value!r}{kind}: must be an integer >= 1 ({meaning}), e.g. "
-        f"{name}={example}"
-    )
+def batch_problem(seq_len, batch_tokens, micro_batch_size, world_size=1):
+    """``(problem, accum)``: what is wrong with splitting ``batch_tokens``
+    into micro-batches of ``micro_batch_size`` sequences on ``world_size``
+    processes (None if nothing), and the micro-batches per process and step."""
+    per_step = seq_len * world_size
+    if batch_tokens % per_step:
+        lower = batch_tokens // per_step * per_step
+        near = [f"batch_tokens={n}" for n in (lower, lower + per_step) if n > 0]
+        return (
+            f"batch_tokens={batch_tokens} must be a multiple of seq_len x "
+            f"world_size = {seq_len} x {world_size} = {per_step:,} (whole "
+            f"sequences on every process), e.g. {' or '.join(near)}"
+        ), None
+    sequences = batch_tokens // per_step
+    if sequences % micro_batch_size:
+        fits = [d for d in range(1, sequences + 1) if sequences % d == 0]
+        shown = ", ".join(map(str, fits[:24])) + (", ..." if len(fits) > 24 else "")
+        return (
+            f"micro_batch_size={micro_batch_size} does not divide the "
+            f"{sequences:,} sequences per process (batch_tokens "
+            f"{batch_tokens:,} / (seq_len {seq_len} x world_size {world_size})): "
+            f"use one of {shown}. The global batch is part of the problem; the "
+            "micro-batch only sets memory use"
+        ), None
+    return None, sequences // micro_batch_size
 
 
 def check_problem(
@@ -48,15 +57,11 @@ def check_problem(
     eval_every=None,
 ):
     """Check the objective's problem settings; raise one
-    :class:`SettingsError` (a ``ValueError``) listing every wrong parameter
-    with its valid range.
-
-    ``world_size``: processes sharing the global batch. ``train_steps``: the
-    steps a run will actually train, when it differs from ``max_steps``
-    (1..max_steps). Returns the gradient-accumulation steps per optimizer
-    step (micro-batches per rank).
-    """
-    problems = []
+    :class:`SettingsError` listing every wrong parameter with its valid
+    range. ``world_size``: processes sharing the global batch;
+    ``train_steps``: the steps a run trains, in 1..max_steps. Returns the
+    micro-batches per process and optimizer step."""
+    problems, bad = [], set()
     for name, value, meaning, example in (
         ("seq_len", seq_len, "tokens per sequence", 1024),
         ("batch_tokens", batch_tokens, "tokens per optimizer step", 524288),
@@ -64,24 +69,23 @@ def check_problem(
         ("max_steps", max_steps, "the step budget", 6000),
         ("val_tokens", val_tokens, "validation tokens", 10485760),
         ("world_size", world_size, "processes", 1),
+        ("train_steps", train_steps, "steps", 100),
+        ("eval_every", eval_every, "steps", 100),
     ):
-        problem = _positive_int(name, value, meaning, example)
-        if problem:
-            problems.append(problem)
-    for name, value in (("train_steps", train_steps), ("eval_every", eval_every)):
-        if value is not None:
-            problem = _positive_int(name, value, "steps", 100)
-            if problem:
-                problems.append(problem)
-    bad = {p.split("=", 1)[0] for p in problems}
-    if (
-        train_steps is not None
-        and not bad & {"train_steps", "max_steps"}
-        and train_steps > max_steps
-    ):
+        optional = name in ("train_steps", "eval_every")
+        if (_is_int(value) and value >= 1) or (optional and value is None):
+            continue
+        kind = "" if _is_int(value) else f" ({type(value).__name__})"
         problems.append(
-            f"train_steps={train_steps}: must lie in 1..max_steps={max_steps}"
+            f"{name}={value!r}{kind}: must be an integer >= 1 ({meaning}), e.g. "
+            f"{name}={example}"
         )
+        bad.add(name)
+    if train_steps is not None and not bad & {"train_steps", "max_steps"}:
+        if train_steps > max_steps:
+            problems.append(
+                f"train_steps={train_steps}: must lie in 1..max_steps={max_steps}"
+            )
     if not bad & {"seq_len", "val_tokens"} and val_tokens < seq_len:
         problems.append(
             f"val_tokens={val_tokens} is shorter than one sequence of "
@@ -90,33 +94,10 @@ def check_problem(
         )
     accum = None
     if not bad & {"seq_len", "batch_tokens", "world_size", "micro_batch_size"}:
-        per_step = seq_len * world_size
-        if batch_tokens % per_step:
-            lower = batch_tokens // per_step * per_step
-            near = [n for n in (lower, lower + per_step) if n > 0]
-            problems.append(
-                f"batch_tokens={batch_tokens} must be a multiple of seq_len x "
-                f"world_size = {seq_len} x {world_size} = {per_step:,} (whole "
-                f"sequences on every process), e.g. "
-                + " or ".join(f"batch_tokens={n}" for n in near)
-            )
-        else:
-            sequences = batch_tokens // per_step
-            if sequences % micro_batch_size:
-                fits = _divisors(sequences)
-                shown = ", ".join(map(str, fits[:24])) + (
-                    ", ..." if len(fits) > 24 else ""
-                )
-                problems.append(
-                    f"micro_batch_size={micro_batch_size} does not divide the "
-                    f"{sequences:,} sequences per process (batch_tokens "
-                    f"{batch_tokens:,} / (seq_len {seq_len} x world_size "
-                    f"{world_size})): use one of {shown}. The global batch "
-                    "is part of the problem; the micro-batch only sets memory "
-                    "use"
-                )
-            else:
-                accum = sequences // micro_batch_size
+        problem, accum = batch_problem(
+            seq_len, batch_tokens, micro_batch_size, world_size
+        )
+        problems += [problem] if problem else []
     if problems:
         raise SettingsError("invalid objective settings:\n  " + "\n  ".join(problems))
     return accum
@@ -124,7 +105,7 @@ def check_problem(
 
 def check_val_tokens(val_tokens, seq_len, file_tokens, path):
     """Check that ``val_tokens`` (whole sequences of ``seq_len`` plus one
-    target token) fit the validation file of ``file_tokens`` tokens; returns
+    target token) fit the validation file of ``file_tokens`` tokens; return
     the number of validation sequences."""
     if file_tokens < seq_len + 1:
         shorter = (
@@ -150,22 +131,6 @@ def check_val_tokens(val_tokens, seq_len, file_tokens, path):
 
 # -- solver parameters ----------------------------------------------------
 
-
-def _kind(default):
-    """What a parameter accepts, from its default value."""
-    if default is None:
-        return "any"
-    if isinstance(default, bool):
-        return "bool"
-    if isinstance(default, (int, float)):
-        return "number"
-    if isinstance(default, tuple):
-        return "tuple"
-    if isinstance(default, str):
-        return "str"
-    return "any"
-
-
 KIND_NAMES = {
     "any": "anything",
     "bool": "True or False",
@@ -175,55 +140,69 @@ KIND_NAMES = {
 }
 
 
+def _kind(default):
+    """What a parameter accepts, from its default value (a key of KIND_NAMES)."""
+    kinds = (("bool", bool), ("number", (int, float)), ("tuple", tuple), ("str", str))
+    return next((kind for kind, t in kinds if isinstance(default, t)), "any")
+
+
 def _convert(kind, value, default):
     """``(ok, value)``: ``value`` converted to the kind of ``default``."""
     if kind == "any":
         return True, value
     if kind == "bool":
-        if isinstance(value, bool):
-            return True, value
         if isinstance(value, str) and value.lower() in ("true", "false"):
             return True, value.lower() == "true"
-        return False, value
+        return isinstance(value, bool), value
     if kind == "number":
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            return False, value
         # ints for floats, and floats for ints (warmup=0 or warmup=0.05)
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            if isinstance(default, float) and isinstance(value, int):
-                value = float(value)
-            return math.isfinite(value), value
-        return False, value
+        if isinstance(default, float) and isinstance(value, int):
+            value = float(value)
+        return math.isfinite(value), value
     if kind == "tuple":
         if not isinstance(value, (tuple, list)) or len(value) != len(default):
             return False, value
-        items = []
-        for item, item_default in zip(value, default):
-            ok, item = _convert(_kind(item_default), item, item_default)
-            if not ok:
-                return False, value
-            items.append(item)
-        return True, tuple(items)
+        items = [_convert(_kind(d), v, d) for v, d in zip(value, default)]
+        if not all(ok for ok, _ in items):
+            return False, value
+        return True, tuple(item for _, item in items)
     return isinstance(value, str), value
 
 
-def _is_rate(name):
-    """Learning rates and weight decays: torch accepts no negative value."""
-    return name == "lr" or name.endswith("_lr") or "weight_decay" in name
+def _expected(solver_name, name, candidates):
+    """What a parameter must be, with an example of the benchopt syntax."""
+    kinds = []
+    for candidate in candidates:
+        kind = KIND_NAMES[_kind(candidate)] if candidate is not None else "None"
+        if _kind(candidate) == "tuple":
+            kind = f"a tuple of {len(candidate)} like {candidate!r}"
+        if kind not in kinds:
+            kinds.append(kind)
+    example = candidates[0]
+    shown = example if isinstance(example, str) else repr(example)
+    note = ""
+    if isinstance(example, tuple):  # benchopt reads a bare tuple as one run per item
+        shown = f"[{example!r}]"
+        note = " (in brackets: a bare tuple or list is one run per item)"
+    return (
+        f"must be {' or '.join(kinds)} (default {example!r}), e.g. "
+        f'-s "{solver_name}[{name}={shown}]"{note}'
+    )
 
 
 def check_parameter_types(solver_name, defaults, values):
     """Check a solver's parameter ``values`` against the types of their
-    ``defaults``; return the values converted (ints given for floats become
-    floats, lists given for tuples become tuples).
+    ``defaults`` (name -> default, or the solver's ``parameters``: each
+    candidate's type is accepted); return them converted (ints given for
+    floats become floats, lists given for tuples become tuples).
 
-    ``defaults``: name -> default value, or the solver's ``parameters`` dict
-    (a list of candidate values per name: each candidate's type is
-    accepted). A default of None alone accepts anything, None beside typed
-    candidates (``[None, 3.0]``) makes them None-able; numbers accept ints and
-    floats (a step count such as ``warmup`` may also be a fraction); bools
-    accept True/False (and the strings "true"/"false"); tuples accept tuples
-    or lists of the same length and item types. Raises one ``ValueError``
-    naming the solver, every wrong parameter, its value and the expected
-    type.
+    None alone accepts anything; None beside typed candidates makes them
+    None-able; numbers accept ints and floats; bools accept the strings
+    "true"/"false"; tuples accept tuples or lists of the same length and
+    item types; learning rates and weight decays must be >= 0. Raises one
+    :class:`SettingsError` naming the solver and every wrong parameter.
     """
     problems, out = [], {}
     for name, value in values.items():
@@ -245,27 +224,14 @@ def check_parameter_types(solver_name, defaults, values):
                 out[name] = converted
                 break
         else:
-            kinds = []
-            for candidate in candidates:
-                kind = KIND_NAMES[_kind(candidate)] if candidate is not None else "None"
-                if _kind(candidate) == "tuple":
-                    kind = f"a tuple of {len(candidate)} like {candidate!r}"
-                if kind not in kinds:
-                    kinds.append(kind)
-            example = candidates[0]
-            shown = example if isinstance(example, str) else repr(example)
-            note = ""
-            if isinstance(example, tuple):
-                # benchopt reads a bare list or tuple as one run per item
-                shown = f"[{example!r}]"
-                note = " (in brackets: a bare tuple or list is one run per item)"
             problems.append(
-                f"{name}={value!r} ({type(value).__name__}) must be "
-                f"{' or '.join(kinds)} (default {example!r}), e.g. "
-                f'-s "{solver_name}[{name}={shown}]"{note}'
+                f"{name}={value!r} ({type(value).__name__}) "
+                + _expected(solver_name, name, candidates)
             )
     for name, value in out.items():
-        if _is_rate(name) and isinstance(value, (int, float)) and value < 0:
+        # torch accepts no negative learning rate or weight decay
+        is_rate = name == "lr" or name.endswith("_lr") or "weight_decay" in name
+        if is_rate and isinstance(value, (int, float)) and value < 0:
             problems.append(
                 f"{name}={value!r}: must be >= 0 (a learning rate or weight "
                 f'decay), e.g. -s "{solver_name}[{name}={abs(value)!r}]"'

@@ -1,21 +1,17 @@
 """Optional Weights & Biases tracking of a run's evaluations and configuration.
 
-Off by default: nothing is imported and nothing is done unless a mode is
-chosen, with the ``NANOGPT_BENCH_WANDB`` environment variable (``off``,
-``online`` or ``offline``) or explicitly. Only rank 0 (``$RANK``, default 0)
-logs. Runs are named from the benchmark's own names, so they can be found::
+Off unless asked, with ``NANOGPT_BENCH_WANDB`` (``off``, ``online`` or
+``offline``) or explicitly: off, wandb is not even imported. Only rank 0
+(``$RANK``, default 0) logs::
 
     NANOGPT_BENCH_WANDB=offline benchopt run . --config configs/cpu_demo.yml
     wandb sync wandb/offline-run-*      # later, from a machine with network
 
-- project: ``$NANOGPT_BENCH_WANDB_PROJECT``, default ``benchmark-nanogpt``;
-- run name: ``{solver}-{dataset}-{digest}-rep{i}`` (see :func:`run_name`),
-  the digest telling apart parameter settings; repetitions of a setting
-  share a group (the name without ``-rep{i}``);
-- config: the solver, dataset and objective parameters parsed from their
-  benchopt names (see :func:`run_config`), plus what the caller adds.
-
-``wandb`` writes into ``$WANDB_DIR`` (default: the current folder).
+Project ``$NANOGPT_BENCH_WANDB_PROJECT`` (default ``benchmark-nanogpt``); run
+name ``{solver}-{dataset}-{digest}-rep{i}``, the digest telling parameter
+settings apart, the repetitions of a setting in one group; config: the
+parameters parsed from the benchopt names, plus what the caller adds.
+wandb writes into ``$WANDB_DIR`` (default: the current folder).
 """
 
 import ast
@@ -28,18 +24,8 @@ MODE_ENV = "NANOGPT_BENCH_WANDB"
 PROJECT_ENV = "NANOGPT_BENCH_WANDB_PROJECT"
 DEFAULT_PROJECT = "benchmark-nanogpt"
 MODES = ("off", "online", "offline")
-_ALIASES = {
-    "": "off",
-    "0": "off",
-    "false": "off",
-    "no": "off",
-    "none": "off",
-    "disabled": "off",
-    "1": "online",
-    "true": "online",
-    "yes": "online",
-    "on": "online",
-}
+OFF = ("", "0", "false", "no", "none", "disabled")
+ON = ("1", "true", "yes", "on")
 
 
 class TrackingError(UserError, RuntimeError):
@@ -53,7 +39,7 @@ def resolve_mode(mode=None):
     if mode is None:
         mode, source = os.environ.get(MODE_ENV, "off"), MODE_ENV
     value = str(mode).strip().lower()
-    value = _ALIASES.get(value, value)
+    value = "off" if value in OFF else "online" if value in ON else value
     if value not in MODES:
         raise TrackingError(
             f"{source}={mode!r}: tracking mode must be one of {', '.join(MODES)}"
@@ -61,19 +47,11 @@ def resolve_mode(mode=None):
     return value
 
 
-def _rank(rank=None):
-    return int(os.environ.get("RANK", "0")) if rank is None else int(rank)
-
-
-# -- names -----------------------------------------------------------------------
-
-
 def split_name(name):
     """``("adamw", {"lr": "0.003", "betas": "(0.9, 0.95)"})`` from a benchopt
     name such as ``adamw[betas=(0.9, 0.95),lr=0.003]`` (commas inside
-    brackets or parentheses do not split; a name without ``[...]`` at its end
-    has no parameters). The one parser of benchopt names: the results tools
-    use it too."""
+    brackets or parentheses do not split). The one parser of benchopt names
+    into text values: the results tools use it too."""
     name = str(name)
     if not name.endswith("]") or "[" not in name:
         return name, {}
@@ -102,48 +80,31 @@ def _value(text):
         return text
 
 
-def _digest(*parts, n=8):
-    return hashlib.sha1("\n".join(map(str, parts)).encode()).hexdigest()[:n]
-
-
 def run_group(solver_name, dataset_name, objective_name):
-    """``{solver}-{dataset}-{digest}``: shared by the repetitions of one
+    """``{solver}-{dataset}-{digest}``, shared by the repetitions of one
     setting; the digest covers the full names (every parameter value)."""
-    solver, _ = split_name(solver_name)
-    dataset, _ = split_name(dataset_name)
-    digest = _digest(solver_name, dataset_name, objective_name)
-    return f"{solver}-{dataset}-{digest}"
+    full = "\n".join(map(str, (solver_name, dataset_name, objective_name)))
+    digest = hashlib.sha1(full.encode()).hexdigest()[:8]
+    return f"{split_name(solver_name)[0]}-{split_name(dataset_name)[0]}-{digest}"
 
 
 def run_name(solver_name, dataset_name, objective_name, repetition):
-    """A short, readable name, unique per (solver, dataset, objective,
-    repetition), e.g. ``adamw-fineweb-1c0e2f3a-rep0``."""
+    """A short name, unique per run, e.g. ``adamw-fineweb-1c0e2f3a-rep0``."""
     group = run_group(solver_name, dataset_name, objective_name)
     return f"{group}-rep{int(repetition)}"
 
 
 def run_config(solver_name, dataset_name, objective_name, repetition, extra=None):
-    """The run's configuration for the tracker: each component's base name
-    and parameters (numbers parsed), its full benchopt name, the repetition,
-    then ``extra`` (e.g. the model's configuration)."""
+    """Each component's base name, full name and parameters (values
+    parsed), the repetition, then ``extra``."""
     config = {}
-    for key, name in (
-        ("solver", solver_name),
-        ("dataset", dataset_name),
-        ("objective", objective_name),
-    ):
+    names = dict(solver=solver_name, dataset=dataset_name, objective=objective_name)
+    for key, name in names.items():
         base, params = split_name(name)
-        config[key] = {
-            "name": base,
-            "full_name": str(name),
-            **{k: _value(v) for k, v in params.items()},
-        }
+        config[key] = dict(name=base, full_name=str(name))
+        config[key].update({k: _value(v) for k, v in params.items()})
     config["repetition"] = int(repetition)
-    config.update(extra or {})
-    return config
-
-
-# -- the tracker ------------------------------------------------------------------
+    return config | (extra or {})
 
 
 def import_wandb():
@@ -153,38 +114,30 @@ def import_wandb():
         raise TrackingError(
             f"Weights & Biases tracking is on ({MODE_ENV}="
             f"{os.environ.get(MODE_ENV, '')!r} or an explicit mode) but wandb "
-            "is not installed: pip install wandb (or set "
-            f"{MODE_ENV}=off)"
+            f"is not installed: pip install wandb (or set {MODE_ENV}=off)"
         ) from error
     return wandb
 
 
 class EvaluationTracker:
-    """Tracking from the objective: one wandb run per benchopt run.
+    """One wandb run per benchopt run, from the objective.
 
-    ``log(metrics, step, context)`` with benchopt's run context (anything
-    with ``solver_name``, ``dataset_name``, ``objective_name`` and
-    ``repetition``; the objective's ``self._run_context`` in benchopt 1.10)
-    starts a wandb run when the context changes, finishing the previous one,
-    and logs the metrics at ``step``; ``finish()`` ends the current run. A
-    None context (``benchopt test``, ``get_one_result``) is not tracked.
-
-    ``mode``: "off", "online", "offline", or None for
-    ``$NANOGPT_BENCH_WANDB`` (default off). Off, or on a rank other than 0
-    (``rank``, default ``$RANK``), both calls cost a comparison and wandb is
-    not imported; on, a missing wandb is an error at construction, before
-    any training. ``project`` None: ``$NANOGPT_BENCH_WANDB_PROJECT`` or
-    ``benchmark-nanogpt``; ``directory``: where wandb writes (default
-    ``$WANDB_DIR`` or the current folder). Steps must increase: a repeated
-    or earlier step (benchopt may evaluate the last step twice) is not
-    logged again. Pickles without its live run (benchopt sends the objective
-    to worker processes).
+    ``log(metrics, step, context)``, ``context`` benchopt's run context (with
+    ``solver_name``, ``dataset_name``, ``objective_name`` and
+    ``repetition``), starts a wandb run when the context changes (finishing
+    the previous one) and logs at ``step``; a None context (``benchopt
+    test``) is not tracked, nor a step that does not increase (benchopt may
+    evaluate the last step twice). Off or on a rank other than 0, nothing is
+    imported; on, a missing wandb is an error at construction, before any
+    training. Pickles without its live run (benchopt sends the objective to
+    worker processes).
     """
 
     def __init__(self, mode=None, project=None, rank=None, directory=None):
         self.mode = resolve_mode(mode)
         self.project, self.directory = project, directory
-        self.enabled = self.mode != "off" and _rank(rank) == 0
+        rank = int(os.environ.get("RANK", "0") if rank is None else rank)
+        self.enabled = self.mode != "off" and rank == 0
         if self.enabled:
             import_wandb()
         self.run = self.key = self.last_step = None

@@ -10,16 +10,14 @@ from ..errors import UserError
 
 @torch.no_grad()
 def validation_loss(model, tokens, seq_len, batch_size, device, ctx=None):
-    """Mean next-token cross-entropy over consecutive windows of ``seq_len``.
+    """Mean next-token cross-entropy over consecutive windows of ``seq_len``
+    of ``tokens`` (int64, ``n * seq_len + 1``), in eval mode.
 
-    ``tokens`` (int64, length ``n * seq_len + 1``) covers the validation
-    budget; the model is put in eval mode and restored to its mode after.
-    As in Track 3, the summed loss of every micro-batch is added up and
-    divided by the number of validation tokens once. Distributed, each rank
-    sums a contiguous share of the windows and the sums are all-reduced:
-    every rank returns the same value (``ctx``: the run's distributed
-    Context). A last batch smaller than ``batch_size`` runs the eager model: a
-    compiled model (static shapes, as Track 3 compiles) would recompile for it.
+    As in Track 3, the summed losses are added up and divided by the number
+    of tokens once. Distributed (``ctx``), each rank sums a contiguous share
+    of the windows and the sums are all-reduced. A last batch smaller than
+    ``batch_size`` runs the eager model: a compiled one (static shapes)
+    would recompile for it.
     """
     n_windows = (len(tokens) - 1) // seq_len
     if n_windows < 1:

@@ -1,27 +1,15 @@
 """Throughput metrics: training FLOPs per token, accelerator peaks, MFU.
 
-FLOPs per training token (forward + backward), the PaLM appendix B estimate
-that nanoGPT and llm.c use:
+FLOPs per training token (forward + backward), the PaLM paper's appendix B
+estimate that nanoGPT and llm.c use: ``6 * N_matmul + 12 * n_layer * n_embd
+* seq_len``, ``N_matmul`` the parameters that take part in a matrix product
+(embedding tables used only as lookups excluded; a token embedding tied to
+the output head counts), the second term attention over the full T x T
+square. Track 3 (seq_len 1024): 855.6 MFLOP per token.
 
-    flops_per_token = 6 * N_matmul + 12 * n_layer * n_embd * seq_len
-
-* ``N_matmul``: parameters that take part in a matrix product, i.e. every
-  parameter except embedding tables used only as lookups (Track 3: the token
-  embedding; classic GPT-2: the position embedding; its token embedding is
-  also the tied output head, a matmul, so it counts). 2 FLOPs per
-  multiply-add forward, twice that backward: 6 per parameter and token.
-* ``12 * n_layer * n_embd * seq_len``: attention scores and their weighted
-  sum (2 matmuls of T x d per token and layer, 2 FLOPs each, x3 for the
-  backward), counted over the full T x T square as is conventional (a causal
-  kernel does about half of it).
-
-Track 3 model (seq_len 1024): N_matmul = 162,354,816 - 50,304 x 768 =
-123,721,344; 6 N = 742.3 MFLOP, attention 113.2 MFLOP: 855.6 MFLOP per
-token, 448.6 TFLOP per 524,288-token step.
-
-MFU = achieved FLOP/s / (world_size x the device's dense bf16 peak). Peaks
-(dense, no sparsity, TFLOP/s) from the vendors' data sheets, by device name;
-an unknown device or a CPU gives NaN unless ``NANOGPT_PEAK_TFLOPS`` is set.
+MFU = achieved FLOP/s / (world_size x the device's dense bf16 peak, from the
+vendors' data sheets); NaN on a CPU or an unknown device unless
+``NANOGPT_PEAK_TFLOPS`` is set.
 """
 
 import math
@@ -29,6 +17,8 @@ import os
 
 import torch
 from torch import nn
+
+from .. import distributed
 
 ENV_PEAK = "NANOGPT_PEAK_TFLOPS"
 
@@ -52,20 +42,15 @@ PEAK_BF16_TFLOPS = (
 
 def matmul_parameters(model):
     """Parameters used in matrix products (embedding lookups excluded)."""
-    linear = {id(m.weight) for m in model.modules() if isinstance(m, nn.Linear)} | {
-        id(m.bias) for m in model.modules() if isinstance(m, nn.Linear)
-    }
+    modules = list(model.modules())
+    linear = {id(m.weight) for m in modules if isinstance(m, nn.Linear)}
     lookups = {
         id(m.weight)
-        for m in model.modules()
+        for m in modules
         if isinstance(m, nn.Embedding) and id(m.weight) not in linear
     }
-    seen, total = set(), 0
-    for p in model.parameters():
-        if id(p) not in seen and id(p) not in lookups:
-            total += p.numel()
-        seen.add(id(p))
-    return total
+    # model.parameters() yields a tied tensor once.
+    return sum(p.numel() for p in model.parameters() if id(p) not in lookups)
 
 
 def flops_per_token(model, config, seq_len):
@@ -88,11 +73,15 @@ def peak_tflops(device):
     return math.nan
 
 
-def peak_memory_gib(device):
-    """Peak memory allocated by torch on ``device`` (NaN on CPU)."""
+def peak_memory_gib(device, ctx=distributed.SINGLE):
+    """Peak memory allocated by torch on ``device``, the largest over the
+    ranks of ``ctx`` (NaN on CPU)."""
     if device.type != "cuda":
         return math.nan
-    return torch.cuda.max_memory_allocated(device) / 2**30
+    peak = torch.tensor(torch.cuda.max_memory_allocated(device) / 2**30)
+    return float(
+        distributed.all_reduce(peak.to(device), ctx, op=torch.distributed.ReduceOp.MAX)
+    )
 
 
 def throughput(step, batch_tokens, train_time, flops_token, peak, world_size):
@@ -111,4 +100,5 @@ def throughput(step, batch_tokens, train_time, flops_token, peak, world_size):
         train_flops=float(flops),
         flops_per_token=float(flops_token),
         mfu=float(mfu),
+        world_size=float(world_size),
     )

@@ -1,20 +1,17 @@
 """``micro_batch_size="auto"``: the largest micro-batch whose training step fits.
 
-The probe runs what the run will execute: the same model, compiled when the
-run compiles (torch.compile frees the activations the eager model keeps: on
-an 80 GB H100 eager Track 3 fits 32 sequences of 1,024 tokens, compiled 64),
-a forward, backward and optimizer step, on a throwaway model. It starts at
-Track 3's 64 sequences per micro-batch (or this rank's share of the step if
-smaller) and halves until one fits. Every out-of-memory form counts as "does
-not fit": ``torch.OutOfMemoryError`` and the plain ``RuntimeError`` that
-cuBLAS/cuDNN raise when their workspace allocation fails. The global batch
-never changes: only the gradient accumulation does.
+The probe runs what the run executes (the model, compiled when the run
+compiles: on an 80 GB H100 eager Track 3 fits 32 sequences of 1,024 tokens,
+compiled 64; a forward, backward and optimizer step) on a throwaway model,
+from Track 3's 64 sequences (or this rank's share if smaller), halving until
+one fits. Only the gradient accumulation changes, never the global batch.
 """
 
 import sys
 
 import torch
 
+from .. import distributed
 from ..errors import UserError
 from ..models import build_model
 from .recipe import check_optimizers
@@ -25,7 +22,8 @@ OOM_MESSAGES = ("out of memory", "CUBLAS_STATUS_ALLOC_FAILED", "CUDNN_STATUS_ALL
 
 
 def is_out_of_memory(error):
-    """True for every form a device's out-of-memory error takes."""
+    """True for every form a device's out-of-memory error takes (cuBLAS and
+    cuDNN raise a plain RuntimeError)."""
     if isinstance(error, torch.OutOfMemoryError):
         return True
     return isinstance(error, RuntimeError) and any(
@@ -33,17 +31,22 @@ def is_out_of_memory(error):
     )
 
 
+def advise_on_out_of_memory(error, problem):
+    """Raise a :class:`UserError` with advice if ``error`` is out-of-memory."""
+    if is_out_of_memory(error):
+        raise UserError(
+            f"out of GPU memory with micro_batch_size={problem.micro_batch_size} "
+            f"x seq_len={problem.seq_len}: lower the objective's micro_batch_size "
+            "or set it to 'auto' (gradient accumulation keeps the global batch, "
+            "and so the problem, unchanged)"
+        ) from error
+
+
 def candidate_sizes(per_rank):
     """Powers of two dividing this rank's sequences per step, largest first,
     from Track 3's 64 (or ``per_rank`` if smaller)."""
-    size = 1
-    while size * 2 <= min(per_rank, TRACK3_MICRO_BATCH) and per_rank % (size * 2) == 0:
-        size *= 2
-    sizes = []
-    while size >= 1:
-        sizes.append(size)
-        size //= 2
-    return sizes
+    sizes = [2**k for k in range(TRACK3_MICRO_BATCH.bit_length())]
+    return [size for size in reversed(sizes) if per_rank % size == 0]
 
 
 def fits(solver, problem, size, compiled):
@@ -76,8 +79,6 @@ def fits(solver, problem, size, compiled):
 def largest_micro_batch(solver, problem, dist, compiled):
     """The micro-batch size for ``micro_batch_size="auto"``, the same on every
     rank (the smallest any rank fits)."""
-    from .. import distributed
-
     per_rank = problem.sequences_per_rank(dist.world_size)
     chosen = 0
     for size in candidate_sizes(per_rank):

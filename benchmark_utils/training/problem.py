@@ -1,13 +1,9 @@
-"""What the objective fixes for every solver: the training problem.
-
-The objective builds one ``TrainingProblem`` per run (``get_objective``); the
-trainer reads everything it needs from it. The global batch is part of the
-problem: only the micro-batch (memory) may change, never the batch.
-"""
+"""What the objective fixes for every solver: the training problem. The
+global batch is part of it: only the micro-batch (memory) may change."""
 
 from dataclasses import dataclass
 
-from ..settings import SettingsError
+from ..settings import SettingsError, batch_problem
 
 
 @dataclass(frozen=True)
@@ -32,29 +28,22 @@ class TrainingProblem:
     stop_at_target: bool = False  # not Track 3 valid: a demo convenience
     tf32: bool = False  # a hardware option Track 3 does not use
 
-    def sequences_per_rank(self, world_size=1):
-        if self.batch_tokens % (self.seq_len * world_size):
-            raise SettingsError(
-                f"batch_tokens={self.batch_tokens} must be a multiple of "
-                f"seq_len x world_size = {self.seq_len} x {world_size} = "
-                f"{self.seq_len * world_size} (whole sequences on every rank)"
-            )
-        return self.batch_tokens // (self.seq_len * world_size)
-
     def grad_accum_steps(self, world_size=1):
         """Micro-batches per rank and step (None while the size is "auto")."""
-        per_rank = self.sequences_per_rank(world_size)
-        if self.micro_batch_size == "auto":
-            return None
-        if per_rank % self.micro_batch_size:
-            fit = [d for d in range(1, per_rank + 1) if per_rank % d == 0]
-            raise SettingsError(
-                f"micro_batch_size={self.micro_batch_size} does not divide the "
-                f"{per_rank} sequences per rank and step: use one of "
-                f"{', '.join(map(str, fit[:24]))}. The global batch is part of "
-                "the problem; the micro-batch only sets memory use"
-            )
-        return per_rank // self.micro_batch_size
+        auto = self.micro_batch_size == "auto"
+        problem, accum = batch_problem(
+            self.seq_len,
+            self.batch_tokens,
+            1 if auto else self.micro_batch_size,
+            world_size,
+        )
+        if problem:
+            raise SettingsError(problem)
+        return None if auto else accum
+
+    def sequences_per_rank(self, world_size=1):
+        self.grad_accum_steps(world_size)  # whole sequences on every rank
+        return self.batch_tokens // (self.seq_len * world_size)
 
     def compiles_on(self, device):
         return self.compile == "always" or (

@@ -1,34 +1,38 @@
-"""Track 3's protocol: when a run is evaluated, when it stops, and how it ended.
+"""Track 3's protocol: when a run is evaluated, when it stops, how it ended.
 
-- Evaluation schedule: at step 0, every ``every`` steps while step / N < 0.9,
-  every ``every_final`` steps after, and at N (the Track 3 README's rule).
-- Stopping: a run trains to its step count N. benchopt's defaults do not
-  fit: its plateau criterion cuts noisy training curves, ``--max-runs`` (10
-  evaluations by default) would cut a run short, and a NaN value makes it
-  drop the whole run from the results. Here a diverged run stops and keeps
-  its rows (NaN loss, ``diverged=1``): divergence is a result. Stopping at
-  the target (``stop_at_target``) is a demo convenience that Track 3 forbids.
-- Run status: ``run_status.json`` beside the results says how each run
-  ended. A run is "done" only when it trained to its N; one stopped earlier
-  for any reason (benchopt's ``--timeout``, Ctrl-C, a stopping criterion) is
-  "unfinished", one that raised is "error", one still "running" was killed.
-  benchopt keeps no row of a run that raised, so without this file a crashed
-  run would vanish from the results.
+- Evaluation: at step 0, every ``every`` steps while step / N < 0.9, every
+  ``every_final`` steps after, and at N (the Track 3 README's rule).
+- Stopping: a run trains to its N. benchopt's defaults do not fit (its
+  plateau criterion cuts noisy curves, ``--max-runs`` caps evaluations, a
+  NaN value drops the run's rows): here a diverged run stops and keeps its
+  rows, and stopping at the target (``stop_at_target``) is a demo option.
+- Run status: ``run_status.json`` says how each run ended: "done" only at
+  its N; "unfinished" if stopped earlier (``--timeout``, Ctrl-C, a stopping
+  criterion); "error" if it raised (benchopt keeps no row of such a run);
+  "running" if it was killed.
 """
 
 import hashlib
 import json
 import math
 import os
+import sys
 from pathlib import Path
 
 from benchopt.stopping_criterion import StoppingCriterion
 
+from .. import benchopt_compat as compat
+from ..errors import INTERRUPTED
+
 FINAL_PHASE = 0.9
-# The step count bounds every run, not the number of evaluations.
-UNBOUNDED_EVALUATIONS = 10**12
 STATUS_FILE = "run_status.json"
 STATUSES = ("running", "done", "unfinished", "diverged", "error")
+STOP_REASONS = {
+    "timeout": "benchopt's --timeout (or the config's timeout) ran out",
+    "max_runs": "benchopt's --max-runs was reached",
+    "done": "the stopping criterion ended it (stop_at_target)",
+    "interrupted": "interrupted (Ctrl-C)",
+}
 
 
 def evaluates_at(step, n_steps, every, every_final):
@@ -56,16 +60,9 @@ class ProtocolCriterion(StoppingCriterion):
             strategy=strategy, key_to_monitor=key_to_monitor, minimize=minimize
         )
 
-    def get_runner_instance(
-        self, max_runs=1, timeout=None, terminal=None, solver=None, run_key=None
-    ):
-        return super().get_runner_instance(
-            max_runs=UNBOUNDED_EVALUATIONS,
-            timeout=timeout,
-            terminal=terminal,
-            solver=solver,
-            run_key=run_key,
-        )
+    def get_runner_instance(self, max_runs=1, **kwargs):
+        # The step count bounds every run, not the number of evaluations.
+        return super().get_runner_instance(max_runs=10**12, **kwargs)
 
     def should_stop(self, stop_val, objective_list):
         last = objective_list[-1]
@@ -96,26 +93,8 @@ def final_status(step, n_steps, diverged, stop_reason=None):
     return "unfinished", f"stopped at step {step} of {n_steps}: {why}"
 
 
-STOP_REASONS = {
-    "timeout": "benchopt's --timeout (or the config's timeout) ran out",
-    "max_runs": "benchopt's --max-runs was reached",
-    "done": "the stopping criterion ended it (stop_at_target)",
-    "interrupted": "interrupted (Ctrl-C)",
-}
-
-
-def run_status_folder(output_base, run_names):
-    """The run's status folder under ``output_base`` (benchopt's per-result
-    folder, ``outputs/<result stem>``): ``runs/<key>``, ``key`` a hash of the
-    run's dataset, objective, solver and repetition (benchopt's own per-run
-    folder name, made of those full strings, exceeds the 255-byte file-name
-    limit)."""
-    key = hashlib.sha1("\n".join(map(str, run_names)).encode()).hexdigest()[:16]
-    return Path(output_base) / "runs" / key
-
-
 def write_run_status(folder, status, step, train_steps, message="", names=None):
-    """Write ``run_status.json`` atomically; ``names``: solver_name,
+    """Write ``folder/run_status.json`` atomically; ``names``: solver_name,
     objective_name, dataset_name, idx_rep."""
     if status not in STATUSES:
         raise ValueError(f"unknown run status {status!r}")
@@ -126,9 +105,44 @@ def write_run_status(folder, status, step, train_steps, message="", names=None):
         message=str(message)[:2000],
         **(names or {}),
     )
-    Path(folder).mkdir(parents=True, exist_ok=True)
     path = Path(folder) / STATUS_FILE
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{STATUS_FILE}.tmp{os.getpid()}")
     tmp.write_text(json.dumps(record, indent=1))
     os.replace(tmp, path)
     return path
+
+
+def record_status(solver, status, message=""):
+    """The status of ``solver``'s run, beside benchopt's results
+    (``outputs/<result stem>/runs/<key>``, the key a hash of the run's names:
+    benchopt's own per-run folder name can exceed the 255-byte file-name
+    limit). Written by rank 0 under ``benchopt run`` only."""
+    context = compat.run_context(solver)
+    base = compat.run_output_base(context)
+    if base is None or not solver.dist.is_leader:
+        return
+    names = compat.run_names(context)
+    key = "\n".join(map(str, names.values()))
+    folder = Path(base) / "runs" / hashlib.sha1(key.encode()).hexdigest()[:16]
+    write_run_status(folder, status, solver.step, solver.n_steps, message, names)
+
+
+def record_end(solver, stop_reason=None):
+    """Record how ``solver``'s run ended (``stop_reason``: benchopt's callback
+    status, or "interrupted"), and say so when it stopped before N."""
+    interrupted = stop_reason == "interrupted"
+    diverged = solver.diverged and not interrupted
+    status, message = final_status(solver.step, solver.n_steps, diverged, stop_reason)
+    record_status(solver, status, message)
+    if not solver.dist.is_leader:
+        return
+    if interrupted:
+        print(f"\n[{solver.name}] {INTERRUPTED}", file=sys.stderr, flush=True)
+    elif status == "unfinished":
+        print(
+            f"\n[{solver.name}] UNFINISHED: {message}. It counts as a failed "
+            "run (never a result for N).",
+            file=sys.stderr,
+            flush=True,
+        )

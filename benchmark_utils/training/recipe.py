@@ -1,26 +1,13 @@
-"""The training recipe: Track 3's parameter groups, the aux AdamW presets, the
-learning-rate schedules and the solver contract.
-
+"""The training recipe: Track 3's parameter groups and aux AdamW presets, the
+learning-rate schedules, and the solver contract.
 
 A solver receives the model's :class:`~benchmark_utils.models.ParameterGroups`
-(hidden_matrices, embedding, head, scalars: Track 3's grouping, the one every
-published Track 3 script uses) and must give every tensor to exactly one
-optimizer (``trainer.check_optimizers`` enforces it). Two helpers:
-
-- :func:`role_groups`: param-group dicts with options per role, for an
-  optimizer that takes several roles with different settings.
-- :func:`aux_adamw` (and :func:`solver_aux_adamw`, which reads the settings
-  of :data:`AUX_ADAMW_36` / :data:`AUX_ADAMW_2` from a solver): Track 3's
-  auxiliary AdamW over everything but the hidden matrices (the embedding,
-  the head, and every tensor with fewer than two dimensions: norm gains and
-  all biases), one learning rate per role. The
-  weight decay applies to all three groups, as in the published scripts
-  (``AdamW([...], weight_decay=...)``).
-
-The classic GPT-2 model ties the token embedding to the output head: its
-``head`` is empty and the tied tensor is in ``embedding``. It then takes the
-head's options, the conservative ones (Track 3's embedding learning rates,
-0.3 to 0.7, are far too large for an output layer).
+(hidden_matrices, embedding, head, scalars: the grouping of every published
+Track 3 script) and must give every tensor to exactly one optimizer
+(:func:`check_optimizers`). The classic GPT-2 ties the token embedding to the
+output head: its ``head`` is empty, and the tied tensor, in ``embedding``,
+takes the head's options (Track 3's embedding learning rates, 0.3 to 0.7,
+are far too large for an output layer).
 """
 
 import math
@@ -29,14 +16,14 @@ import sys
 import torch
 
 from ..errors import UserError
+from ..settings import check_parameter_types
 
 ROLES = ("hidden_matrices", "embedding", "head", "scalars")
 
 
 def role_groups(groups, **options):
     """Param-group dicts, one per role named in ``options`` (a dict of group
-    options such as ``lr``) that has tensors, in the order of ``ROLES``. A
-    tied embedding (empty ``head``) takes the ``head`` options when given."""
+    options such as ``lr``) that has tensors, in the order of ``ROLES``."""
     unknown = set(options) - set(ROLES)
     if unknown:
         raise ValueError(f"unknown roles {sorted(unknown)}: choose from {ROLES}")
@@ -52,28 +39,6 @@ def role_groups(groups, **options):
             role_options = options["head"]
         param_groups.append(dict(params=params, **role_options))
     return param_groups
-
-
-def aux_adamw(
-    groups, *, embedding_lr, head_lr, scalar_lr, betas, eps, weight_decay, device
-):
-    """AdamW over ``embedding``, ``head`` and ``scalars`` with one learning
-    rate per role and the same betas, eps and weight decay for all (fused on
-    CUDA, as in the published scripts). The trainer's schedule scales each
-    group's learning rate by the same multiplier."""
-    return torch.optim.AdamW(
-        role_groups(
-            groups,
-            embedding=dict(lr=embedding_lr),
-            head=dict(lr=head_lr),
-            scalars=dict(lr=scalar_lr),
-        ),
-        lr=head_lr,  # every group sets its own
-        betas=betas,
-        eps=eps,
-        weight_decay=weight_decay,
-        fused=torch.device(device).type == "cuda",
-    )
 
 
 # The aux AdamW settings of the published Track 3 entries, as solver
@@ -98,27 +63,27 @@ AUX_ADAMW_2 = {
 
 
 def solver_aux_adamw(solver, groups):
-    """:func:`aux_adamw` with a solver's ``AUX_ADAMW_*`` parameters."""
-    return aux_adamw(
-        groups,
-        embedding_lr=solver.embedding_lr,
-        head_lr=solver.head_lr,
-        scalar_lr=solver.scalar_lr,
+    """Track 3's auxiliary AdamW with a solver's ``AUX_ADAMW_*`` parameters:
+    over ``embedding``, ``head`` and ``scalars`` (every tensor with fewer than
+    two dimensions), one learning rate per role, the same betas, eps and
+    weight decay for all, as in the published scripts (fused on CUDA)."""
+    return torch.optim.AdamW(
+        role_groups(
+            groups,
+            embedding=dict(lr=solver.embedding_lr),
+            head=dict(lr=solver.head_lr),
+            scalars=dict(lr=solver.scalar_lr),
+        ),
+        lr=solver.head_lr,  # every group sets its own
         betas=solver.adam_betas,
         eps=solver.adam_eps,
         weight_decay=solver.adam_weight_decay,
-        device=solver.device,
+        fused=torch.device(solver.device).type == "cuda",
     )
 
 
-# -- learning-rate schedules ---------------------------------------------------
-# Learning-rate multipliers as a function of the step.
-#
-# The trainer multiplies each parameter group's base learning rate by the value
-# returned. ``wsd`` is Track 3's "stable then decay" schedule, computed exactly
-# as its scripts do (``progress = step / N``), with AdamW #2's warmup
-# ``min(1, (step + 1) / warmup)`` as a factor; the GPT-2 recipes (``cosine``,
-# ``linear``) warm up linearly, then decay from the end of the warmup.
+# -- learning-rate schedules: the trainer multiplies each group's base
+# learning rate by lr_multiplier(step, ...).
 
 SCHEDULES = ("constant", "cosine", "linear", "wsd")
 
@@ -133,13 +98,12 @@ def lr_multiplier(
 ):
     """Multiplier in [min_ratio, 1] for optimizer step ``step`` (0-based).
 
-    - ``constant``: 1 after warmup.
-    - ``cosine``: cosine from 1 to ``min_ratio`` between warmup and the end.
-    - ``linear``: linear from 1 to ``min_ratio`` between warmup and the end.
-    - ``wsd`` (Track 3): 1 while ``step / total_steps < 1 - decay_fraction``,
-      then ``(1 - step / total_steps) / decay_fraction`` (linear to 0 at the
-      end), mapped to ``[min_ratio, 1]``; times ``min(1, (step + 1) /
-      warmup_steps)``.
+    ``constant``: 1 after a linear warmup; ``cosine`` and ``linear``: from 1
+    to ``min_ratio`` between the warmup and the end. ``wsd``, Track 3's
+    schedule as its scripts compute it: 1 while ``step / N < 1 -
+    decay_fraction``, then ``(1 - step / N) / decay_fraction``, mapped to
+    ``[min_ratio, 1]``, times AdamW #2's warmup ``min(1, (step + 1) /
+    warmup_steps)``.
     """
     if schedule not in SCHEDULES:
         raise ValueError(f"unknown schedule {schedule!r}: choose one of {SCHEDULES}")
@@ -155,8 +119,7 @@ def lr_multiplier(
         return (step + 1) / warmup_steps
     if schedule == "constant":
         return 1.0
-    else:
-        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+    progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
     progress = min(max(progress, 0.0), 1.0)
     if schedule == "cosine":
         shape = 0.5 * (1.0 + math.cos(math.pi * progress))
@@ -191,23 +154,21 @@ def check_optimizers(optimizers, model, solver_name):
             "it must return a list of torch.optim.Optimizer covering every "
             "parameter group"
         )
+    names = {id(p): n for n, p in model.named_parameters()}
+    seen = set()
     for opt in optimizers:
         if not hasattr(opt, "step") or not hasattr(opt, "param_groups"):
             raise SolverContractError(
                 f"solver {solver_name!r}: {type(opt).__name__} is not an "
                 "optimizer (no step() / param_groups)"
             )
-    names = {id(p): n for n, p in model.named_parameters()}
-    seen = {}
-    for opt in optimizers:
-        for group in opt.param_groups:
-            for p in group["params"]:
-                if id(p) in seen:
-                    raise SolverContractError(
-                        f"solver {solver_name!r}: parameter "
-                        f"{names.get(id(p), '?')} is given to two optimizers"
-                    )
-                seen[id(p)] = p
+        for p in (p for group in opt.param_groups for p in group["params"]):
+            if id(p) in seen:
+                raise SolverContractError(
+                    f"solver {solver_name!r}: parameter "
+                    f"{names.get(id(p), '?')} is given to two optimizers"
+                )
+            seen.add(id(p))
     missing = [
         n for n, p in model.named_parameters() if p.requires_grad and id(p) not in seen
     ]
@@ -236,11 +197,26 @@ RECIPE_DEFAULTS = dict(
 )
 
 
+def set_parameters(solver, parameters, model_config):
+    """Check the ``parameters`` benchopt set on ``solver`` and set them,
+    converted, as attributes; a recipe setting the solver does not declare
+    gets its default."""
+    declared = {k: [v] for k, v in RECIPE_DEFAULTS.items() if v is not None}
+    declared.update(type(solver).parameters)
+    checked = check_parameter_types(solver.name, declared, parameters)
+    for name, value in checked.items():
+        setattr(solver, name, value)
+    for name, default in RECIPE_DEFAULTS.items():
+        solver.__dict__.setdefault(name, default)
+    note_full_size_defaults(
+        solver.name, type(solver).parameters, parameters, model_config
+    )
+
+
 def note_full_size_defaults(solver_name, declared, parameters, model_config):
     """A solver's defaults are tuned for the 768-wide Track 3 model: on a
-    small model with every default (e.g. ``-s adamw -s muon`` with a CPU
-    config, which drops the config's tuned settings), say so rather than
-    compare silently."""
+    small model with every default (e.g. ``-s muon`` with a CPU config, which
+    drops the config's tuned settings), say so."""
     if model_config.n_embd >= 768 or not declared:
         return
     defaults = {name: values[0] for name, values in declared.items()}

@@ -46,13 +46,12 @@ def synchronize(device):
 
 
 def keep_freed_memory():
-    """On CPU with glibc, keep freed memory for reuse instead of returning
-    it to the system. By default every tensor above 32 MB (a small model's
-    fp32 logits over the 50,304-token vocabulary are ~0.8 GB per micro-batch)
-    is a fresh mmap, page-faulted and zeroed again on every micro-batch: on a
-    2-core VM that system time exceeded the compute (see
-    benchmarks/cpu_output_layer.py). The cost: the process keeps its peak
-    memory. Returns True when the setting was applied."""
+    """On CPU with glibc, keep freed memory for reuse: by default every tensor
+    above 32 MB (a small model's fp32 logits over the 50,304-token vocabulary
+    are ~0.8 GB per micro-batch) is a fresh mmap, zeroed again on every
+    micro-batch, which on a 2-core VM cost more than the compute
+    (benchmarks/cpu_output_layer.py). The process keeps its peak memory.
+    Returns True when the setting was applied."""
     if not sys.platform.startswith("linux"):
         return False
     try:

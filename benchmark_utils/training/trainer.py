@@ -1,17 +1,12 @@
 """The benchmark's one training loop, shared by every solver.
 
 A solver subclasses :class:`TrainerSolver`, declares its ``parameters`` and
-implements ``build_optimizers(groups)``. Everything else (a fresh model from
-the run's seed, the data order, gradient accumulation and scale, the LR
-schedule, clipping, precision, compilation, Track 3's evaluation schedule,
-timing, divergence and crash handling) is here, once, so that every
-optimizer trains under exactly the same conditions.
-
-``_train_step`` is the training loop of the Track 3 script
-(modded-nanogpt ``records/track_3_optimization/train_gpt_simple.py``): set the
-learning rates from the schedule, forward and backward each micro-batch
-(gradients summed across ranks on the last one), step every optimizer, zero
-the gradients.
+implements ``build_optimizers(groups)``; everything else is here, once, so
+that every optimizer trains under the same conditions. ``_train_step`` is the
+training loop of modded-nanogpt ``records/track_3_optimization/
+train_gpt_simple.py``: set the learning rates from the schedule, forward and
+backward each micro-batch (gradients summed across ranks on the last one),
+step every optimizer, zero the gradients.
 """
 
 import contextlib
@@ -26,24 +21,14 @@ from benchopt import BaseSolver
 from .. import benchopt_compat as compat
 from .. import distributed
 from ..data.loader import BatchLoader
-from ..errors import INTERRUPTED, UserError
 from ..models import build_model
-from ..settings import check_parameter_types
-from . import metrics, probe
-from .protocol import (
-    ProtocolCriterion,
-    final_status,
-    next_evaluation,
-    run_status_folder,
-    write_run_status,
-)
+from . import metrics, probe, protocol
 from .recipe import (  # noqa: F401 - the names a solver file imports with it
-    RECIPE_DEFAULTS,
     TRACK3_SCHEDULE,
     SolverContractError,
     check_optimizers,
     lr_multiplier,
-    note_full_size_defaults,
+    set_parameters,
 )
 from .runtime import configure_backends, keep_freed_memory, resolve_device, synchronize
 
@@ -52,14 +37,12 @@ class TrainerSolver(BaseSolver):
     """Base class of every solver: holds the only training loop."""
 
     sampling_strategy = "callback"
-    stopping_criterion = ProtocolCriterion(strategy="callback")
+    stopping_criterion = protocol.ProtocolCriterion(strategy="callback")
     requirements = []
 
-    # Replaced in set_objective; class attributes so that get_next works on
-    # a bare Solver() (benchopt calls get_next(1) to check it).
-    n_steps = 1
-    eval_every = 1
-    eval_every_final = 1
+    # Set in set_objective; class attributes so that benchopt's check
+    # get_next(1) works on a bare Solver().
+    n_steps = eval_every = eval_every_final = 1
 
     def build_optimizers(self, groups):
         """Return the optimizer(s) for ``groups`` (a ``ParameterGroups``)."""
@@ -67,8 +50,7 @@ class TrainerSolver(BaseSolver):
 
     def init_model(self, model):
         """Hook: an entry's own initialisation of the fresh model (on the CPU,
-        with the run's seed set), by module name (``model.named_modules()``).
-        The default keeps the ``init`` scheme's weights."""
+        with the run's seed set). The default keeps the ``init`` scheme's."""
 
     def before_evaluation(self):
         """Hook: called before the model is evaluated (e.g. swap in averaged
@@ -78,11 +60,11 @@ class TrainerSolver(BaseSolver):
         """Hook: called before training resumes after an evaluation."""
 
     def get_next(self, stop_val):
-        return next_evaluation(
+        return protocol.next_evaluation(
             stop_val, self.n_steps, self.eval_every, self.eval_every_final
         )
 
-    # -- benchopt API -----------------------------------------------------
+    # -- benchopt API -------------------------------------------------------
 
     def set_objective(self, problem):
         self.step, self.dist = 0, distributed.SINGLE
@@ -92,7 +74,7 @@ class TrainerSolver(BaseSolver):
             self._fail(error)
 
     def run(self, callback):
-        self._write_status("running")
+        protocol.record_status(self, "running")
         try:
             while self._consult(callback):
                 if self.step >= self.n_steps or self.diverged:
@@ -100,29 +82,16 @@ class TrainerSolver(BaseSolver):
                 self._train_step()
             synchronize(self.device)
         except KeyboardInterrupt:
-            self._write_status(
-                *final_status(self.step, self.n_steps, False, "interrupted")
-            )
-            if self.dist.is_leader:
-                print(f"\n[{self.name}] {INTERRUPTED}", file=sys.stderr, flush=True)
+            protocol.record_end(self, "interrupted")
             raise
         except Exception as error:
             self._fail(error)
         if not self.dist.is_leader and callback is not None:
             compat.settle_callback(callback, self._result())
-        status, message = final_status(
-            self.step, self.n_steps, self.diverged, compat.callback_status(callback)
-        )
-        self._write_status(status, message)
-        if status == "unfinished" and self.dist.is_leader:
-            print(
-                f"\n[{self.name}] UNFINISHED: {message}. It counts as a failed "
-                "run (never a result for N).",
-                file=sys.stderr,
-                flush=True,
-            )
+        protocol.record_end(self, compat.callback_status(callback))
 
     def get_result(self):
+        synchronize(self.device)  # ranks > 0: no callback synchronised it
         if not self._in_evaluation:
             self.before_evaluation()
             self._in_evaluation = True
@@ -137,31 +106,26 @@ class TrainerSolver(BaseSolver):
             self._loss_sum.zero_()
             self._loss_tokens.zero_()
             self._result_step = self.step
-            self._metrics = self._throughput_metrics()
+            self._metrics = metrics.throughput(
+                self.step,
+                self.problem.batch_tokens,
+                self._train_time,
+                self._flops_per_token,
+                self._peak_tflops,
+                self.dist.world_size,
+            )
+            self._metrics.update(
+                peak_memory_gib=metrics.peak_memory_gib(self.device, self.dist),
+                micro_batch_size=float(self.problem.micro_batch_size),
+            )
             if self.step > 0 and not math.isfinite(self._train_loss):
                 self._report_divergence()
         return self._result()
 
     # -- set-up -------------------------------------------------------------
 
-    def _declared(self):
-        return {
-            **{k: [v] for k, v in RECIPE_DEFAULTS.items() if v is not None},
-            **type(self).parameters,
-        }
-
     def _set_up(self, problem):
-        parameters = compat.solver_parameters(self)
-        for name, value in check_parameter_types(
-            self.name, self._declared(), parameters
-        ).items():
-            setattr(self, name, value)
-        for name, default in RECIPE_DEFAULTS.items():  # not declared: default
-            self.__dict__.setdefault(name, default)
-        self.problem = problem
-        note_full_size_defaults(
-            self.name, type(self).parameters, parameters, problem.model_config
-        )
+        set_parameters(self, compat.solver_parameters(self), problem.model_config)
         self.n_steps = problem.n_steps_for(self.name, self.train_steps)
         self.eval_every = problem.eval_every
         self.eval_every_final = problem.eval_every_final
@@ -198,19 +162,19 @@ class TrainerSolver(BaseSolver):
             torch.manual_seed(problem.init_seed)
             self.init_model(self.model)
         self.model.to(self.device)
-        # Optimizers that draw random numbers (PSGD's probes) draw them from
-        # torch's global generator: start it from the run's seed, so that a
-        # run never depends on what ran before it in the process, and every
-        # rank draws the same numbers.
+        # Optimizers that draw random numbers (PSGD) use torch's global
+        # generator: seeded per run, a run never depends on what ran before
+        # it, and every rank draws the same numbers.
         torch.manual_seed(problem.init_seed)
         # Distributed: gradients summed across ranks once per step (DDP, SUM
         # hook); evaluation uses the bare model (no gradient hooks).
-        self.ddp_model = (
-            distributed.wrap_model(self.model, self.dist, self.device)
-            if self.dist.active
-            else None
-        )
-        compile_ = self._compile if self.compiled else (lambda m: m)
+        self.ddp_model = None
+        if self.dist.active:
+            self.ddp_model = distributed.wrap_model(self.model, self.dist, self.device)
+
+        def compile_(model):  # static shapes, as the Track 3 script compiles
+            return torch.compile(model, dynamic=False) if self.compiled else model
+
         self.train_model = compile_(self.ddp_model or self.model)
         self.eval_model = compile_(self.model) if self.dist.active else self.train_model
         self.optimizers = check_optimizers(
@@ -220,9 +184,7 @@ class TrainerSolver(BaseSolver):
         self._optimizer_steps = distributed.optimizer_steps(
             self.optimizers, self.dist, self.device
         )
-        self._base_lrs = [
-            [g["lr"] for g in opt.param_groups] for opt in self.optimizers
-        ]
+        self._base_lrs = [[g["lr"] for g in o.param_groups] for o in self.optimizers]
         self.loader = BatchLoader(
             problem.train_files,
             problem.micro_batch_size,
@@ -249,12 +211,6 @@ class TrainerSolver(BaseSolver):
         self._result_step = None
         self._train_loss = float("nan")
 
-    @staticmethod
-    def _compile(model):
-        # Static shapes, as the Track 3 script compiles: every training
-        # micro-batch and every evaluation batch has the same shape.
-        return torch.compile(model, dynamic=False)
-
     def _warm_up_compilation(self, n_steps=2):
         """Compile the training and evaluation graphs outside the timed run,
         then start again from the same fresh model."""
@@ -269,7 +225,7 @@ class TrainerSolver(BaseSolver):
         synchronize(self.device)
         self._start_run()
 
-    # -- the loop -------------------------------------------------------------
+    # -- the loop -----------------------------------------------------------
 
     def _train_step(self):
         if self._in_evaluation:
@@ -293,15 +249,8 @@ class TrainerSolver(BaseSolver):
             for step in self._optimizer_steps:
                 step()
         except RuntimeError as error:  # torch.OutOfMemoryError, cuBLAS's
-            if not probe.is_out_of_memory(error):
-                raise
-            raise UserError(
-                f"out of GPU memory with micro_batch_size="
-                f"{self.problem.micro_batch_size} x seq_len={self.problem.seq_len}: "
-                "lower the objective's micro_batch_size or set it to 'auto' "
-                "(gradient accumulation keeps the global batch, and so the "
-                "problem, unchanged)"
-            ) from error
+            probe.advise_on_out_of_memory(error, self.problem)
+            raise
         # Some libraries (heavyball) already clear p.grad inside step():
         # nothing may rely on gradients after the step.
         self.model.zero_grad(set_to_none=True)
@@ -317,8 +266,7 @@ class TrainerSolver(BaseSolver):
             self.min_lr_ratio,
         )
         for opt, base_lrs in zip(self.optimizers, self._base_lrs):
-            # An entry whose optimizers follow different schedules gives one
-            # its own: ``opt.lr_multiplier(step, n_steps)``.
+            # An optimizer may follow its own schedule: opt.lr_multiplier.
             own = getattr(opt, "lr_multiplier", None)
             factor = own(self.step, self.n_steps) if own else mult
             for group, base_lr in zip(opt.param_groups, base_lrs):
@@ -329,25 +277,17 @@ class TrainerSolver(BaseSolver):
             return self.ddp_model.no_sync()
         return contextlib.nullcontext()
 
-    def _consult(self, callback):
-        """Call benchopt's callback and return whether to go on. Distributed,
-        rank 0's callback decides: the other ranks evaluate with it (the
-        evaluation is split across ranks) and stop with it."""
-        if self.dist.is_leader:
-            evaluates = compat.evaluates_next(callback)
-            if evaluates:  # the callback does not synchronise the GPU
-                synchronize(self.device)
-            return distributed.lead_decision(self.dist, evaluates, callback)
-        return distributed.follow_decision(self.dist, self._evaluate_with_leader)
+    # -- evaluation, divergence, failure ------------------------------------
 
-    def _evaluate_with_leader(self):
-        """Ranks > 0: the evaluation rank 0's callback makes, the same calls
-        (and so the same collectives) through the same objective."""
-        synchronize(self.device)
-        objective = compat.solver_objective(self)
-        result = self.get_result()
-        if objective is not None:
-            objective.evaluate_result(**result)
+    def _consult(self, callback):
+        """Call benchopt's callback and return whether to go on; distributed,
+        rank 0's callback decides for every rank."""
+        if not self.dist.is_leader:
+            return distributed.follow_decision(self.dist, self)
+        evaluates = compat.evaluates_next(callback)
+        if evaluates:  # the callback does not synchronise the GPU
+            synchronize(self.device)
+        return distributed.lead_decision(self.dist, evaluates, callback)
 
     def _result(self):
         return dict(
@@ -359,28 +299,6 @@ class TrainerSolver(BaseSolver):
             metrics=dict(self._metrics),
             dist=self.dist,
         )
-
-    def _throughput_metrics(self):
-        """Throughput columns (training/metrics.py)."""
-        values = metrics.throughput(
-            self.step,
-            self.problem.batch_tokens,
-            self._train_time,
-            self._flops_per_token,
-            self._peak_tflops,
-            self.dist.world_size,
-        )
-        memory = torch.tensor(metrics.peak_memory_gib(self.device))
-        if self.device.type == "cuda":
-            memory = distributed.all_reduce(
-                memory.to(self.device), self.dist, op=torch.distributed.ReduceOp.MAX
-            ).cpu()
-        values.update(
-            peak_memory_gib=float(memory),
-            world_size=float(self.dist.world_size),
-            micro_batch_size=float(self.problem.micro_batch_size),
-        )
-        return values
 
     def _report_divergence(self):
         self.diverged = True
@@ -397,29 +315,9 @@ class TrainerSolver(BaseSolver):
     def _fail(self, error):
         """Record the failed run; under the launcher, end the whole job (the
         ranks can no longer stay in step)."""
-        if self.dist.active:
-            message = distributed.explain_failure(self.dist, error)
-        else:
-            message = f"{type(error).__name__}: {error}"
-        self._write_status("error", message)
+        message = distributed.explain_failure(self.dist, error)
+        protocol.record_status(self, "error", message)
         error.run_name = f"{self.name} (step {self.step})"  # for the boundary
         if self.dist.mode == "launcher":
             raise distributed.RankFailure(f"[{self.name}] {message}") from error
         raise error
-
-    def _write_status(self, status, message=""):
-        """``run_status.json`` beside the results (protocol.py says why)."""
-        context = compat.run_context(self)
-        base = compat.run_output_base(context)
-        if base is None or not self.dist.is_leader:
-            return  # benchopt test, or a rank > 0: nothing to write
-        names = compat.run_names(context)
-        folder = run_status_folder(base, names.values())
-        write_run_status(
-            folder,
-            status,
-            self.step,
-            getattr(self, "n_steps", 0) or 0,
-            message,
-            names=names,
-        )
