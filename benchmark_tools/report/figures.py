@@ -20,7 +20,8 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullLocator
 from PIL import Image
 
-from ..results import THRESHOLD, UNFINISHED
+from ..results import THRESHOLD
+from ..results.runs import UNFINISHED
 
 WIDTH = 3.5  # inches: about one paper column (3.25-3.5 in)
 HEIGHT = 2.6
