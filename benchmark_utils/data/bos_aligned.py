@@ -15,7 +15,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from .contiguous import TokenStream, locate
+from .contiguous import TokenStream, exhausted, locate
 from .documents import document_starts
 from .errors import DataError, DataExhaustedError
 
@@ -120,15 +120,13 @@ class BosAlignedOrder:
                     "data_order='track3' or 'contiguous', or a shorter seq_len"
                 )
             if not self.repeat:
-                raise DataExhaustedError(
-                    f"training data exhausted at micro-step {micro_step}: "
+                raise exhausted(
+                    f"micro-step {micro_step}",
                     f"BOS-aligned batches need sequence {first + batch - 1} but "
                     f"the shards hold {available} sequences of {self.seq_len} "
-                    f"tokens starting at a document boundary (they use "
+                    "tokens starting at a document boundary (they use "
                     f"{index.coverage():.0%} of the tokens: the tails of "
-                    "documents cut at a sequence end are skipped). Provide "
-                    "more training shards, lower the step budget, or set the "
-                    "dataset's repeat_data=True."
+                    "documents cut at a sequence end are skipped)",
                 )
             wanted %= available
         span = np.arange(self.seq_len + 1, dtype=np.int64)

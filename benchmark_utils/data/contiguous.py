@@ -13,6 +13,14 @@ from .errors import DataError, DataExhaustedError
 from .shards import open_shard, read_header
 
 
+def exhausted(where, detail):
+    """The error of a run that asks for more data than the shards hold."""
+    return DataExhaustedError(
+        f"training data exhausted at {where}: {detail}. Provide more training "
+        "shards, lower the step budget, or set the dataset's repeat_data=True."
+    )
+
+
 def cumulative(counts):
     """``[0, c0, c0 + c1, ...]``: where each shard's items start."""
     return np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
@@ -91,12 +99,10 @@ class ContiguousOrder:
             self.stream.read_into(start, row)
             return
         if not self.repeat:
-            raise DataExhaustedError(
-                f"training data exhausted at micro-step {micro_step}: the run "
-                f"needs tokens up to {start + len(row):,} but the shards hold "
-                f"{total:,}. Provide more training shards (a larger download or "
-                "dataset), lower the step budget, or set the dataset's "
-                "repeat_data=True."
+            raise exhausted(
+                f"micro-step {micro_step}",
+                f"the run needs tokens up to {start + len(row):,} but the "
+                f"shards hold {total:,}",
             )
         start %= total
         first = min(len(row), total - start)

@@ -1,9 +1,7 @@
-"""Token shards in the llm.c / modded-nanogpt format.
-
-A shard is a 1024-byte header of 256 little-endian int32 (magic 20240520,
-version 1, number of tokens, zeros) followed by that many little-endian uint16
-token ids. Shards are read through ``numpy.memmap`` or in chunks, so memory
-never grows with the number or size of shards.
+"""Token shards in the llm.c / modded-nanogpt format: a 1024-byte header of
+256 little-endian int32 (magic 20240520, version 1, number of tokens, zeros),
+then that many little-endian uint16 token ids. Shards are read through
+``numpy.memmap`` or in chunks: memory never grows with their number or size.
 """
 
 import contextlib
@@ -32,14 +30,13 @@ CACHE_MAX_ENTRIES = 4096
 
 
 def natural_key(path):
-    """Sort key: numbers compare as numbers (``_2`` before ``_10``), so shards
-    are read in the order their names count."""
+    """Sort key: numbers compare as numbers (``_2`` before ``_10``)."""
     return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", str(path))]
 
 
 class TokenRangeError(ShardError):
-    """A token id outside the vocabulary, caught when the data is opened
-    rather than as an anonymous ``IndexError`` in the embedding."""
+    """A token id outside the vocabulary (else an anonymous ``IndexError`` in
+    the embedding, or silent training on padding rows)."""
 
     def __init__(self, path, position, value, vocab_size, origin=None):
         self.position, self.value, self.vocab_size = position, value, vocab_size
@@ -112,8 +109,7 @@ def check_regular_file(path):
 
 
 def file_stamp(path):
-    """``[size, mtime_ns, inode]``: changes when a file is rewritten or
-    replaced, without reading it."""
+    """``[size, mtime_ns, inode]``: changes when a file is rewritten."""
     st = Path(path).stat()
     return [st.st_size, st.st_mtime_ns, st.st_ino]
 
@@ -169,8 +165,8 @@ def read_tokens(path, start=0, count=None):
 
 
 def array_chunks(tokens, chunk_tokens):
-    """``(start, chunk)`` over ``tokens``, ``chunk_tokens`` at a time: a
-    memory map is scanned without being read whole."""
+    """``(start, chunk)`` over ``tokens`` (a memory map), ``chunk_tokens`` at
+    a time."""
     for start in range(0, len(tokens), chunk_tokens):
         yield start, np.asarray(tokens[start : start + chunk_tokens])
 
@@ -217,8 +213,8 @@ def scan_tokens(path, vocab_size=None, chunk_tokens=SCAN_CHUNK_TOKENS):
 
 
 def cache_dir():
-    """Where the benchmark caches facts about files (not the files): out of
-    the shard folders, which may be read-only."""
+    """Where facts about files are cached: out of the (maybe read-only) shard
+    folders."""
     if os.environ.get(CACHE_ENV):
         return Path(os.environ[CACHE_ENV]).expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
@@ -227,8 +223,8 @@ def cache_dir():
 
 class ScanCache:
     """The largest token id of each scanned shard, keyed by absolute path,
-    size and mtime, so a shard is scanned once, not at every run. A missing,
-    corrupt or unwritable cache only costs a new scan: it never fails a run."""
+    size and mtime: a shard is scanned once, not at every run. A missing,
+    corrupt or unwritable cache only costs a new scan."""
 
     def __init__(self, path=None):
         self.path = Path(path) if path else cache_dir() / "token_ranges.json"

@@ -12,7 +12,7 @@ resumes exactly and ranks share no state. A shard shorter than
 ``batch_size + 2`` tokens holds no step here (where the reference crashes).
 """
 
-from .contiguous import TokenStream, cumulative, locate
+from .contiguous import TokenStream, cumulative, exhausted, locate
 from .errors import DataExhaustedError
 
 
@@ -73,11 +73,10 @@ class Track3Plan:
                 "larger shards or lower batch_tokens"
             )
         if not self.repeat:
-            raise DataExhaustedError(
-                f"training data exhausted at step {step}: in Track 3's order "
-                f"the {n_shards} shard(s) hold {self.total_steps} steps of "
-                f"{self.batch_size:,} tokens (each shard's tail shorter than a "
-                "step is skipped). Provide more training shards, lower the step "
-                "count, or set the dataset's repeat_data=True."
+            raise exhausted(
+                f"step {step}",
+                f"in Track 3's order the {n_shards} shard(s) hold "
+                f"{self.total_steps} steps of {self.batch_size:,} tokens (each "
+                "shard's tail shorter than a step is skipped)",
             )
         return step % self.total_steps
