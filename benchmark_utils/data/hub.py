@@ -1,15 +1,13 @@
 """Pre-tokenized shards from the Hugging Face hub, fetched on demand, and the
 benchopt dataset class of the hub datasets (fineweb, fineweb_edu).
 
-Only the validation shard and the training shards a run's budget needs are
-downloaded. ``hf_hub_download`` does the transfer (a temporary file renamed
-when complete, resumed and retried), so an interrupted run keeps the complete
-files. This module adds what the hub cannot know: every file is checked as a
-shard, an invalid local copy is downloaded again, and a missing file the hub
-cannot give now is one message listing what is missing and the command that
-fetches it. Waits are bounded: one metadata request without retries tells
-whether the hub answers (an offline machine fails in seconds, not after
-minutes of retries), and a transfer stalled for ``DOWNLOAD_TIMEOUT`` s stops.
+``hf_hub_download`` does the transfer (a temporary file renamed when complete,
+resumed and retried). This module adds what the hub cannot know: which shards
+a run's budget needs, that every file is a valid shard (an invalid copy is
+downloaded again), and one message listing what is missing and the command
+that fetches it when the hub cannot give it now. Waits are bounded: one
+metadata request without retries tells whether the hub answers, so an offline
+machine fails in seconds rather than after minutes of retries.
 """
 
 import contextlib

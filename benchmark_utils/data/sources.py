@@ -9,13 +9,12 @@ import shlex
 import warnings
 from pathlib import Path
 
-from .errors import (  # noqa: F401 (public: the sources' errors)
+from .errors import (
     DataError,
     DataExhaustedError,
     DataWarning,
     IncompleteCorpusError,
     ManifestError,
-    MissingDataError,
     MissingFolderError,
     ShardError,
 )
