@@ -118,12 +118,13 @@ def read_header(path):
     """Validate a shard (header and size) and return its number of tokens."""
     path = check_regular_file(path)
     size = path.stat().st_size
-    header = np.fromfile(path, dtype="<i4", count=HEADER_INTS)
-    n_tokens = int(header[2]) if size >= HEADER_BYTES else 0
-    expected = HEADER_BYTES + 2 * n_tokens
     if size < HEADER_BYTES:
         problem = f"truncated header ({size} bytes, expected at least {HEADER_BYTES})"
-    elif header[0] != MAGIC:
+        raise ShardError(path, problem, REGENERATE)
+    header = np.fromfile(path, dtype="<i4", count=HEADER_INTS)
+    n_tokens = int(header[2])
+    expected = HEADER_BYTES + 2 * n_tokens
+    if header[0] != MAGIC:
         problem = (
             f"wrong magic number {header[0]} (expected {MAGIC}): not a token shard"
         )
