@@ -47,14 +47,14 @@ class Track3Plan:
         self.total_steps = int(self.offsets[-1])
 
     def buf(self, step):
-        """This rank's ``local_batch_size + 1`` tokens of ``step``."""
+        """This rank's tokens of ``step``: the reference's ``buf = tokens[pos +
+        rank * local_batch_size:][:local_batch_size + 1]``."""
         if step >= self.total_steps:
             step = self._wrap(step)
         shard, k = locate(self.offsets, step)
         tokens, pos = self.stream.shard(shard), k * self.batch_size
-        return tokens[pos + self.rank * self.local_batch_size :][
-            : self.local_batch_size + 1
-        ]
+        start = pos + self.rank * self.local_batch_size
+        return tokens[start : start + self.local_batch_size + 1]
 
     def fill(self, step, out):
         """Row ``j`` of ``out``: micro-batch ``j``, ``buf[j*n : (j+1)*n + 1]``
