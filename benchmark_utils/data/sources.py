@@ -105,9 +105,9 @@ def read_manifest(path):
 
     def error(problem):
         return ManifestError(
-            f"{problem}. Run the tokenize command "
-            "that wrote it again (it rewrites the manifest), or delete it if "
-            "these shards come from elsewhere (the vocabulary is then GPT-2's)."
+            f"{problem}. Run the tokenize command that wrote it again (it "
+            "rewrites the manifest), or delete it if these shards come from "
+            "elsewhere (the vocabulary is then GPT-2's)."
         )
 
     try:
@@ -122,13 +122,13 @@ def read_manifest(path):
             raise error(f"{what} has {key}={value!r}, not an integer")
     if not 1 <= meta["n_vocab"] <= MAX_TOKEN_ID + 1:
         raise error(
-            f"{what} has n_vocab={meta['n_vocab']}: uint16 shards hold vocabularies of "
-            f"1..{MAX_TOKEN_ID + 1} ids"
+            f"{what} has n_vocab={meta['n_vocab']}: uint16 shards hold "
+            f"vocabularies of 1..{MAX_TOKEN_ID + 1} ids"
         )
     if not 0 <= meta["bos_token"] < meta["n_vocab"]:
         raise error(
-            f"{what} has bos_token={meta['bos_token']}, outside its vocabulary of "
-            f"n_vocab={meta['n_vocab']} ids"
+            f"{what} has bos_token={meta['bos_token']}, outside its "
+            f"vocabulary of n_vocab={meta['n_vocab']} ids"
         )
     return meta
 
