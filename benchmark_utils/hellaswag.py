@@ -158,35 +158,29 @@ def tokenize_examples(examples, encoding):
     return tokenized
 
 
-def scoring_rows(example, block_size=None):
-    """``(inputs, targets, first)`` for each ending of a tokenized example:
-    the model reads ``inputs`` and is scored on ``targets[first:]``. The
-    token stream keeps its last ``block_size + 1`` tokens."""
-    rows = []
-    for ending in example.endings:
-        if not ending:
-            raise ValueError("HellaSwag ending with no tokens")
-        stream = list(example.context) + list(ending)
-        if block_size is not None and len(stream) > block_size + 1:
-            stream = stream[len(stream) - (block_size + 1) :]
-        first = max(0, len(stream) - len(ending) - 1)
-        rows.append((stream[:-1], stream[1:], first))
-    return rows
-
-
 @torch.no_grad()
 def ending_losses(model, examples, device, block_size=None):
     """Mean cross-entropy of each ending (float64, ``(len(examples), 4)``),
-    in one padded forward pass."""
-    rows = [row for ex in examples for row in scoring_rows(ex, block_size)]
-    length = max(len(inputs) for inputs, _, _ in rows)
+    in one padded forward pass. The model reads ``context + ending`` less its
+    last token, cut to its last ``block_size`` tokens, and is scored on the
+    ending's tokens."""
+    rows = []  # (tokens, index of the first scored target)
+    for example in examples:
+        for ending in example.endings:
+            if not ending:
+                raise ValueError("HellaSwag ending with no tokens")
+            stream = list(example.context) + list(ending)
+            if block_size is not None:
+                stream = stream[-(block_size + 1) :]
+            rows.append((stream, max(0, len(stream) - len(ending) - 1)))
+    length = max(len(stream) for stream, _ in rows) - 1
     x = torch.zeros(len(rows), length, dtype=torch.long)
     y = torch.zeros(len(rows), length, dtype=torch.long)
     mask = torch.zeros(len(rows), length, dtype=torch.bool)
-    for i, (inputs, targets, first) in enumerate(rows):
-        x[i, : len(inputs)] = torch.tensor(inputs)
-        y[i, : len(targets)] = torch.tensor(targets)
-        mask[i, first : len(targets)] = True
+    for i, (stream, first) in enumerate(rows):
+        x[i, : len(stream) - 1] = torch.tensor(stream[:-1])
+        y[i, : len(stream) - 1] = torch.tensor(stream[1:])
+        mask[i, first : len(stream) - 1] = True
     x, y, mask = x.to(device), y.to(device), mask.to(device)
     logits = model(x).float()
     losses = F.cross_entropy(

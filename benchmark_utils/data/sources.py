@@ -69,7 +69,7 @@ class LocalShardSource(ShardSource):
         target=None,
         repeat_data=False,
         name="local",
-        vocab_origin=None,
+        vocab_origin="GPT-2",
         bos_token=50256,
     ):
         self.name, self.target, self.repeat_data = name, target, repeat_data
@@ -78,9 +78,7 @@ class LocalShardSource(ShardSource):
         if not self._train_files:
             raise DataError(f"{name}: no training shard given")
         self.vocab_size, self.bos_token = vocab_size, bos_token
-        self.vocab_origin = vocab_origin or (
-            "GPT-2" if vocab_size == 50257 else "vocab_size"
-        )
+        self.vocab_origin = vocab_origin
 
     def val_file(self):
         return self.checked(self._val_file)
