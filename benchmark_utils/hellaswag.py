@@ -1,26 +1,15 @@
 """HellaSwag (validation split) as a zero-shot completion benchmark.
 
 The file is rowanz/hellaswag ``data/hellaswag_val.jsonl`` (10,042 examples,
-each with ``ctx``, four ``endings`` and the ``label`` of the right one). A
-run reads the local copy in the benchmark's data folder
-(``data_dir("hellaswag")``), validated line by line; it never downloads. A
-missing or invalid file is a ``MissingDataError`` that says where the file
-goes and how to get it::
-
-    python -m benchmark_tools.hellaswag_fetch        # download and check
+each a ``ctx``, four ``endings`` and the ``label`` of the right one). A run
+reads the local copy in the benchmark's data folder, checked line by line,
+and never downloads: ``python -m benchmark_tools.hellaswag_fetch`` does.
 
 Scoring is the completion style of acc_norm: each ending is appended to the
 context as ``enc(ctx) + enc(" " + ending)``, the model's cross-entropy is
-averaged over the ending's tokens only, and the ending with the lowest mean
-loss is the model's answer. Sequences longer than the model's block size lose
-tokens from the left (the context first). The four endings of an example are
-scored in one padded batch (several examples per forward pass).
-
-Use::
-
-    examples = load_hellaswag()                          # list of dicts
-    tokenized = tokenize_examples(examples, "gpt2")      # once, optional
-    acc = evaluate_hellaswag(model, tokenized, "gpt2", device)
+averaged over the ending's tokens, and the ending with the lowest mean loss is
+the answer. Sequences longer than the block size lose tokens from the left.
+The endings of several examples are scored in one padded forward pass.
 """
 
 import json
@@ -31,7 +20,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from .data.hub import MissingDataError
+from .data.errors import MissingDataError
 from .data.paths import data_dir
 
 URL = (
@@ -62,12 +51,8 @@ class TokenizedExample:
     label: int
 
 
-# -- the file ------------------------------------------------------------------
-
-
 def hellaswag_dir():
-    """Where the file is kept: ``$NANOGPT_BENCH_DATA/hellaswag``, else the
-    benchmark's data folder (see :func:`benchmark_utils.data.paths.data_dir`)."""
+    """Where the file is kept: the benchmark's data folder for "hellaswag"."""
     return data_dir("hellaswag")
 
 
@@ -99,9 +84,9 @@ def parse_example(line, where="line"):
 
 
 def read_examples(path, expected=N_VAL_EXAMPLES):
-    """Every example of a HellaSwag JSONL file, checked line by line;
-    ``expected``: the number of examples the file must hold (None: any).
-    :class:`HellaSwagFileError` if the file is missing or invalid."""
+    """Every example of a HellaSwag JSONL file, which must hold ``expected``
+    of them (None: any); :class:`HellaSwagFileError` if it is missing or
+    invalid."""
     path = Path(path)
     if not path.is_file():
         raise HellaSwagFileError(path, "no such file")
@@ -137,86 +122,65 @@ def missing_error(path, problem, state="missing"):
 
 
 def load_hellaswag(local_dir=None, max_examples=None, expected=N_VAL_EXAMPLES):
-    """The validation examples (dicts with ctx, endings, label) of the local
-    copy, the first ``max_examples`` if given. A run never downloads: a
-    missing or invalid file is a :class:`MissingDataError` naming the fetch
-    command."""
+    """The examples of the local copy (the first ``max_examples`` if given);
+    a missing or invalid file is a :class:`MissingDataError`."""
     path = Path(hellaswag_dir() if local_dir is None else local_dir) / FILENAME
     try:
         examples = read_examples(path, expected)
     except HellaSwagFileError as error:
         state = f"invalid ({error.problem})" if path.exists() else "missing"
         raise missing_error(path, error.problem, state) from None
-    return examples if max_examples is None else examples[:max_examples]
-
-
-# -- tokens --------------------------------------------------------------------
-
-
-def get_encoding(encoding):
-    """A tiktoken encoding from its name, or ``encoding`` itself (anything
-    with ``encode_ordinary`` or ``encode``)."""
-    if isinstance(encoding, str):
-        import tiktoken
-
-        return tiktoken.get_encoding(encoding)
-    return encoding
-
-
-def _encoder(encoding):
-    encoding = get_encoding(encoding)
-    return getattr(encoding, "encode_ordinary", None) or encoding.encode
-
-
-def _tokenize(example, encode):
-    if isinstance(example, TokenizedExample):
-        return example
-    context = tuple(encode(example["ctx"]))
-    if not context:
-        raise ValueError(f"HellaSwag example with an empty context: {example!r}")
-    endings = tuple(tuple(encode(" " + ending)) for ending in example["endings"])
-    return TokenizedExample(context, endings, int(example["label"]))
+    return examples[:max_examples]
 
 
 def tokenize_examples(examples, encoding):
-    """Tokenize a list of examples once (evaluations can reuse the result)."""
-    encode = _encoder(encoding)
-    return [_tokenize(example, encode) for example in examples]
+    """Tokenize examples once (evaluations reuse the result). ``encoding``: a
+    tiktoken encoding's name, or anything with ``encode_ordinary`` or
+    ``encode``."""
+    if all(isinstance(example, TokenizedExample) for example in examples):
+        return list(examples)
+    if isinstance(encoding, str):
+        import tiktoken
 
-
-# -- scoring -------------------------------------------------------------------
-
-
-def scoring_rows(example, block_size=None):
-    """``(inputs, targets, first)`` for each ending of a tokenized example:
-    the model reads ``inputs`` and is scored on ``targets[first:]`` (the
-    ending's tokens). With a block size, the token stream keeps its last
-    ``block_size + 1`` tokens, so ``len(inputs) <= block_size``."""
-    rows = []
-    for ending in example.endings:
-        if not ending:
-            raise ValueError("HellaSwag ending with no tokens")
-        stream = list(example.context) + list(ending)
-        if block_size is not None and len(stream) > block_size + 1:
-            stream = stream[len(stream) - (block_size + 1) :]
-        first = max(0, len(stream) - len(ending) - 1)
-        rows.append((stream[:-1], stream[1:], first))
-    return rows
+        encoding = tiktoken.get_encoding(encoding)
+    encode = getattr(encoding, "encode_ordinary", None) or encoding.encode
+    tokenized = []
+    for example in examples:
+        if not isinstance(example, TokenizedExample):
+            context = tuple(encode(example["ctx"]))
+            if not context:
+                raise ValueError(
+                    f"HellaSwag example with an empty context: {example!r}"
+                )
+            endings = tuple(tuple(encode(" " + e)) for e in example["endings"])
+            example = TokenizedExample(context, endings, int(example["label"]))
+        tokenized.append(example)
+    return tokenized
 
 
 @torch.no_grad()
 def ending_losses(model, examples, device, block_size=None):
-    """Mean cross-entropy of each ending (a float64 tensor of shape
-    ``(len(examples), 4)``), in one padded forward pass."""
-    rows = [row for ex in examples for row in scoring_rows(ex, block_size)]
-    length = max(len(inputs) for inputs, _, _ in rows)
+    """Mean cross-entropy of each ending (float64, ``(len(examples), 4)``),
+    in one padded forward pass. The model reads ``context + ending`` less its
+    last token, cut to its last ``block_size`` tokens, and is scored on the
+    ending's tokens."""
+    rows = []  # (tokens, index of the first scored target)
+    for example in examples:
+        for ending in example.endings:
+            if not ending:
+                raise ValueError("HellaSwag ending with no tokens")
+            stream = list(example.context) + list(ending)
+            if block_size is not None:
+                stream = stream[-(block_size + 1) :]
+            rows.append((stream, max(0, len(stream) - len(ending) - 1)))
+    length = max(len(stream) for stream, _ in rows) - 1
     x = torch.zeros(len(rows), length, dtype=torch.long)
     y = torch.zeros(len(rows), length, dtype=torch.long)
     mask = torch.zeros(len(rows), length, dtype=torch.bool)
-    for i, (inputs, targets, first) in enumerate(rows):
-        x[i, : len(inputs)] = torch.tensor(inputs)
-        y[i, : len(targets)] = torch.tensor(targets)
-        mask[i, first : len(targets)] = True
+    for i, (stream, first) in enumerate(rows):
+        x[i, : len(stream) - 1] = torch.tensor(stream[:-1])
+        y[i, : len(stream) - 1] = torch.tensor(stream[1:])
+        mask[i, first : len(stream) - 1] = True
     x, y, mask = x.to(device), y.to(device), mask.to(device)
     logits = model(x).float()
     losses = F.cross_entropy(
@@ -233,23 +197,6 @@ def rank_indices(n_examples, rank=0, world_size=1):
     return range(rank, n_examples, world_size)
 
 
-def unwrap_model(model):
-    """The plain module under ``torch.compile`` and DDP wrappers (a compiled
-    model would recompile for every new sequence length)."""
-    while True:
-        if hasattr(model, "_orig_mod"):
-            model = model._orig_mod
-        elif isinstance(model, torch.nn.parallel.DistributedDataParallel):
-            model = model.module
-        else:
-            return model
-
-
-def model_block_size(model):
-    config = getattr(model, "config", None)
-    return getattr(config, "block_size", None)
-
-
 def hellaswag_counts(
     model,
     examples,
@@ -261,71 +208,53 @@ def hellaswag_counts(
     batch_size=8,
     block_size=None,
 ):
-    """``(n_correct, n_scored)`` of this rank's share of the examples (the
-    first ``max_examples``, then every ``world_size``-th from ``rank``). No
-    communication; the model is put in eval mode and restored after."""
-    examples = examples if max_examples is None else examples[:max_examples]
+    """``(n_correct, n_scored)`` of this rank's share of the first
+    ``max_examples`` examples; ``batch_size`` examples per forward pass,
+    ``block_size`` from ``model.config`` by default. The model is scored in
+    eval mode, unwrapped from ``torch.compile`` and DDP (a compiled model
+    would recompile for every sequence length), then its mode restored."""
+    examples = examples[:max_examples]
     mine = [examples[i] for i in rank_indices(len(examples), rank, world_size)]
     if not mine:
         return 0, 0
-    if not all(isinstance(ex, TokenizedExample) for ex in mine):
-        mine = tokenize_examples(mine, encoding)
-    model = unwrap_model(model)
-    block_size = model_block_size(model) if block_size is None else block_size
+    mine = tokenize_examples(mine, encoding)
+    while True:  # the plain module under torch.compile and DDP wrappers
+        if hasattr(model, "_orig_mod"):
+            model = model._orig_mod
+        elif isinstance(model, torch.nn.parallel.DistributedDataParallel):
+            model = model.module
+        else:
+            break
+    if block_size is None:
+        block_size = getattr(getattr(model, "config", None), "block_size", None)
     was_training = model.training
     model.eval()
     n_correct = 0
     try:
-        with torch.no_grad():
-            for first in range(0, len(mine), batch_size):
-                batch = mine[first : first + batch_size]
-                losses = ending_losses(model, batch, device, block_size)
-                chosen = losses.argmin(dim=1).tolist()
-                n_correct += sum(c == ex.label for c, ex in zip(chosen, batch))
+        for first in range(0, len(mine), batch_size):
+            batch = mine[first : first + batch_size]
+            chosen = ending_losses(model, batch, device, block_size).argmin(dim=1)
+            n_correct += sum(c == ex.label for c, ex in zip(chosen.tolist(), batch))
     finally:
         model.train(was_training)
     return n_correct, len(mine)
 
 
 def evaluate_hellaswag(
-    model,
-    examples,
-    encoding,
-    device,
-    rank=0,
-    world_size=1,
-    max_examples=None,
-    batch_size=8,
-    block_size=None,
+    model, examples, encoding, device, rank=0, world_size=1, **options
 ):
-    """HellaSwag accuracy (acc_norm, completion style) of ``model`` on
-    ``examples`` (dicts with ctx, endings, label, or
-    :class:`TokenizedExample`), a float in [0, 1].
-
-    ``model(idx)`` returns fp32 logits (B, T, V). With ``world_size > 1``
-    each rank scores ``i % world_size == rank`` and, when the default
-    process group is initialised, the counts are summed over ranks with
-    ``all_reduce`` (every rank must call this function). ``block_size``
-    defaults to ``model.config.block_size``; ``batch_size`` is the number
-    of examples (of 4 endings each) per forward pass.
-    """
-    n_correct, n_scored = hellaswag_counts(
-        model,
-        examples,
-        encoding,
-        device,
-        rank,
-        world_size,
-        max_examples,
-        batch_size,
-        block_size,
+    """HellaSwag accuracy in [0, 1] of ``model`` (``model(idx)`` returns
+    logits (B, T, V)) on ``examples`` (dicts or :class:`TokenizedExample`);
+    ``options``: those of :func:`hellaswag_counts`. With ``world_size > 1``
+    each rank scores its share and, when the default process group is
+    initialised, the counts are summed over ranks (every rank calls this)."""
+    counts = hellaswag_counts(
+        model, examples, encoding, device, rank, world_size, **options
     )
-    if (
-        world_size > 1
-        and torch.distributed.is_available()
-        and torch.distributed.is_initialized()
-    ):
-        counts = torch.tensor([n_correct, n_scored], dtype=torch.long, device=device)
-        torch.distributed.all_reduce(counts)
-        n_correct, n_scored = counts.tolist()
+    dist = torch.distributed
+    if world_size > 1 and dist.is_available() and dist.is_initialized():
+        counts = torch.tensor(counts, dtype=torch.long, device=device)
+        dist.all_reduce(counts)
+        counts = counts.tolist()
+    n_correct, n_scored = counts
     return n_correct / n_scored if n_scored else math.nan

@@ -11,38 +11,28 @@ from benchmark_utils.data.sources import (
     shard_patterns,
 )
 
-# Relative folders are relative to the benchmark folder (where objective.py
-# is), whatever the current directory.
+# Relative folders start at the benchmark folder, whatever the current one.
 BENCHMARK_DIR = Path(__file__).resolve().parents[1]
 
 
 class Dataset(ContentKeyedDataset, BaseDataset):
-    """Any folder of token shards: your own corpus (written by
-    ``python -m benchmark_tools.tokenizer``) or e.g. ``../shared/data/sotu``.
+    """Any folder of token shards: your own corpus (written by ``python -m
+    benchmark_tools.tokenizer``) or e.g. ``../shared/data/sotu``.
 
-    Parameters:
-
-    - ``folder``: the shard folder; None (default) is the benchmark's data
-      folder ``<data_home>/local_shards``. Relative paths start at the
-      benchmark folder. Quote it on the command line:
-      ``-d 'local_shards[folder="../shared/data/sotu"]'``.
+    - ``folder``: the shard folder (default ``<data_home>/local_shards``);
+      quote it: ``-d 'local_shards[folder="../shared/data/sotu"]'``.
     - ``train_pattern``: glob of the training shards, in natural order.
     - ``val_file``: the validation shard, a name or a glob matching exactly
-      one file (excluded from training). The objective's ``val_tokens`` must
-      fit in it (at most its token count minus one): a clear error otherwise.
+      one file (never trained on); the objective's ``val_tokens`` must fit.
     - ``repeat_data``: wrap around the training shards (epochs) when the
-      budget needs more tokens than they hold; False raises a clear error.
-      A small corpus (SOTU: 1.9M training tokens) needs it for longer runs.
-    - ``target``: target validation loss; None (default) trains for the
-      whole step budget.
+      budget needs more tokens than they hold (SOTU's 1.9M tokens do).
+    - ``target``: target validation loss; None trains for the whole budget.
     - ``allow_incomplete``: train on a folder whose tokenization has not
-      finished (its ``*_tokenize.json`` manifest says incomplete). False
-      (default) refuses it and gives the command that resumes it.
+      finished (refused by default, with the command that resumes it).
 
-    Token ids are checked against the vocabulary (the manifest's ``n_vocab``,
-    else GPT-2's 50,257) when the run opens the files. The names, sizes and
-    modification times of the files the patterns match are part of
-    benchopt's cache key: a shard replaced or rewritten trains again.
+    Token ids are checked against the manifest's ``n_vocab`` (else GPT-2's)
+    when the run opens the files; the files' names, sizes and modification
+    times are part of benchopt's cache key, so changed shards train again.
     """
 
     name = "local_shards"
@@ -54,8 +44,7 @@ class Dataset(ContentKeyedDataset, BaseDataset):
         "target": [None],
         "allow_incomplete": [False],
     }
-    # The development corpus of this project; test_config.py skips the
-    # dataset's tests where the folder is absent.
+    # The project's development corpus: its tests are skipped where it is absent.
     test_parameters = {"folder": ["../shared/data/sotu"], "repeat_data": [True]}
 
     def resolved_folder(self):
@@ -77,13 +66,6 @@ class Dataset(ContentKeyedDataset, BaseDataset):
                     f"benchopt run . -d '{self.name}[{key}=True]' (with your "
                     "other options)"
                 )
-        source = folder_source(
-            self.resolved_folder(),
-            train_pattern=self.train_pattern,
-            val_file=self.val_file,
-            repeat_data=self.repeat_data,
-            target=self.target,
-            name=self.name,
-            allow_incomplete=self.allow_incomplete,
-        )
+        settings = {k: getattr(self, k) for k in self.parameters if k != "folder"}
+        source = folder_source(self.resolved_folder(), name=self.name, **settings)
         return dict(source=source)

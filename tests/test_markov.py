@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_chain_is_a_valid_sparse_transition():
     chain = make_chain(32, 4, seed=1)
-    P = chain.transition_matrix()
+    P = pair_transition_matrix(chain)  # order 1: the token transitions
     np.testing.assert_allclose(P.sum(axis=1), 1.0)
     assert ((P > 0).sum(axis=1) == 4).all()
     pi = stationary_distribution(chain)
@@ -39,7 +39,7 @@ def test_floor_matches_monte_carlo_estimate():
     long sampled trajectory: agreement within 4 standard errors."""
     chain = make_chain(64, 5, seed=3)
     tokens = sample(chain, 400_000, seed=4, n_chains=1)
-    P = chain.transition_matrix()
+    P = pair_transition_matrix(chain)  # order 1: the token transitions
     nll = -np.log(P[tokens[:-1], tokens[1:]])
     stderr = nll.std() / np.sqrt(len(nll))  # ignores autocorrelation: small
     floor = entropy_rate(chain)

@@ -1,6 +1,5 @@
-"""The data errors: each is a :class:`~benchmark_utils.errors.UserError`
-(the objective and the command-line tools show its message alone), and keeps
-the built-in base that code catching it before the restructuring expects."""
+"""The data errors: each a :class:`~benchmark_utils.errors.UserError` (shown
+as its message alone) that keeps the built-in base callers catch."""
 
 from pathlib import Path
 
@@ -12,8 +11,8 @@ class DataError(UserError, ValueError):
 
 
 class ShardError(DataError):
-    """A shard file is missing, not a regular file, truncated or not in the
-    expected format. ``advice`` says what to do about this ``problem``."""
+    """A shard file that is missing, not a regular file, truncated or not a
+    shard; ``advice`` says what to do about this ``problem``."""
 
     def __init__(self, path, problem, advice):
         self.path = Path(path)
@@ -34,7 +33,8 @@ class DataExhaustedError(DataError):
 
 
 class MissingDataError(UserError, RuntimeError):
-    """Shards that are not on disk and cannot be downloaded now."""
+    """Data that is not on disk and cannot be downloaded now: ``files``, and
+    the ``reason``."""
 
     def __init__(self, message, files=(), reason=None):
         super().__init__(message)
@@ -48,4 +48,4 @@ class MissingFolderError(MissingDataError, FileNotFoundError):
 
 class DataWarning(UserWarning):
     """Data that can be used but looks wrong (a gap in the shard numbering,
-    two corpora in one folder): a run goes on, the warning names the files."""
+    two corpora in one folder)."""

@@ -1,28 +1,16 @@
-"""Pre-tokenized shards from the Hugging Face hub, fetched on demand, and
-the benchopt dataset class of the hub datasets (fineweb, fineweb_edu).
+"""Pre-tokenized shards from the Hugging Face hub, fetched on demand, and the
+benchopt dataset class of the hub datasets (fineweb, fineweb_edu).
 
-Only the validation shard and the training shards that a run's token budget
-needs are downloaded; files already present are used without network.
-``hf_hub_download`` does the transfer: it writes to a temporary file and
-renames it when complete, resumes and retries a broken connection, so an
-interrupted run keeps the complete files and fetches only the others when
-run again. This module adds what the hub cannot know: every file is checked
-as a shard (header and size) and an invalid local copy is downloaded again.
-Offline (``HF_HUB_OFFLINE=1`` or no network) the error lists the missing
-files and the command that fetches them::
-
-    python -m benchmark_tools.download fineweb --train-tokens N
-
-Waits are bounded: before the first download, one metadata request without
-retries (``ETAG_TIMEOUT`` s) tells whether the hub answers, so an offline
-machine or a dead endpoint fails in seconds with one message instead of
-minutes of huggingface_hub's retries (whose warnings are silenced: the
-message says what failed and how long it waited); a transfer that receives
-nothing for ``DOWNLOAD_TIMEOUT`` s is abandoned.
+``hf_hub_download`` does the transfer (a temporary file renamed when complete,
+resumed and retried). This module adds what the hub cannot know: which shards
+a run's budget needs, that every file is a valid shard (an invalid copy is
+downloaded again), and one message listing what is missing and the command
+that fetches it when the hub cannot give it now. Waits are bounded: one
+metadata request without retries tells whether the hub answers, so an offline
+machine fails in seconds rather than after minutes of retries.
 """
 
 import contextlib
-import importlib
 import logging
 import os
 import sys
@@ -32,6 +20,7 @@ from pathlib import Path
 
 import huggingface_hub
 import huggingface_hub.constants
+import huggingface_hub.file_download
 from benchopt import BaseDataset
 
 from .errors import DataExhaustedError, MissingDataError, ShardError
@@ -41,9 +30,8 @@ from .sources import OFFLINE_DEMO, ShardSource
 from .track3 import track3_tokens_needed
 
 TOKENS_PER_SHARD = 100_000_000
-# The objective's default data budget: max_steps = 7,600 steps of 524,288
-# tokens in Track 3's order, i.e. 40 whole shards (4B tokens, as Track 3's
-# quickstart downloads).
+# The objective's default budget: 7,600 steps of 524,288 tokens in Track 3's
+# order, i.e. 40 whole shards (as Track 3's quickstart downloads).
 DEFAULT_STEPS = 7600
 DEFAULT_TRAIN_TOKENS = track3_tokens_needed(DEFAULT_STEPS, 524_288, TOKENS_PER_SHARD)
 ETAG_TIMEOUT = 10.0  # seconds for one metadata request (HF_HUB_ETAG_TIMEOUT)
@@ -78,13 +66,13 @@ def offline():
 
 
 def _seconds(variable, default):
-    """A timeout: the environment variable when set to a positive number (as
+    """The environment variable when it is a positive number (as
     huggingface_hub reads it), else ``default``."""
     try:
         value = float(os.environ.get(variable, ""))
-        return value if value > 0 else default
     except ValueError:
         return default
+    return value if value > 0 else default
 
 
 def etag_timeout():
@@ -97,16 +85,12 @@ def download_timeout():
 
 @contextlib.contextmanager
 def bounded_hub():
-    """While talking to the hub: huggingface_hub's retry warnings silenced
-    (our message says what failed, once) and its waits bounded: the transfer
-    timeout, and the timeout of the metadata retries it makes after a failed
-    request (60 s each by default, about 400 s per file on a dead endpoint)."""
+    """huggingface_hub's retry warnings silenced (our message says what
+    failed, once) and its waits bounded: the transfer timeout, and the
+    timeout of the metadata retries after a failed request (a private
+    setting of huggingface_hub 1.x-2.x, 60 s each by default)."""
     logger = logging.getLogger("huggingface_hub")
-    constants = huggingface_hub.constants
-    try:
-        module = importlib.import_module("huggingface_hub.file_download")
-    except ImportError:
-        module = None
+    constants, module = huggingface_hub.constants, huggingface_hub.file_download
     saved = (
         logger.level,
         constants.HF_HUB_DOWNLOAD_TIMEOUT,
@@ -114,7 +98,7 @@ def bounded_hub():
     )
     logger.setLevel(logging.ERROR)
     constants.HF_HUB_DOWNLOAD_TIMEOUT = download_timeout()
-    if saved[2] is not None:  # a private setting of huggingface_hub 1.x-2.x
+    if saved[2] is not None:
         module._ETAG_RETRY_TIMEOUT = etag_timeout()
     try:
         yield
@@ -127,7 +111,7 @@ def bounded_hub():
 
 def describe_failure(error, waited, limit):
     """One line: why the hub could not give a file, the bound on the wait
-    (``limit``, e.g. "10 s (HF_HUB_ETAG_TIMEOUT)") and how long it took."""
+    (``limit``) and how long it took."""
     text = (str(error).strip().splitlines() or [""])[0][:200]
     kind = type(error).__name__
     if getattr(error, "response", None) is not None:  # the hub answered
@@ -149,13 +133,19 @@ def download_command(name, n_tokens, local_dir=None):
     return command
 
 
+def is_valid_shard(path):
+    try:
+        read_header(path)
+        return True
+    except ShardError:
+        return False
+
+
 class HubShardSource(ShardSource):
     """Shards ``{prefix}_val_000000.bin`` and ``{prefix}_train_{i:06d}.bin``
     (i = 1..n_train_shards) of a hub dataset repository.
-
-    ``default_train_tokens``: the budget named in the offline message when the
-    validation shard is missing (the run's own budget is not known yet).
-    """
+    ``default_train_tokens``: the budget a missing validation shard's message
+    names (the run's own budget is not known yet)."""
 
     def __init__(
         self,
@@ -168,23 +158,20 @@ class HubShardSource(ShardSource):
         default_train_tokens=DEFAULT_TRAIN_TOKENS,
         log=None,
     ):
-        self.repo_id = repo_id
-        self.prefix = prefix
-        self.n_train_shards = n_train_shards
+        self.repo_id, self.prefix, self.n_train_shards = repo_id, prefix, n_train_shards
         self.local_dir = Path(local_dir)
         self.target = target
         self.name = name or prefix
         self.default_train_tokens = default_train_tokens
         self.shard_tokens = TOKENS_PER_SHARD  # nominal: Track 3 counts whole shards
         self.log = log or (lambda message: print(message, file=sys.stderr))
-        self._reachable = False  # set once a probe of the hub succeeded
+        self._reachable = False  # set once a request to the hub succeeded
 
     def val_name(self):
         return shard_filename(self.prefix, "val", 0)
 
     def shards_for(self, n_tokens):
-        """Training shard names a budget of ``n_tokens`` needs (full shards
-        hold TOKENS_PER_SHARD tokens)."""
+        """Training shard names a budget of ``n_tokens`` needs."""
         n = max(1, -(-n_tokens // TOKENS_PER_SHARD))
         if n > self.n_train_shards:
             raise DataExhaustedError(
@@ -196,37 +183,33 @@ class HubShardSource(ShardSource):
         return [shard_filename(self.prefix, "train", i) for i in range(1, n + 1)]
 
     def files_for(self, n_tokens):
-        """The validation shard and the training shards of a budget."""
         return [self.val_name(), *self.shards_for(n_tokens)]
 
+    def missing(self, names):
+        return [n for n in names if not is_valid_shard(self.local_dir / n)]
+
     def require(self, n_tokens):
-        """The validation shard and the training shards of a budget of
-        ``n_tokens`` training tokens (the objective's data budget), checked:
-        downloads the missing ones, or raises one :class:`MissingDataError`
-        that lists every file this run needs and how to fetch them."""
+        """Downloads what a budget of ``n_tokens`` lacks, or raises one
+        :class:`MissingDataError` listing every file the run needs."""
         self.fetch_all(self.files_for(n_tokens), n_tokens)
         return [self.val_file(), *self.train_files(n_tokens)]
 
     def val_file(self):
-        name, n = self.val_name(), self.default_train_tokens
+        n = self.default_train_tokens
         try:
-            return self.checked(self.fetch(name, n_tokens=n))
+            return self.checked(self.fetch(self.val_name(), n))
         except MissingDataError as error:
-            # Name everything the default budget needs, not only this file:
-            # the training shards will be asked for next (``require`` names
-            # the run's own budget instead).
-            raise self._missing_error(
-                self.missing(self.files_for(n)), n, error.reason, default_budget=True
-            ) from None
+            # Name what the default budget needs: its shards are asked next.
+            missing = self.missing(self.files_for(n))
+            raise self._missing_error(missing, n, error.reason, True) from None
 
     def train_files(self, n_tokens):
         paths = self.fetch_all(self.shards_for(n_tokens), n_tokens)
-        # Shards may hold fewer tokens than TOKENS_PER_SHARD (the last one
-        # does): fetch the next ones until the budget is covered.
+        # The last shard holds fewer tokens: fetch more until the budget fits.
         total = sum(read_header(p) for p in paths)
         while total < n_tokens and len(paths) < self.n_train_shards:
             name = shard_filename(self.prefix, "train", len(paths) + 1)
-            paths.append(self.fetch(name, n_tokens=n_tokens))
+            paths.append(self.fetch(name, n_tokens))
             total += read_header(paths[-1])
         if total < n_tokens:
             raise DataExhaustedError(
@@ -237,79 +220,54 @@ class HubShardSource(ShardSource):
         return [self.checked(p) for p in paths]
 
     def fetch_all(self, names, n_tokens):
-        """Fetch ``names`` in order; if one cannot be downloaded, the error
-        lists every file of ``names`` still missing."""
-        paths = []
-        for name in names:
-            try:
-                paths.append(self.fetch(name, n_tokens=n_tokens))
-            except MissingDataError as error:
-                raise self._missing_error(
-                    self.missing(names), n_tokens, error.reason
-                ) from None
-        return paths
-
-    def missing(self, names):
-        return [n for n in names if not is_valid_shard(self.local_dir / n)]
-
-    def probe(self, filename):
-        """One metadata request for ``filename``, bounded and without
-        retries, before the first download: an unreachable hub fails here in
-        seconds rather than after huggingface_hub's minutes of retries."""
-        if self._reachable:
-            return
-        start = time.monotonic()
+        """Fetch ``names`` in order; the error of one that cannot be
+        downloaded lists every file of ``names`` still missing."""
         try:
-            with bounded_hub():
-                url = huggingface_hub.hf_hub_url(
-                    self.repo_id, filename, repo_type="dataset"
-                )
-                huggingface_hub.get_hf_file_metadata(url, timeout=etag_timeout())
-        except Exception as error:
-            reason = describe_failure(
-                error,
-                time.monotonic() - start,
-                f"{etag_timeout():g} s (HF_HUB_ETAG_TIMEOUT)",
-            )
-            raise MissingDataError(reason, files=[filename], reason=reason) from None
-        self._reachable = True
+            return [self.fetch(name, n_tokens) for name in names]
+        except MissingDataError as error:
+            missing = self.missing(names)
+            raise self._missing_error(missing, n_tokens, error.reason) from None
 
-    def fetch(self, filename, n_tokens=None):
-        """Path of a checked local copy of ``filename``, downloading it if
-        it is missing or invalid (then with ``force_download``: the hub's
-        own metadata may call a truncated copy up to date)."""
+    def fetch(self, filename, n_tokens):
+        """Path of a valid local copy of ``filename``, downloaded if missing
+        or invalid (then forced: the hub's metadata may call a truncated copy
+        up to date)."""
         path = self.local_dir / filename
         if is_valid_shard(path):
             return path
-        n_tokens = self.default_train_tokens if n_tokens is None else n_tokens
         if offline():
             raise self._missing_error([filename], n_tokens, "HF_HUB_OFFLINE is set")
-        self.probe(filename)
-        self.log(f"{self.name}: downloading {filename} from {self.repo_id}")
-        start = time.monotonic()
-        try:
-            with bounded_hub():
-                downloaded = Path(
-                    huggingface_hub.hf_hub_download(
-                        repo_id=self.repo_id,
-                        filename=filename,
-                        repo_type="dataset",
-                        local_dir=self.local_dir,
-                        force_download=path.exists() or path.is_symlink(),
-                        etag_timeout=etag_timeout(),
-                    )
-                )
-        except Exception as error:  # network, auth, hub errors
-            reason = describe_failure(
-                error,
-                time.monotonic() - start,
-                f"{download_timeout():g} s per stalled read (HF_HUB_DOWNLOAD_TIMEOUT)",
+        if not self._reachable:  # one quick request before any long wait
+            url = huggingface_hub.hf_hub_url(
+                self.repo_id, filename, repo_type="dataset"
             )
-            raise self._missing_error([filename], n_tokens, reason) from None
+            self._ask_hub(
+                lambda: huggingface_hub.get_hf_file_metadata(
+                    url, timeout=etag_timeout()
+                ),
+                f"{etag_timeout():g} s (HF_HUB_ETAG_TIMEOUT)",
+                filename,
+                n_tokens,
+            )
+            self._reachable = True
+        self.log(f"{self.name}: downloading {filename} from {self.repo_id}")
+        downloaded = self._ask_hub(
+            lambda: huggingface_hub.hf_hub_download(
+                repo_id=self.repo_id,
+                filename=filename,
+                repo_type="dataset",
+                local_dir=self.local_dir,
+                force_download=path.exists() or path.is_symlink(),
+                etag_timeout=etag_timeout(),
+            ),
+            f"{download_timeout():g} s per stalled read (HF_HUB_DOWNLOAD_TIMEOUT)",
+            filename,
+            n_tokens,
+        )
         try:
             read_header(downloaded)
         except ShardError as error:
-            downloaded.unlink()  # never leave it to pass for a shard later
+            Path(downloaded).unlink()  # never let it pass for a shard later
             raise ShardError(
                 downloaded,
                 f"downloaded from {self.repo_id} but not a valid shard "
@@ -317,7 +275,18 @@ class HubShardSource(ShardSource):
                 "Run again to download it again; if it fails the same way, "
                 "the hub serves a bad file: report it to the dataset's owner.",
             ) from None
-        return downloaded
+        return Path(downloaded)
+
+    def _ask_hub(self, request, limit, filename, n_tokens):
+        """``request()`` with bounded waits; a failure is a
+        :class:`MissingDataError` saying why and how long it waited."""
+        start = time.monotonic()
+        try:
+            with bounded_hub():
+                return request()
+        except Exception as error:  # network, auth, hub errors
+            reason = describe_failure(error, time.monotonic() - start, limit)
+            raise self._missing_error([filename], n_tokens, reason) from None
 
     def _missing_error(self, names, n_tokens, reason=None, default_budget=False):
         """One screen: the missing files, why, the command that fetches them
@@ -327,16 +296,18 @@ class HubShardSource(ShardSource):
         if len(names) > MAX_LISTED:
             listed.append(f"... and {len(names) - MAX_LISTED} more")
         size_gb = len(names) * (HEADER_BYTES + 2 * TOKENS_PER_SHARD) / 1e9
-        budget = (
-            f"the default budget of {n_tokens:,} training tokens (a shorter "
-            "run needs fewer: --steps MAX_STEPS --batch-tokens BATCH_TOKENS)"
-            if default_budget
-            else f"a budget of {n_tokens:,} training tokens: the objective's "
-            "max_steps in Track 3's order, whole shards; a lower max_steps "
-            "(e.g. muon's N of 3,250: benchopt run . -d "
-            f'{self.name} -s muon -o "nanoGPT validation loss[max_steps=3250]")'
-            " needs fewer"
-        )
+        if default_budget:
+            budget = (
+                f"the default budget of {n_tokens:,} training tokens (a shorter "
+                "run needs fewer: --steps MAX_STEPS --batch-tokens BATCH_TOKENS)"
+            )
+        else:
+            budget = (
+                f"a budget of {n_tokens:,} training tokens: the objective's "
+                "max_steps in Track 3's order, whole shards; a lower max_steps "
+                f"(e.g. muon's N of 3,250: benchopt run . -d {self.name} -s muon "
+                '-o "nanoGPT validation loss[max_steps=3250]") needs fewer'
+            )
         return MissingDataError(
             f"{self.name}: {len(names)} file(s) needed are not in "
             f"{self.local_dir} (about {size_gb:.1f} GB; the validation shard "
@@ -353,20 +324,10 @@ class HubShardSource(ShardSource):
         )
 
 
-def is_valid_shard(path):
-    try:
-        read_header(path)
-        return True
-    except ShardError:
-        return False
-
-
 def hub_source(name, target=None, local_dir=None, **kwargs):
-    """The :class:`HubShardSource` of a dataset of :data:`HUB_DATASETS`.
-
-    ``target=None`` keeps the dataset's standard target (None if it has
-    none); ``local_dir=None`` uses the benchmark's data folder for ``name``.
-    """
+    """The :class:`HubShardSource` of a dataset of :data:`HUB_DATASETS`:
+    ``target=None`` keeps its standard target, ``local_dir=None`` uses the
+    benchmark's data folder."""
     spec = HUB_DATASETS[name]
     return HubShardSource(
         repo_id=spec.repo_id,
@@ -381,9 +342,9 @@ def hub_source(name, target=None, local_dir=None, **kwargs):
 
 class HubShardDataset(BaseDataset):
     """The benchopt dataset of a hub repository: subclasses set ``name`` (a
-    key of :data:`HUB_DATASETS`) and a ``target`` parameter. ``get_data``
-    is lazy (nothing is downloaded until the objective asks for files);
-    ``benchopt prepare`` fetches the default budget."""
+    key of :data:`HUB_DATASETS`) and a ``target`` parameter. Nothing is
+    downloaded until the objective asks for files; ``benchopt prepare``
+    fetches the default budget."""
 
     prepare_cache_ignore = ("base_seed",)
 

@@ -1,17 +1,13 @@
-"""Deterministic, resumable micro-batches for one rank, in a data order.
+"""Deterministic, resumable micro-batches for one rank, in a data order:
+``track3`` (:mod:`.track3`, the default), ``contiguous`` (:mod:`.contiguous`)
+or ``bos_aligned`` (:mod:`.bos_aligned`). Micro-step ``k`` is micro-batch
+``k % accum`` of step ``k // accum`` and its tokens depend only on ``k``.
 
-The orders (one module each): ``track3`` (:mod:`.track3`, modded-nanogpt
-Track 3's generator, the benchmark's default), ``contiguous``
-(:mod:`.contiguous`) and ``bos_aligned`` (:mod:`.bos_aligned`). In every
-order micro-step ``k`` is micro-batch ``k % accum`` of optimizer step
-``k // accum``, where ``accum = batch_tokens / (world_size x
-micro_batch_size x seq_len)``, and its tokens depend only on ``k``.
-
-A step's tokens are read once, into one host buffer of int32 (page-locked
-on CUDA) and sent to the device in one asynchronous copy, then converted to
-int64 there; the micro-batches are views of that device buffer. Two host
-buffers alternate, and a buffer is refilled only after its previous copy
-has finished (a CUDA event), so the CPU may run ahead of the GPU safely.
+A step's tokens are read into one host buffer of int32 (page-locked on CUDA),
+sent to the device in one asynchronous copy and converted to int64 there; the
+micro-batches are views of it. Two host buffers alternate, and one is refilled
+only after its previous copy has finished (a CUDA event), so the CPU may run
+ahead of the GPU.
 """
 
 import numpy as np
@@ -20,11 +16,7 @@ import torch
 from .bos_aligned import BosAlignedOrder, BosIndex  # noqa: F401 (public)
 from .contiguous import ContiguousOrder
 from .errors import DataError, DataExhaustedError  # noqa: F401 (public)
-from .track3 import (  # noqa: F401 (public)
-    Track3Order,
-    Track3Plan,
-    track3_tokens_needed,
-)
+from .track3 import Track3Plan, track3_tokens_needed  # noqa: F401 (public)
 
 ORDERS = ("track3", "contiguous", "bos_aligned")
 
@@ -32,10 +24,9 @@ ORDERS = ("track3", "contiguous", "bos_aligned")
 class BatchLoader:
     """Micro-batches ``(inputs, targets)``, int64 of shape ``(B, T)``.
 
-    ``batch_tokens`` is the global batch in tokens; ``repeat=True`` wraps
-    around the data (epochs) instead of raising
-    :class:`~.errors.DataExhaustedError` when the shards run out;
-    ``bos_token`` is needed by ``order="bos_aligned"``.
+    ``batch_tokens``: the global batch in tokens; ``repeat``: wrap around the
+    data (epochs) instead of raising :class:`DataExhaustedError`;
+    ``bos_token``: the document separator ``order="bos_aligned"`` needs.
     """
 
     def __init__(
@@ -67,21 +58,16 @@ class BatchLoader:
         self.order = order
         self.accum = batch_tokens // per_micro
         self.device = torch.device(device)
-        common = (
-            paths,
-            self.micro_batch_size,
-            self.seq_len,
-            self.accum,
-            rank,
-            world_size,
-            repeat,
-        )
+        shape = (self.micro_batch_size, self.seq_len)
         if order == "track3":
-            self.plan = Track3Order(*common, batch_tokens=batch_tokens)
+            self.plan = Track3Plan(paths, batch_tokens, rank, world_size, repeat)
         elif order == "contiguous":
-            self.plan = ContiguousOrder(*common)
+            self.plan = ContiguousOrder(paths, *shape, rank, world_size, repeat)
         else:
-            self.plan = BosAlignedOrder(*common, bos_token=bos_token)
+            args = (rank, world_size, repeat, bos_token)
+            self.plan = BosAlignedOrder(paths, *shape, *args)
+        row = (2, *shape) if order == "bos_aligned" else (shape[0] * shape[1] + 1,)
+        self.step_shape = (self.accum, *row)
         self.micro_step = 0
         self._step = None  # the step whose micro-batches _views holds
         self._views = None
@@ -89,17 +75,17 @@ class BatchLoader:
         self._turn = 0
 
     def _read_step(self, step, out=None):
-        """This rank's tokens of ``step``: int32, ``(accum, *row_shape)``."""
+        """This rank's tokens of ``step``: int32, ``step_shape``."""
         if out is None:
-            out = np.empty((self.accum, *self.plan.row_shape), dtype=np.int32)
+            out = np.empty(self.step_shape, dtype=np.int32)
         self.plan.fill(step, out)
         return out
 
     def _micro_views(self, buffer):
         """``[(x, y)]`` per micro-batch: views of one step's buffer."""
-        shape = (self.micro_batch_size, self.seq_len)
         if self.order == "bos_aligned":
             return [(row[0], row[1]) for row in buffer]
+        shape = (self.micro_batch_size, self.seq_len)
         return [(row[:-1].view(shape), row[1:].view(shape)) for row in buffer]
 
     def batch_at(self, micro_step):
@@ -113,8 +99,7 @@ class BatchLoader:
         if self.device.type != "cuda":
             return torch.from_numpy(self._read_step(step)).to(torch.int64)
         if len(self._host) < 2:
-            shape = (self.accum, *self.plan.row_shape)
-            buffer = torch.empty(shape, dtype=torch.int32, pin_memory=True)
+            buffer = torch.empty(self.step_shape, dtype=torch.int32, pin_memory=True)
             self._host.append((buffer, None))
         buffer, event = self._host[self._turn]
         if event is not None:

@@ -2,16 +2,14 @@
 
 A sparse random Markov chain of order ``n`` (1 or 2) over ``V`` tokens: each
 context (the previous ``n`` tokens, one of ``V**n`` states) has ``K``
-distinct successors with Dirichlet weights. Its entropy rate
-``H = sum_s pi_s * H(P(. | s))`` (``pi`` the stationary distribution of the
-chain on contexts) is the best validation loss any model can reach, so
-results can report ``loss - H``.
+distinct successors with Dirichlet weights. Its entropy rate ``H = sum_s pi_s
+H(P(. | s))`` (``pi`` the stationary distribution on contexts) is the best
+validation loss any model can reach.
 
 Why order 2: a first-order chain is learnt to its floor by a bigram model
-(embedding and output head alone), so the transformer blocks never matter.
-In a second-order chain the next token depends on the previous two tokens,
-which a model can only combine through attention; ``context_entropy(chain,
-1)`` is the exact best loss of any predictor that sees one previous token.
+(embedding and output head alone), so the transformer blocks never matter; in
+a second-order chain the next token depends on the previous two, which a
+model can only combine through attention.
 """
 
 import functools
@@ -41,32 +39,18 @@ class MarkovChain:
 
     @property
     def vocab_size(self):
-        if self.order == 1:
-            return self.n_states
-        return math.isqrt(self.n_states)
+        return self.n_states if self.order == 1 else math.isqrt(self.n_states)
 
     def next_states(self):
-        """(V**order, K): the context reached by each successor. Context
-        ``s`` of order 2 is the pair ``(a, b) = divmod(s, V)``; emitting
-        ``c`` moves it to ``(b, c)``."""
+        """(V**order, K): the context each successor leads to. Context ``s``
+        of order 2 is the pair ``(a, b) = divmod(s, V)``; ``c`` moves it to
+        ``(b, c)``."""
         V = self.vocab_size
-        return (np.arange(self.n_states) % V ** (self.order - 1))[
-            :, None
-        ] * V + self.successors
-
-    def transition_matrix(self):
-        """Dense (V, V) token transition matrix (order 1 only)."""
-        if self.order != 1:
-            raise ValueError("a dense transition matrix exists for order 1 only")
-        V = self.vocab_size
-        P = np.zeros((V, V))
-        rows = np.repeat(np.arange(V), self.successors.shape[1])
-        np.add.at(P, (rows, self.successors.ravel()), self.probs.ravel())
-        return P
+        kept = np.arange(self.n_states) % V ** (self.order - 1)
+        return kept[:, None] * V + self.successors
 
     def step_distribution(self, weights):
-        """``weights`` (a distribution over contexts) one step later:
-        ``weights @ P`` for the sparse chain on contexts."""
+        """``weights @ P`` for a distribution over contexts."""
         return np.bincount(
             self.next_states().ravel(),
             weights=(weights[:, None] * self.probs).ravel(),
@@ -74,25 +58,24 @@ class MarkovChain:
         )
 
 
-def make_chain(vocab_size, n_successors, seed, concentration=1.0, order=1):
-    """Random chain of order 1 or 2 whose chain on contexts is irreducible,
-    so that it has a unique stationary distribution.
-
-    Order 1: the successors of each state include a random cycle through all
-    ``V`` states. Order 2: the successors of each pair include one that
-    makes the pair chain follow a cycle through all ``V**2`` pairs. It is
-    read off a random Eulerian circuit ``t_0 t_1 ... t_{N-1}`` (cyclic,
-    ``N = V**2``) of the complete directed graph with loops on the ``V``
-    tokens (every vertex has in- and out-degree ``V``, so one exists;
-    Hierholzer's algorithm finds it). Every ordered pair occurs exactly once
-    as ``(t_i, t_{i+1})``; giving pair ``(t_i, t_{i+1})`` the successor
-    ``t_{i+2}`` moves it to ``(t_{i+1}, t_{i+2})``, the next pair of the
-    circuit, so the pair chain has a Hamiltonian cycle: it is irreducible.
-    The other ``K - 1`` successors are distinct, uniformly random, and every
-    Dirichlet weight is checked positive.
-    """
+def check_order(order):
     if order not in ORDERS:
         raise DataError(f"order must be one of {ORDERS}, got {order!r}")
+
+
+def make_chain(vocab_size, n_successors, seed, concentration=1.0, order=1):
+    """A random chain whose chain on contexts is irreducible (so it has a
+    unique stationary distribution): one successor of each context follows
+    a cycle through all contexts, the other ``K - 1`` are distinct and
+    uniformly random, every Dirichlet weight positive.
+
+    Order 1: a random cycle through the ``V`` tokens. Order 2: a random
+    Eulerian circuit ``t_0 .. t_{N-1}`` (``N = V**2``) of the complete
+    directed graph with loops on the tokens holds every pair once as
+    ``(t_i, t_{i+1})``; the successor ``t_{i+2}`` of that pair moves it to
+    the circuit's next pair, a Hamiltonian cycle of the pair chain.
+    """
+    check_order(order)
     if not 1 <= n_successors <= vocab_size:
         raise DataError("n_successors must lie in [1, vocab_size]")
     rng = np.random.default_rng(seed)
@@ -108,8 +91,7 @@ def make_chain(vocab_size, n_successors, seed, concentration=1.0, order=1):
             successors[state] = np.concatenate([[next_in_cycle[state]], others])
     else:
         circuit = _eulerian_circuit(V, rng)
-        N = V * V
-        next_in_cycle = np.empty(N, dtype=np.int64)
+        next_in_cycle = np.empty(V * V, dtype=np.int64)
         next_in_cycle[circuit * V + np.roll(circuit, -1)] = np.roll(circuit, -2)
         others = _distinct_others(next_in_cycle, V, K - 1, rng)
         successors = np.concatenate([next_in_cycle[:, None], others], axis=1)
@@ -125,25 +107,22 @@ def make_chain(vocab_size, n_successors, seed, concentration=1.0, order=1):
 
 
 def _eulerian_circuit(V, rng):
-    """Tokens ``t_0 .. t_{V*V-1}`` of a random Eulerian circuit of the
-    complete directed graph with loops on ``V`` vertices (closing back to
-    ``t_0``): every ordered pair ``(t_i, t_{i+1 mod V*V})`` occurs once."""
+    """Tokens of a random Eulerian circuit of the complete directed graph
+    with loops on ``V`` vertices (Hierholzer's algorithm), first not repeated."""
     remaining = [list(row) for row in rng.random((V, V)).argsort(axis=1)]
     stack, circuit = [0], []
-    while stack:  # Hierholzer: walk unused edges, back up when stuck
+    while stack:  # walk unused edges, back up when stuck
         vertex = stack[-1]
         if remaining[vertex]:
             stack.append(int(remaining[vertex].pop()))
         else:
             circuit.append(stack.pop())
-    circuit.reverse()  # V*V + 1 vertices, first == last
-    assert len(circuit) == V * V + 1 and circuit[0] == circuit[-1]
-    return np.asarray(circuit[:-1], dtype=np.int64)
+    return np.asarray(circuit[::-1][:-1], dtype=np.int64)
 
 
 def _distinct_others(excluded, V, n, rng, rows_per_chunk=4096):
-    """(len(excluded), n): for each row, ``n`` distinct tokens drawn
-    uniformly from ``range(V)`` without ``excluded[row]``."""
+    """(len(excluded), n): per row, ``n`` distinct tokens drawn uniformly
+    from ``range(V)`` without ``excluded[row]``."""
     out = np.empty((len(excluded), n), dtype=np.int64)
     if n == 0:
         return out
@@ -156,10 +135,8 @@ def _distinct_others(excluded, V, n, rng, rows_per_chunk=4096):
 
 
 def stationary_distribution(chain, tol=1e-13, max_iter=200_000):
-    """Stationary distribution over contexts (``V**order`` of them), by
-    power iteration of the lazy chain ``(I + P) / 2`` (same stationary
-    distribution, aperiodic, so it converges for any irreducible chain)
-    until the L1 change per step is below ``tol``."""
+    """Stationary distribution over contexts, by power iteration of the lazy
+    chain ``(I + P) / 2`` (same distribution, aperiodic, so it converges)."""
     pi = np.full(chain.n_states, 1.0 / chain.n_states)
     for _ in range(max_iter):
         new = 0.5 * (pi + chain.step_distribution(pi))
@@ -183,10 +160,9 @@ def entropy_rate(chain, pi=None):
 
 
 def context_entropy(chain, n_context, pi=None):
-    """Exact ``H(x_t | x_{t-n_context} .. x_{t-1})`` of the stationary chain,
-    in nats: the best loss of any predictor that sees only the previous
-    ``n_context`` tokens (0: unigram, 1: bigram model). Equals the entropy
-    rate for ``n_context >= order``."""
+    """Exact ``H(x_t | the previous n_context tokens)`` of the stationary
+    chain: the best loss of a model that sees ``n_context`` tokens (0:
+    unigram, 1: bigram); the entropy rate for ``n_context >= order``."""
     if n_context >= chain.order:
         return entropy_rate(chain, pi)
     pi = stationary_distribution(chain) if pi is None else pi
@@ -202,8 +178,7 @@ def context_entropy(chain, n_context, pi=None):
 
 def window_floor(chain, seq_len, pi=None):
     """Best mean loss over a window of ``seq_len`` predictions whose first
-    sees one token, the second two, and so on (how validation windows are
-    scored): the entropy rate plus a ``O(order / seq_len)`` excess."""
+    sees one token, the second two, ... (as validation windows are scored)."""
     pi = stationary_distribution(chain) if pi is None else pi
     seen = np.minimum(np.arange(1, seq_len + 1), chain.order)
     losses = {n: context_entropy(chain, n, pi) for n in np.unique(seen)}
@@ -212,14 +187,9 @@ def window_floor(chain, seq_len, pi=None):
 
 def sample(chain, n_tokens, seed, n_chains=None, chain_length=16_384, pi=None):
     """``n_tokens`` tokens as ``n_chains`` independent stationary trajectories
-    laid end to end (vectorised across trajectories; by default as many as
-    make trajectories of about ``chain_length`` tokens).
-
-    Only the first ``order`` tokens of each trajectory do not follow the
-    chain's transition from the tokens before them: about ``order`` tokens in
-    ``chain_length``, a negligible shift of the achievable loss, and none in
-    a validation prefix shorter than one trajectory.
-    """
+    (by default of about ``chain_length`` tokens) laid end to end, sampled
+    together. Only the first ``order`` tokens of each do not follow the
+    chain from the tokens before them: a negligible shift of the floor."""
     rng = np.random.default_rng(seed)
     if n_chains is None:
         n_chains = -(-n_tokens // chain_length)
@@ -257,30 +227,20 @@ def token_log_probs(chain, tokens):
 
 
 def empirical_loss(chain, tokens):
-    """Mean ``-log P(x[t] | x[t-order] .. x[t-1])`` of a token sequence under
-    the chain (over the positions ``t >= order``)."""
+    """Mean ``-log P(x[t] | previous order tokens)`` of a token sequence."""
     return float(-token_log_probs(chain, tokens).mean())
 
 
 class MarkovSource(ShardSource):
-    """The synthetic Markov language, generated into ``cache_dir`` on demand.
+    """The Markov language, generated into ``cache_dir`` on demand.
 
-    ``order`` 1: the next token depends on the previous one only, which an
-    embedding and output head alone (a bigram model) learn to the floor.
-    ``order`` 2: it depends on the previous two, so a model needs attention;
-    ``bigram_loss`` is the best loss of a model that sees one previous token.
-    The default stays 1 (what the tests' tiny problems expect); the
-    ``simulated`` dataset asks for 2.
-
-    Shard ``i`` depends only on (parameters, seed, i): generation is
-    deterministic, reuses valid files already there, and regenerates a file
-    that is missing or corrupt. The cache folder's name holds every
-    parameter, the order included. Nothing is computed or written when the
-    source is built: the chain when first needed, the files when asked for.
-
-    ``floor`` is the chain's entropy rate. A validation window's first
-    prediction sees one token only (its second, two), so even the exact
-    chain scores slightly above it: ``window_floor(seq_len)``.
+    ``order`` 1 is the default (what the tests' tiny problems expect); the
+    ``simulated`` dataset asks for 2, where ``bigram_loss`` is the best loss
+    of a model that sees one previous token. Shard ``i`` depends only on
+    (parameters, seed, i), in a folder whose name holds every parameter:
+    valid files are reused, missing or corrupt ones regenerated. Nothing is
+    computed or written when the source is built. ``floor`` is the entropy
+    rate; even the exact chain scores ``window_floor(seq_len)`` on windows.
     """
 
     name = "simulated"
@@ -298,8 +258,7 @@ class MarkovSource(ShardSource):
         target_margin=0.1,
         order=1,
     ):
-        if order not in ORDERS:
-            raise DataError(f"order must be one of {ORDERS}, got {order!r}")
+        check_order(order)
         if not (isinstance(concentration, (int, float)) and concentration > 0):
             raise DataError(
                 f"concentration={concentration!r}: must be a number > 0 (the "
@@ -310,13 +269,9 @@ class MarkovSource(ShardSource):
                 f"n_successors={n_successors}, vocab_size={vocab_size}: need "
                 f"1 <= n_successors <= vocab_size <= {MAX_TOKEN_ID + 1}"
             )
-        self.vocab_size = vocab_size
-        self.n_successors = n_successors
-        self.concentration = concentration
-        self.order = order
-        self.shard_tokens = shard_tokens
-        self.n_val_tokens = n_val_tokens
-        self.seed = seed
+        self.vocab_size, self.n_successors = vocab_size, n_successors
+        self.concentration, self.order, self.seed = concentration, order, seed
+        self.shard_tokens, self.n_val_tokens = shard_tokens, n_val_tokens
         self.target_margin = target_margin
         key = (
             f"markov_o{order}_V{vocab_size}_K{n_successors}_a{concentration:g}_"
@@ -331,7 +286,7 @@ class MarkovSource(ShardSource):
             self.n_successors,
             self.seed,
             self.concentration,
-            order=self.order,
+            self.order,
         )
 
     @functools.cached_property
@@ -354,40 +309,33 @@ class MarkovSource(ShardSource):
         """Best mean loss over validation windows of ``seq_len`` tokens."""
         return window_floor(self.chain, seq_len, self._pi)
 
-    def _write_meta(self):
+    def _ensure(self, name, n_tokens, index):
+        path = self.cache_dir / name
+        try:
+            if read_header(path) == n_tokens:
+                return path
+        except ShardError:
+            pass
         meta = self.cache_dir / "meta.json"
         if not meta.exists():
+            self.cache_dir.mkdir(parents=True, exist_ok=True)
             info = {
                 "order": self.order,
                 "floor_nats": self.floor,
                 "bigram_nats": self.bigram_loss,
                 "uniform_nats": math.log(self.vocab_size),
             }
-            self.cache_dir.mkdir(parents=True, exist_ok=True)
             meta.write_text(json.dumps(info, indent=1))
-
-    def _ensure(self, path, n_tokens, seed):
-        try:
-            if read_header(path) == n_tokens:
-                return path
-        except ShardError:
-            pass
-        self._write_meta()
-        write_shard(path, sample(self.chain, n_tokens, seed, pi=self._pi))
+        tokens = sample(self.chain, n_tokens, [self.seed, index], pi=self._pi)
+        write_shard(path, tokens)
         return path
 
     def val_file(self):
-        return self._ensure(
-            self.cache_dir / "markov_val_000000.bin", self.n_val_tokens, [self.seed, 0]
-        )
+        return self._ensure("markov_val_000000.bin", self.n_val_tokens, 0)
 
     def train_files(self, n_tokens):
         n_shards = max(1, -(-n_tokens // self.shard_tokens))
         return [
-            self._ensure(
-                self.cache_dir / f"markov_train_{i:06d}.bin",
-                self.shard_tokens,
-                [self.seed, i],
-            )
+            self._ensure(f"markov_train_{i:06d}.bin", self.shard_tokens, i)
             for i in range(1, n_shards + 1)
         ]

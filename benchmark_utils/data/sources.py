@@ -1,8 +1,7 @@
-"""Data sources: what a dataset hands to the objective.
-
-A source knows its validation shard and returns the training shards that a
-token budget needs, so a run fetches or generates only what it will use.
-"""
+"""Data sources: what a dataset hands to the objective. A source knows its
+validation shard and returns the training shards a token budget needs, so a
+run fetches or generates only what it uses; building one touches nothing, so
+the objective checks its settings first."""
 
 import json
 import re
@@ -10,34 +9,25 @@ import shlex
 import warnings
 from pathlib import Path
 
-from .errors import (  # noqa: F401 (public: the sources' errors)
+from .errors import (
     DataError,
     DataExhaustedError,
     DataWarning,
     IncompleteCorpusError,
     ManifestError,
-    MissingDataError,
     MissingFolderError,
     ShardError,
 )
-from .shards import (
-    MAX_TOKEN_ID,
-    check_token_ids,
-    file_stamp,
-    natural_key,
-    read_header,
-)
+from .shards import MAX_TOKEN_ID, check_token_ids, file_stamp, natural_key, read_header
 
 OFFLINE_DEMO = "benchopt run . --config configs/cpu_demo.yml"
+MANIFEST_SUFFIX = "_tokenize.json"  # written by ``python -m benchmark_tools.tokenizer``
+NUMBERED = re.compile(r"^(.*?)(\d+)(\.[^.]*)$")  # prefix, number, suffix
 
 
 class ShardSource:
     """Base class. ``target``: default target validation loss (None: train
-    for the whole budget); ``floor``: best achievable loss, when known.
-
-    A source fetches or generates nothing when it is built: only
-    ``require``, ``val_file`` and ``train_files`` do, so the objective can
-    check its settings first."""
+    for the whole budget); ``floor``: best achievable loss, when known."""
 
     name = "shards"
     vocab_size = 50257
@@ -57,30 +47,15 @@ class ShardSource:
         raise NotImplementedError
 
     def require(self, n_tokens):
-        """Every file a run of ``n_tokens`` training tokens reads: the
-        validation shard then the training shards, fetched or generated if
-        needed and checked. The objective calls it first, so that missing or
-        bad data fails before anything else, with one message."""
+        """Every file a run of ``n_tokens`` training tokens reads, fetched or
+        generated if needed and checked: the objective calls it first, so
+        missing or bad data fails before anything else, with one message."""
         return [self.val_file(), *self.train_files(n_tokens)]
 
     def checked(self, path):
-        """``path``, once its token ids are known to fit the vocabulary (a bad
-        id would otherwise be an anonymous ``IndexError`` in the model)."""
+        """``path``, once its token ids are known to fit the vocabulary."""
         check_token_ids(path, self.vocab_size, self.vocab_origin)
         return path
-
-
-def check_enough_tokens(files, n_tokens, what, hint=""):
-    """``files`` if they hold ``n_tokens`` tokens, else a
-    :class:`DataExhaustedError`."""
-    total = sum(read_header(f) for f in files)
-    if total < n_tokens:
-        raise DataExhaustedError(
-            f"{what} hold {total:,} training tokens but the run needs "
-            f"{n_tokens:,} (step budget x global batch): add shards, or lower "
-            f"max_steps or batch_tokens{hint}"
-        )
-    return files
 
 
 class LocalShardSource(ShardSource):
@@ -92,87 +67,73 @@ class LocalShardSource(ShardSource):
         train_files,
         vocab_size=50257,
         target=None,
-        floor=None,
         repeat_data=False,
         name="local",
-        vocab_origin=None,
+        vocab_origin="GPT-2",
+        bos_token=50256,
     ):
-        self.name = name
+        self.name, self.target, self.repeat_data = name, target, repeat_data
         self._val_file = Path(val_file)
         self._train_files = [Path(f) for f in train_files]
         if not self._train_files:
             raise DataError(f"{name}: no training shard given")
-        self.vocab_size = vocab_size
-        self.vocab_origin = vocab_origin or (
-            "GPT-2" if vocab_size == 50257 else "vocab_size"
-        )
-        self.target = target
-        self.floor = floor
-        self.repeat_data = repeat_data
+        self.vocab_size, self.bos_token = vocab_size, bos_token
+        self.vocab_origin = vocab_origin
 
     def val_file(self):
         return self.checked(self._val_file)
 
     def train_files(self, n_tokens):
-        if self.repeat_data:
-            files = list(self._train_files)
-        else:
-            files = check_enough_tokens(
-                self._train_files,
-                n_tokens,
-                f"{self.name}: the {len(self._train_files)} training shard(s)",
-                hint=", or set repeat_data=True to train for several epochs",
+        files = self._train_files
+        total = sum(read_header(f) for f in files)
+        if not self.repeat_data and total < n_tokens:
+            raise DataExhaustedError(
+                f"{self.name}: the {len(files)} training shard(s) hold {total:,} "
+                f"training tokens but the run needs {n_tokens:,} (step budget x "
+                "global batch): add shards, or lower max_steps or batch_tokens, "
+                "or set repeat_data=True to train for several epochs"
             )
         return [self.checked(f) for f in files]
-
-
-GLOB_CHARS = set("*?[")
-MANIFEST_SUFFIX = "_tokenize.json"  # written by ``python -m benchmark_tools.tokenizer``
 
 
 def read_manifest(path):
     """A tokenizer manifest, its fields checked: a manifest that cannot be
     trusted must not silently set the vocabulary or hide an unfinished run."""
-    path = Path(path)
-    fix = (
-        "Run the tokenize command that wrote it again (it rewrites the "
-        "manifest), or delete it if these shards come from elsewhere (the "
-        "vocabulary is then GPT-2's)."
-    )
-    try:
-        meta = json.loads(path.read_text())
-    except (OSError, ValueError) as error:
-        raise ManifestError(
-            f"cannot read the tokenizer manifest {path} ({error}). {fix}"
-        ) from None
-    if not isinstance(meta, dict):
-        raise ManifestError(
-            f"the tokenizer manifest {path} is not a JSON object. {fix}"
+    what = f"the tokenizer manifest {Path(path)}"
+
+    def error(problem):
+        return ManifestError(
+            f"{problem}. Run the tokenize command that wrote it again (it "
+            "rewrites the manifest), or delete it if these shards come from "
+            "elsewhere (the vocabulary is then GPT-2's)."
         )
+
+    try:
+        meta = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as problem:
+        raise error(f"cannot read {what} ({problem})") from None
+    if not isinstance(meta, dict):
+        raise error(f"{what} is not a JSON object")
     for key in ("n_vocab", "bos_token"):
         value = meta.get(key)
         if not isinstance(value, int) or isinstance(value, bool):
-            raise ManifestError(
-                f"the tokenizer manifest {path} has {key}={value!r}, not an "
-                f"integer. {fix}"
-            )
+            raise error(f"{what} has {key}={value!r}, not an integer")
     if not 1 <= meta["n_vocab"] <= MAX_TOKEN_ID + 1:
-        raise ManifestError(
-            f"the tokenizer manifest {path} has n_vocab={meta['n_vocab']}: "
-            f"uint16 shards hold vocabularies of 1..{MAX_TOKEN_ID + 1} ids. {fix}"
+        raise error(
+            f"{what} has n_vocab={meta['n_vocab']}: uint16 shards hold "
+            f"vocabularies of 1..{MAX_TOKEN_ID + 1} ids"
         )
     if not 0 <= meta["bos_token"] < meta["n_vocab"]:
-        raise ManifestError(
-            f"the tokenizer manifest {path} has bos_token={meta['bos_token']}, "
-            f"outside its vocabulary of n_vocab={meta['n_vocab']} ids. {fix}"
+        raise error(
+            f"{what} has bos_token={meta['bos_token']}, outside its "
+            f"vocabulary of n_vocab={meta['n_vocab']} ids"
         )
     return meta
 
 
 def tokenizer_manifests(folder, files):
-    """``{path: manifest}`` of the ``*_tokenize.json`` manifests that describe
-    ``files`` (by their ``{prefix}_`` name); all of the folder's when none
-    matches by name."""
+    """``{path: manifest}`` of the manifests that describe ``files`` (by their
+    ``{prefix}_`` name); all of the folder's when none matches by name."""
     found = sorted(Path(folder).glob(f"*{MANIFEST_SUFFIX}"))
     names = [Path(f).name for f in files]
     ours = [
@@ -184,23 +145,20 @@ def tokenizer_manifests(folder, files):
 
 
 def resume_command(manifest, manifest_file):
-    """The tokenize command that finishes the run that ``manifest`` records
-    (the same command again): recorded since the tokenizer saves it, else
-    rebuilt from the recorded inputs and options."""
+    """The tokenize command that finishes the run ``manifest`` records: the
+    command it saved, else one rebuilt from its inputs and options."""
     if manifest.get("command"):
-        command = manifest["command"]
-        if manifest.get("cwd"):
-            command = f"cd {shlex.quote(manifest['cwd'])} && {command}"
-        return command
+        cwd = manifest.get("cwd")
+        prefix = f"cd {shlex.quote(cwd)} && " if cwd else ""
+        return prefix + manifest["command"]
     fp = manifest.get("fingerprint") or {}
-    inputs = [item[0] for item in fp.get("inputs", []) if item]
-    args = ["python", "-m", "benchmark_tools.tokenizer", *inputs]
+    args = ["python", "-m", "benchmark_tools.tokenizer"]
+    args += [item[0] for item in fp.get("inputs", []) if item]
     prefix = Path(manifest_file).name[: -len(MANIFEST_SUFFIX)]
     args += ["--out", str(Path(manifest_file).parent), "--prefix", prefix]
-    if fp.get("encoding"):
-        args += ["--encoding", str(fp["encoding"])]
-    if fp.get("shard_tokens"):
-        args += ["--shard-tokens", str(fp["shard_tokens"])]
+    for key in ("encoding", "shard_tokens"):
+        if fp.get(key):
+            args += [f"--{key.replace('_', '-')}", str(fp[key])]
     if fp.get("val_tokens"):
         args += ["--val-tokens", str(fp["val_tokens"])]
     else:
@@ -234,17 +192,15 @@ def check_complete(manifests, name, folder):
 
 
 def shard_patterns(train_pattern, val_file):
-    """The globs a folder dataset reads: its training and validation shards
-    and the tokenizer manifests that set their vocabulary."""
+    """The globs a folder dataset reads: its shards and the manifests."""
     return (str(train_pattern), str(val_file), f"*{MANIFEST_SUFFIX}")
 
 
 def folder_fingerprint(folder, patterns):
     """``[[name, size, mtime_ns, inode], ...]`` of the files of ``folder``
-    matching ``patterns``, in name order: it changes when a file is added,
-    removed, rewritten or replaced, without reading any (a fingerprint of a
-    dataset's content for benchopt's cache key). Never raises: a folder that
-    cannot be listed has the empty fingerprint, and the run reports why."""
+    matching ``patterns``, in name order: changes when a file is added,
+    removed or rewritten, without reading any (for benchopt's cache key).
+    Never raises: the run reports what is wrong with the folder."""
     folder = Path(folder).expanduser()
     files = set()
     for pattern in patterns:
@@ -261,26 +217,22 @@ def folder_fingerprint(folder, patterns):
     return stamps
 
 
-NUMBERED = re.compile(r"^(.*?)(\d+)(\.[^.]*)$")  # prefix, number, suffix
-
-
 def check_corpus(files, manifests, name):
-    """Warn (a :class:`DataWarning` naming them) about training shards that
-    look like a mistake: two corpora in one folder (two name prefixes, or
-    manifests that describe different inputs) or a gap in the numbering."""
+    """Warn (:class:`DataWarning`) about training shards that look like a
+    mistake: two corpora in one folder (two name prefixes, or manifests of
+    different inputs) or a gap in the numbering."""
     groups = {}
     for path in files:
         match = NUMBERED.match(Path(path).name)
         key = (match.group(1), match.group(3)) if match else (Path(path).name, "")
         groups.setdefault(key, []).append(match and int(match.group(2)))
+    messages = []
     if len(groups) > 1:
         listing = ", ".join(f"{p}*{x} ({len(n)})" for (p, x), n in groups.items())
-        warnings.warn(
-            f"{name}: the training shards have {len(groups)} different name "
-            f"prefixes ({listing}): two corpora in one folder? Choose one with "
-            'the dataset\'s train_pattern, e.g. train_pattern="fineweb_train_*.bin".',
-            DataWarning,
-            stacklevel=3,
+        messages.append(
+            f"the training shards have {len(groups)} different name prefixes "
+            f"({listing}): two corpora in one folder? Choose one with the "
+            'dataset\'s train_pattern, e.g. train_pattern="fineweb_train_*.bin".'
         )
     for (prefix, suffix), numbers in groups.items():
         numbers = sorted(n for n in numbers if n is not None)
@@ -290,28 +242,26 @@ def check_corpus(files, manifests, name):
         if missing:
             shown = ", ".join(str(n) for n in missing[:8])
             more = f" and {len(missing) - 8} more" if len(missing) > 8 else ""
-            warnings.warn(
-                f"{name}: gap in the shard numbering of {prefix}*{suffix}: "
-                f"number(s) {shown}{more} between {numbers[0]} and "
-                f"{numbers[-1]} are missing; training reads the others in order. "
-                "Download or copy the missing shards if this is not intended.",
-                DataWarning,
-                stacklevel=3,
+            messages.append(
+                f"gap in the shard numbering of {prefix}*{suffix}: number(s) "
+                f"{shown}{more} between {numbers[0]} and {numbers[-1]} are "
+                "missing; training reads the others in order. Download or "
+                "copy the missing shards if this is not intended."
             )
     inputs = {
-        path.name: json.dumps(meta.get("fingerprint"), sort_keys=True)
+        path.name: json.dumps(meta["fingerprint"], sort_keys=True)
         for path, meta in manifests.items()
         if meta.get("fingerprint") is not None
     }
     if len(set(inputs.values())) > 1:
-        warnings.warn(
-            f"{name}: the tokenizer manifests {', '.join(sorted(inputs))} describe "
+        messages.append(
+            f"the tokenizer manifests {', '.join(sorted(inputs))} describe "
             "different corpora (inputs or options), and the folder's shards "
             "mix them: keep one tokenization per folder, or choose its files "
-            "with the dataset's train_pattern and val_file.",
-            DataWarning,
-            stacklevel=3,
+            "with the dataset's train_pattern and val_file."
         )
+    for message in messages:
+        warnings.warn(f"{name}: {message}", DataWarning, stacklevel=3)
 
 
 def folder_source(
@@ -325,15 +275,13 @@ def folder_source(
 ):
     """A :class:`LocalShardSource` for a folder of shards.
 
-    ``train_pattern`` is a glob (files in natural order); ``val_file`` is a
-    file name or a glob that must match exactly one file; it is never used
-    for training. Every matching file's header and size are checked now, so
-    a wrong folder, a corrupt file or anything matching that is not a shard
-    (a directory, a dangling link) fails before any training; token ids are
-    checked when the files are asked for. The vocabulary and BOS token come
-    from the folder's tokenizer manifest (``*_tokenize.json``), GPT-2's
-    otherwise; a manifest of an unfinished tokenization is refused unless
-    ``allow_incomplete``.
+    ``train_pattern``: a glob (files in natural order); ``val_file``: a name
+    or a glob matching exactly one file, never used for training. Every
+    matching file's header and size are checked now (token ids when the
+    files are asked for), so a wrong folder or a file that is not a shard
+    fails before any training. The vocabulary and BOS token come from the
+    tokenizer manifest (``*_tokenize.json``), GPT-2's otherwise; a manifest
+    of an unfinished tokenization is refused unless ``allow_incomplete``.
     """
     folder = Path(folder).expanduser()
     if not folder.is_dir():
@@ -353,7 +301,7 @@ def folder_source(
     listing = ", ".join(p.name for p in shards[:8]) or "no .bin file"
     if len(shards) > 8:
         listing += f", ... ({len(shards)} .bin files)"
-    if GLOB_CHARS & set(str(val_file)):
+    if set("*?[") & set(str(val_file)):
         matches = sorted(folder.glob(val_file), key=natural_key)
         if len(matches) != 1:
             raise DataError(
@@ -398,17 +346,14 @@ def folder_source(
         )
     check_corpus(train, manifests, name)
     vocab_size, bos_token = vocab.pop() if vocab else (50257, 50256)
-    origin = (
-        f"n_vocab in {', '.join(p.name for p in manifests)}" if manifests else "GPT-2"
-    )
-    source = LocalShardSource(
+    origin = ", ".join(p.name for p in manifests)
+    return LocalShardSource(
         val_path,
         train,
         vocab_size=vocab_size,
         target=target,
         repeat_data=repeat_data,
         name=name,
-        vocab_origin=origin,
+        vocab_origin=f"n_vocab in {origin}" if manifests else "GPT-2",
+        bos_token=bos_token,
     )
-    source.bos_token = bos_token
-    return source
