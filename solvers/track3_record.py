@@ -1,4 +1,4 @@
-from benchmark_utils.models.record_init import record_46_init
+from benchmark_utils.models.track3 import init_record_46
 from benchmark_utils.optim.soap_muon import DECAY_STARTS, RECORD_N, record_46
 from benchmark_utils.training.trainer import TrainerSolver
 
@@ -18,7 +18,7 @@ class Solver(TrainerSolver):
     readout is evaluated through the evaluation hooks. Step landmarks (and
     tau) scale with N / 2690; N = 2690. Init: PyTorch's default with
     ``proj`` zeroed, then the entry's depth-scaled mlp.fc and antithetic
-    +-1 gains (``benchmark_utils/models/record_init.py``).
+    +-1 gains (``init_record_46`` in ``benchmark_utils/models/track3.py``).
     """
 
     name = "track3_record"
@@ -39,7 +39,7 @@ class Solver(TrainerSolver):
     }
 
     def init_model(self, model):
-        record_46_init(model)
+        init_record_46(model)
 
     def build_optimizers(self, groups):
         model = getattr(self, "model", None)  # names give the per-tensor roles

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from benchmark_utils.models import build_model, make_config
-from benchmark_utils.models.record_init import _pair, record_46_init
+from benchmark_utils.models.track3 import _paired_signs, init_record_46
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -25,7 +25,7 @@ def test_record_init_scales_fc_by_depth_and_splits_the_gains():
     model = deep_model()
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     torch.manual_seed(0)
-    record_46_init(model)
+    init_record_46(model)
     after = dict(model.named_parameters())
     depth = 9
     for name, p in after.items():
@@ -54,7 +54,7 @@ def test_pair_counts_are_pulled_halfway_to_half_a_head():
     """Per head the +1 count is 64 + (b - 64) / 2 with b ~ Binomial(128,
     1/2): a standard deviation of sqrt(32) / 2 = 2.83 instead of 5.66."""
     torch.manual_seed(0)
-    first, second = _pair(128 * 400, 128)
+    first, second = _paired_signs(128 * 400, 128)
     plus = (first.view(400, 128) > 0).sum(1).float()
     assert 2.3 < plus.std().item() < 3.4, plus.std().item()
     assert torch.equal((second.view(400, 128) > 0).sum(1), 128 - plus.long())
@@ -62,7 +62,7 @@ def test_pair_counts_are_pulled_halfway_to_half_a_head():
 
 def test_without_whole_heads_the_pair_is_antithetic():
     torch.manual_seed(0)
-    first, second = _pair(64, 128)
+    first, second = _paired_signs(64, 128)
     assert torch.equal(second, -first)
 
 

@@ -242,3 +242,66 @@ def init_psgd_kron_h(model):
                 (f for key, f in PSGD_KRON_H_INIT_FACTORS if key in name), 1.0
             )
             p.normal_(0.0, factor / (3 * p.size(1)) ** 0.5)
+
+
+# #46's init constants (its script's "v44" blocks)
+RECORD_46_FC_ALPHA = 0.30
+RECORD_46_GAIN_ALPHA = 0.125
+RECORD_46_PAIR_FROM = 6
+RECORD_46_HEAD_MEAN_SHRINK = 0.5
+
+
+def _signs(n):
+    return torch.randint(0, 2, (n,)).float() * 2 - 1
+
+
+def _placed(plus, n):
+    """``plus`` entries +1 and the rest -1, in random order."""
+    signs = torch.cat([torch.ones(plus), -torch.ones(n - plus)])
+    return signs[torch.randperm(n)]
+
+
+def _paired_signs(width, head_dim):
+    """Signs of a pair of blocks with complementary +1 counts per head."""
+    if width % head_dim:
+        first = _signs(width)
+        return first, -first
+    first, second = [], []
+    for _ in range(width // head_dim):
+        plus = int((_signs(head_dim) > 0).sum())
+        plus = round(head_dim / 2 + RECORD_46_HEAD_MEAN_SHRINK * (plus - head_dim / 2))
+        plus = max(0, min(head_dim, plus))
+        first.append(_placed(plus, head_dim))
+        second.append(_placed(head_dim - plus, head_dim))
+    return torch.cat(first), torch.cat(second)
+
+
+@torch.no_grad()
+def init_record_46(model, head_dim=128):
+    """#46 (the record, ``results/20260619_cwd_rowfloor_tailema``), on top of
+    the ``torch_default`` scheme (PyTorch's default, ``proj`` zeroed, as its
+    script builds its model): ``mlp.fc`` of block ``l`` (of ``L``) scaled by
+    ``1 - 0.30 l / (L - 1)``; antithetic norm gains ``norm1 = 1 - 0.125 s``,
+    ``norm2 = 1 + 0.125 s`` with ``s`` random +-1; from block 6 on, blocks
+    pair up (6-7, 8-9, ...): per head of ``head_dim`` (the script's 128),
+    the first block's count of +1 is pulled halfway to half the head and
+    the second gets the complementary count, each placed at random (without
+    whole heads, the second block gets ``-s``). The signs come from torch's
+    global generator (seeded with the run's seed): the entry's own CUDA
+    draws cannot be replayed, so the distribution is reproduced, not the
+    draws."""
+    blocks = model.blocks
+    depth = len(blocks)
+    width = blocks[0].norm1.gains.numel()
+    paired = None
+    for index, block in enumerate(blocks):
+        ramp = index / (depth - 1) if depth > 1 else 0.0
+        block.mlp.fc.weight.mul_(1 - RECORD_46_FC_ALPHA * ramp)
+        if index < RECORD_46_PAIR_FROM:
+            signs = _signs(width)
+        elif (index - RECORD_46_PAIR_FROM) % 2 == 0:
+            signs, paired = _paired_signs(width, head_dim)
+        else:
+            signs, paired = paired, None
+        block.norm1.gains.copy_(1 - RECORD_46_GAIN_ALPHA * signs)
+        block.norm2.gains.copy_(1 + RECORD_46_GAIN_ALPHA * signs)
