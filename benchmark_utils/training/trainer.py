@@ -15,6 +15,7 @@ import sys
 import time
 from dataclasses import replace
 
+import numpy as np
 import torch
 from benchopt import BaseSolver
 
@@ -162,10 +163,12 @@ class TrainerSolver(BaseSolver):
             torch.manual_seed(problem.init_seed)
             self.init_model(self.model)
         self.model.to(self.device)
-        # Optimizers that draw random numbers (PSGD) use torch's global
-        # generator: seeded per run, a run never depends on what ran before
-        # it, and every rank draws the same numbers.
+        # Optimizers that draw random numbers use torch's global generator
+        # (PSGD's probes) or NumPy's (pytorch-optimizer Kron's balancing):
+        # seeded per run, a run never depends on what ran before it, and
+        # every rank draws the same numbers.
         torch.manual_seed(problem.init_seed)
+        np.random.seed(problem.init_seed)
         # Distributed: gradients summed across ranks once per step (DDP, SUM
         # hook); evaluation uses the bare model (no gradient hooks).
         self.ddp_model = None
