@@ -249,6 +249,7 @@ RECORD_46_FC_ALPHA = 0.30
 RECORD_46_GAIN_ALPHA = 0.125
 RECORD_46_PAIR_FROM = 6
 RECORD_46_HEAD_MEAN_SHRINK = 0.5
+RECORD_46_HEAD_DIM = 128  # the script's constant, whatever the model's heads
 
 
 def _signs(n):
@@ -277,13 +278,13 @@ def _paired_signs(width, head_dim):
 
 
 @torch.no_grad()
-def init_record_46(model, head_dim=128):
+def init_record_46(model):
     """#46 (the record, ``results/20260619_cwd_rowfloor_tailema``), on top of
     the ``torch_default`` scheme (PyTorch's default, ``proj`` zeroed, as its
     script builds its model): ``mlp.fc`` of block ``l`` (of ``L``) scaled by
     ``1 - 0.30 l / (L - 1)``; antithetic norm gains ``norm1 = 1 - 0.125 s``,
     ``norm2 = 1 + 0.125 s`` with ``s`` random +-1; from block 6 on, blocks
-    pair up (6-7, 8-9, ...): per head of ``head_dim`` (the script's 128),
+    pair up (6-7, 8-9, ...): per head of 128 channels (the script's constant),
     the first block's count of +1 is pulled halfway to half the head and
     the second gets the complementary count, each placed at random (without
     whole heads, the second block gets ``-s``). The signs come from torch's
@@ -300,7 +301,7 @@ def init_record_46(model, head_dim=128):
         if index < RECORD_46_PAIR_FROM:
             signs = _signs(width)
         elif (index - RECORD_46_PAIR_FROM) % 2 == 0:
-            signs, paired = _paired_signs(width, head_dim)
+            signs, paired = _paired_signs(width, RECORD_46_HEAD_DIM)
         else:
             signs, paired = paired, None
         block.norm1.gains.copy_(1 - RECORD_46_GAIN_ALPHA * signs)
