@@ -14,6 +14,7 @@ import huggingface_hub.constants
 import numpy as np
 import pytest
 import tiktoken
+import torch
 
 from benchmark_tools import inspect_shards as ins
 from benchmark_tools import tokenizer as tk
@@ -769,6 +770,19 @@ def test_the_full_size_problem_on_a_cpu_is_refused_before_it_starts(tmp_path):
     assert "Traceback" not in log, log
     data = tmp_path / "data"
     assert not data.exists() or not any(data.rglob("*.bin"))
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+def test_a_gpu_config_on_a_machine_without_one_is_one_message(tmp_path):
+    """The GPU configs set device=cuda: without a GPU, one message."""
+    run = _benchopt(
+        tmp_path, "-d", "simulated", "-s", "adamw",
+        "-o", TINY.format(extra="").replace("device=cpu", "device=cuda"),
+    )  # fmt: skip
+    log = run.stdout + run.stderr
+    assert run.returncode == 1, log
+    assert "torch sees no GPU" in log, log
+    assert "Traceback" not in log, log
 
 
 def test_a_negative_learning_rate_is_one_message(tmp_path):

@@ -8,6 +8,8 @@ import sys
 
 import torch
 
+from ..settings import SettingsError
+
 # glibc mallopt parameters (malloc.h).
 M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4
 
@@ -17,7 +19,7 @@ def resolve_device(name="auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(
+        raise SettingsError(
             "device 'cuda' was requested but torch sees no GPU: install a "
             "CUDA build of torch or set the objective's device to 'cpu'"
         )
